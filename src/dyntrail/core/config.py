@@ -1,0 +1,372 @@
+"""Typed, frozen configuration.
+
+The design document's TOML block loads unchanged; every key dyntrail adds has a default, so an
+empty file is a valid configuration. The sections mirror the TOML file; ``StrategyConfig`` also
+exposes the document's flat field names (``be_underlying_pct``, ``atr_trail_mult`` ...).
+
+Percentages named ``*_pct`` are fractions, as in the design document: 0.006 is 0.6 %.
+Loading and error reporting live in ``dyntrail.core.config_load``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
+
+from dyntrail.core.types import TrailMethod, VixTier
+
+_TIME_RE = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)(?::([0-5]\d))?$")
+
+Fraction = Annotated[float, Field(gt=0, lt=1)]
+Positive = Annotated[float, Field(gt=0)]
+NonNegative = Annotated[float, Field(ge=0)]
+Period = Annotated[int, Field(ge=1)]
+
+
+def parse_time(value: Any) -> dt.time:
+    """Accept a TOML local time or a "HH:MM[:SS]" string; anything else is a clear error."""
+    if isinstance(value, dt.time):
+        return value
+    if isinstance(value, str):
+        m = _TIME_RE.match(value.strip())
+        if m:
+            return dt.time(int(m.group(1)), int(m.group(2)), int(m.group(3) or 0))
+    raise ValueError(f'malformed time {value!r}: expected "HH:MM:SS" (24-hour), e.g. "09:20:00"')
+
+
+def _enum_value(enum_cls: Any, value: Any) -> Any:
+    """Turn a TOML string into the enum member (strict mode wants the member itself)."""
+    if isinstance(value, str):
+        try:
+            return enum_cls(value)
+        except ValueError:
+            allowed = ", ".join(repr(m.value) for m in enum_cls)
+            raise ValueError(f"{value!r} is not one of {allowed}") from None
+    return value
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(
+        strict=True, extra="forbid", frozen=True, populate_by_name=True, validate_default=True
+    )
+
+
+class _Times(_Section):
+    @field_validator("*", mode="before")
+    @classmethod
+    def _times(cls, value: Any, info: Any) -> Any:
+        field = cls.model_fields[info.field_name]
+        if field.annotation is dt.time:
+            return parse_time(value)
+        return value
+
+
+# --------------------------------------------------------------------------- [strategy.*]
+
+
+class VixSection(_Section):
+    """[strategy.vix]: half-open tier ranges; below ``normal_min`` is LOW, at or above
+    ``halt_above`` is HALT. The ranges must chain without holes or overlaps."""
+
+    normal_min: Positive = 12.0
+    normal_max: Positive = 18.0
+    reduced_min: Positive = 18.0
+    reduced_max: Positive = 25.0
+    high_min: Positive = 25.0
+    high_max: Positive = 30.0
+    halt_above: Positive = 30.0
+
+
+class RiskSection(_Section):
+    """[strategy.risk]: the risk unit and the time stop."""
+
+    sl_underlying_pct: Fraction = 0.006
+    be_underlying_pct: Fraction = Field(
+        0.004,
+        validation_alias=AliasChoices("trail_to_be_underlying_pct", "be_underlying_pct"),
+        serialization_alias="trail_to_be_underlying_pct",
+    )
+    time_stop_min: Period = 30
+
+
+class TargetsSection(_Section):
+    """[strategy.targets]: reward multiples per VIX tier and the T1 scale-out."""
+
+    base_rr: Positive = 1.5
+    rr_elevated_vix: Positive = 1.2
+    rr_high_vix: Positive = 1.0
+    rr_low_vix: Positive = 1.8
+    scale_out_ratio: Annotated[float, Field(gt=0, le=1)] = 0.5
+    t2_extra_rr: Positive = 0.5
+    single_lot_at_t1: Literal["exit_all", "skip"] = "exit_all"
+
+
+class AtrSection(_Section):
+    """[strategy.atr]: Wilder ATR period and the trailing multiple."""
+
+    period: Period = 14
+    atr_trail_mult: Positive = Field(
+        2.5,
+        validation_alias=AliasChoices("multiplier_trail", "atr_trail_mult"),
+        serialization_alias="multiplier_trail",
+    )
+
+
+class TimeSection(_Times):
+    """[strategy.time]: entry window and forced flatten, exchange time."""
+
+    entry_start: dt.time = dt.time(9, 20)
+    entry_end: dt.time = dt.time(15, 0)
+    flatten: dt.time = dt.time(15, 15)
+
+
+class TierTrail(_Section):
+    """One tier's trailing rule (regime upgrade)."""
+
+    method: TrailMethod = TrailMethod.ATR
+    multiplier: Positive | None = None  # None: [strategy.atr] multiplier_trail
+
+    @field_validator("method", mode="before")
+    @classmethod
+    def _method(cls, value: Any) -> Any:
+        return _enum_value(TrailMethod, value)
+
+
+class TrailSection(_Section):
+    """[strategy.trail]: how the remainder trails after T1, optionally per VIX tier.
+
+    ``method = "atr"`` trails at price - multiple x ATR (long); ``"swing"`` trails under the last
+    confirmed swing low (long) minus ``swing_buffer_pct``. ``[strategy.trail.by_tier.<tier>]``
+    overrides method and multiple for a tier (the regime upgrade)."""
+
+    method: TrailMethod = TrailMethod.ATR
+    swing_bars: Period = 2
+    swing_buffer_pct: Annotated[float, Field(ge=0, lt=1)] = 0.0
+    by_tier: dict[VixTier, TierTrail] = Field(default_factory=dict)
+
+    @field_validator("method", mode="before")
+    @classmethod
+    def _method(cls, value: Any) -> Any:
+        return _enum_value(TrailMethod, value)
+
+    @field_validator("by_tier", mode="before")
+    @classmethod
+    def _tiers(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            return {_enum_value(VixTier, k): v for k, v in value.items()}
+        return value
+
+
+class MomentumSection(_Section):
+    """[strategy.momentum]: scale rr by momentum context (applied only when a context is given).
+
+    Entries stretched more than ``stretch_atr`` ATRs from session VWAP in the trade's direction
+    lose ``shrink_per_atr`` of rr per further ATR; swing structure in favour adds ``swing_bonus``,
+    against subtracts ``swing_penalty``. The factor is clamped to [min_factor, max_factor]."""
+
+    enabled: bool = True
+    stretch_atr: NonNegative = 2.0
+    shrink_per_atr: NonNegative = 0.1
+    swing_bonus: NonNegative = 0.15
+    swing_penalty: NonNegative = 0.15
+    min_factor: Positive = 0.6
+    max_factor: Positive = 1.4
+
+
+class TimeLeftSection(_Section):
+    """[strategy.time_left]: shrink targets that cannot plausibly be reached before flatten
+    (applied only when a context is given). T2's distance is capped at k x ATR x sqrt(bars
+    left); T1 shrinks in proportion, but never below ``min_t1_rr`` x risk."""
+
+    enabled: bool = True
+    k: Positive = 1.5
+    min_t1_rr: Positive = 0.5
+
+
+class BreakerSection(_Section):
+    """[strategy.breaker]: VIX-spike circuit breaker (design: > 5 points in 10 minutes)."""
+
+    spike_points: Positive = 5.0
+    spike_window_min: Period = 10
+    cooldown_min: Annotated[int, Field(ge=0)] = 30
+    policy: Literal["flatten", "block_entries"] = "flatten"
+
+
+class EntriesSection(_Section):
+    """[strategy.entries]: entry gates (window is [strategy.time])."""
+
+    adx_period: Period = 14
+    adx_min: NonNegative = 20.0
+    adx_bias: bool = True
+    vwap_gate: bool = True
+    gap_pct: Fraction = 0.005
+    gap_delay_min: Annotated[int, Field(ge=0)] = 15
+    gap_strike_range: Annotated[int, Field(ge=0)] = 2
+    max_trades_per_day: Period = 3
+
+
+class StrategySection(_Section):
+    """[strategy]: the design document's block plus dyntrail's additions."""
+
+    name: str = "rust_dynamic_targets"
+    vix: VixSection = VixSection()
+    risk: RiskSection = RiskSection()
+    targets: TargetsSection = TargetsSection()
+    atr: AtrSection = AtrSection()
+    time: TimeSection = TimeSection()
+    trail: TrailSection = TrailSection()
+    momentum: MomentumSection = MomentumSection()
+    time_left: TimeLeftSection = TimeLeftSection()
+    breaker: BreakerSection = BreakerSection()
+    entries: EntriesSection = EntriesSection()
+
+    # The design document's flat ``StrategyConfig`` field names.
+    @property
+    def sl_underlying_pct(self) -> float:
+        return self.risk.sl_underlying_pct
+
+    @property
+    def be_underlying_pct(self) -> float:
+        return self.risk.be_underlying_pct
+
+    @property
+    def time_stop_min(self) -> int:
+        return self.risk.time_stop_min
+
+    @property
+    def base_rr(self) -> float:
+        return self.targets.base_rr
+
+    @property
+    def rr_low_vix(self) -> float:
+        return self.targets.rr_low_vix
+
+    @property
+    def rr_elevated_vix(self) -> float:
+        return self.targets.rr_elevated_vix
+
+    @property
+    def rr_high_vix(self) -> float:
+        return self.targets.rr_high_vix
+
+    @property
+    def scale_out_ratio(self) -> float:
+        return self.targets.scale_out_ratio
+
+    @property
+    def atr_period(self) -> int:
+        return self.atr.period
+
+    @property
+    def atr_trail_mult(self) -> float:
+        return self.atr.atr_trail_mult
+
+
+# --------------------------------------------------------------------------- the rest
+
+
+class InstrumentSection(_Section):
+    """[instrument]: what is traded. ``trade = "options"`` buys ATM options; ``"underlying"``
+    trades the underlying (futures/spot) with the same exits."""
+
+    name: str = "NIFTY"
+    lot_size: Annotated[int, Field(ge=1)] = 75
+    strike_step: Positive = 50.0
+    tick_size: Positive = 0.05
+    freeze_qty: Annotated[int, Field(ge=1)] = 1800
+    trade: Literal["options", "underlying"] = "options"
+
+
+class SessionSection(_Times):
+    """[session]: exchange hours and timezone (naive timestamps are in this timezone)."""
+
+    timezone: str = "Asia/Kolkata"
+    open: dt.time = dt.time(9, 15)
+    close: dt.time = dt.time(15, 30)
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown timezone {value!r} (an IANA name such as 'Asia/Kolkata')")
+        return value
+
+
+class AccountSection(_Section):
+    """[account]: capital and sizing."""
+
+    capital_inr: Positive = 1_000_000.0
+    lots_per_trade: Annotated[int, Field(ge=1)] = 2
+
+
+class LimitsSection(_Section):
+    """[limits]: risk limits enforced before the strategy acts."""
+
+    daily_loss_limit_pct: Fraction = 0.02  # of capital; hit -> no more entries and flatten
+    max_open_positions: Annotated[int, Field(ge=1)] = 1
+    max_lots: Annotated[int, Field(ge=1)] = 10
+
+
+class DatedRate(_Section):
+    """A rate in force from a date (inclusive) until the next entry's date."""
+
+    from_date: dt.date = Field(validation_alias=AliasChoices("from", "from_date"),
+                               serialization_alias="from")
+    pct: Annotated[float, Field(ge=0, lt=1)]
+
+
+class CostsSection(_Section):
+    """[costs]: Indian F&O charges, applied by trade date (rates as fractions)."""
+
+    brokerage_per_order_inr: NonNegative = 20.0
+    stt_sell_pct: tuple[DatedRate, ...] = Field(
+        default=(
+            DatedRate(from_date=dt.date(2024, 10, 1), pct=0.001),
+            DatedRate(from_date=dt.date(2026, 4, 1), pct=0.0015),
+        ),
+        strict=False,
+        min_length=1,
+    )
+    exchange_txn_pct: Annotated[float, Field(ge=0, lt=1)] = 0.0003503
+    sebi_per_crore_inr: NonNegative = 10.0
+    stamp_buy_pct: Annotated[float, Field(ge=0, lt=1)] = 0.00003
+    gst_pct: Annotated[float, Field(ge=0, lt=1)] = 0.18
+
+    @field_validator("stt_sell_pct")
+    @classmethod
+    def _dated(cls, value: tuple[DatedRate, ...]) -> tuple[DatedRate, ...]:
+        dates = [r.from_date for r in value]
+        if dates != sorted(set(dates)):
+            raise ValueError("entries must have increasing, distinct 'from' dates")
+        return value
+
+
+class OptionsSection(_Section):
+    """[options]: option pricing and order pricing."""
+
+    exit_price_method: Literal["delta_gamma", "reprice", "proportional"] = "delta_gamma"
+    risk_free_rate: Annotated[float, Field(ge=0, lt=1)] = 0.065
+    dividend_yield: Annotated[float, Field(ge=0, lt=1)] = 0.0
+    cushion_ticks: Annotated[int, Field(ge=0)] = 2
+    cushion_pct: Annotated[float, Field(ge=0, lt=1)] = 0.0
+    cushion_cap_inr: NonNegative = 2.0
+
+
+class Config(_Section):
+    """The whole configuration. ``Config()`` is the documented default."""
+
+    strategy: StrategySection = StrategySection()
+    instrument: InstrumentSection = InstrumentSection()
+    session: SessionSection = SessionSection()
+    account: AccountSection = AccountSection()
+    limits: LimitsSection = LimitsSection()
+    costs: CostsSection = CostsSection()
+    options: OptionsSection = OptionsSection()
+

@@ -1,0 +1,71 @@
+"""Closed sets and value objects shared by the core (the design document's types, Pythonic names)."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+
+class Side(enum.StrEnum):
+    """Direction of the view on the underlying. LONG buys the ATM call, SHORT buys the ATM put."""
+
+    LONG = "long"
+    SHORT = "short"
+
+    @property
+    def sign(self) -> int:
+        """+1 for LONG, -1 for SHORT: favourable underlying moves have this sign."""
+        return 1 if self is Side.LONG else -1
+
+
+class VixTier(enum.StrEnum):
+    """Volatility regime from India VIX (half-open ranges, see ``vix_tier``)."""
+
+    LOW = "low"
+    NORMAL = "normal"
+    REDUCED = "reduced"
+    HIGH = "high"
+    HALT = "halt"
+
+
+class PositionAction(enum.StrEnum):
+    """What a position asks the engine to do. The first three are the design document's strings."""
+
+    EXIT_STOP = "exit_stop"
+    SCALE_OUT_T1 = "scale_out_t1"
+    EXIT_TARGET2 = "exit_target2"
+    # Added by dyntrail (clocked positions, risk layer).
+    EXIT_TARGET1 = "exit_target1"  # T1 reached with one lot and single_lot_at_t1 = "exit_all"
+    T1_REACHED = "t1_reached"  # T1 reached with one lot and single_lot_at_t1 = "skip": no order
+    EXIT_TIME = "exit_time"  # time stop: neither break-even nor T1 within time_stop_min
+    EXIT_EOD = "exit_eod"  # forced flatten at the session's flatten time
+    EXIT_BREAKER = "exit_breaker"  # VIX-spike circuit breaker with policy "flatten"
+    EXIT_RISK = "exit_risk"  # daily loss limit reached
+    EXIT_KILL = "exit_kill"  # operator kill switch
+
+    @property
+    def closes_position(self) -> bool:
+        """True when the action exits the whole remaining quantity."""
+        return self not in (PositionAction.SCALE_OUT_T1, PositionAction.T1_REACHED)
+
+    @property
+    def needs_order(self) -> bool:
+        """True when the action must become an option order."""
+        return self is not PositionAction.T1_REACHED
+
+
+class TrailMethod(enum.StrEnum):
+    """How the remainder is trailed after T1."""
+
+    ATR = "atr"
+    SWING = "swing"
+
+
+@dataclass(frozen=True, slots=True)
+class DynamicTargets:
+    """Price levels on the underlying for one entry (the design document's ``DynamicTargets``)."""
+
+    t1_underlying: float
+    t2_underlying: float
+    stop_underlying: float
+    move_be_underlying: float

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-DESIGN_TOML = '''
+DESIGN_TOML = """
 [strategy]
 name = "rust_dynamic_targets"
 
@@ -39,7 +39,7 @@ multiplier_trail = 2.5
 entry_start = "09:20:00"
 entry_end   = "15:00:00"
 flatten     = "15:15:00"
-'''
+"""
 
 
 @pytest.fixture

@@ -295,7 +295,9 @@ class SessionSection(_Times):
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown timezone {value!r} (an IANA name such as 'Asia/Kolkata')")
+            raise ValueError(
+                f"unknown timezone {value!r} (an IANA name such as 'Asia/Kolkata')"
+            ) from None
         return value
 
 
@@ -317,8 +319,9 @@ class LimitsSection(_Section):
 class DatedRate(_Section):
     """A rate in force from a date (inclusive) until the next entry's date."""
 
-    from_date: dt.date = Field(validation_alias=AliasChoices("from", "from_date"),
-                               serialization_alias="from")
+    from_date: dt.date = Field(
+        validation_alias=AliasChoices("from", "from_date"), serialization_alias="from"
+    )
     pct: Annotated[float, Field(ge=0, lt=1)]
 
 
@@ -369,4 +372,3 @@ class Config(_Section):
     limits: LimitsSection = LimitsSection()
     costs: CostsSection = CostsSection()
     options: OptionsSection = OptionsSection()
-

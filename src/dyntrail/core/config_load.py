@@ -73,41 +73,69 @@ def consistency_problems(cfg: Config) -> list[tuple[str, str]]:
             out.append((f"strategy.vix.{hi_key}", f"{hi} must be greater than {lo_key} ({lo})"))
     for (prev_key, prev), (next_key, nxt) in zip(chain[1::2], chain[2::2], strict=False):
         if nxt < prev:
-            out.append((f"strategy.vix.{next_key}",
-                        f"{nxt} overlaps the tier below (its upper bound {prev_key} is {prev}); "
-                        f"set it to {prev}"))
+            out.append(
+                (
+                    f"strategy.vix.{next_key}",
+                    f"{nxt} overlaps the tier below (its upper bound {prev_key} is {prev}); "
+                    f"set it to {prev}",
+                )
+            )
         elif nxt > prev:
-            out.append((f"strategy.vix.{next_key}",
-                        f"{nxt} leaves a hole above {prev_key} ({prev}): VIX in [{prev}, {nxt}) "
-                        f"would fall to LOW; set it to {prev}"))
+            out.append(
+                (
+                    f"strategy.vix.{next_key}",
+                    f"{nxt} leaves a hole above {prev_key} ({prev}): VIX in [{prev}, {nxt}) "
+                    f"would fall to LOW; set it to {prev}",
+                )
+            )
     if v.halt_above < v.high_max:
-        out.append(("strategy.vix.halt_above",
-                    f"{v.halt_above} is below high_max ({v.high_max}); set it to {v.high_max}"))
+        out.append(
+            (
+                "strategy.vix.halt_above",
+                f"{v.halt_above} is below high_max ({v.high_max}); set it to {v.high_max}",
+            )
+        )
     elif v.halt_above > v.high_max:
-        out.append(("strategy.vix.halt_above",
-                    f"{v.halt_above} leaves a hole above high_max ({v.high_max}): VIX in "
-                    f"[{v.high_max}, {v.halt_above}) would fall to LOW; set it to {v.high_max}"))
+        out.append(
+            (
+                "strategy.vix.halt_above",
+                f"{v.halt_above} leaves a hole above high_max ({v.high_max}): VIX in "
+                f"[{v.high_max}, {v.halt_above}) would fall to LOW; set it to {v.high_max}",
+            )
+        )
 
     t, s = cfg.strategy.time, cfg.session
     if not s.open < s.close:
         out.append(("session.close", f"{s.close} must be after session.open ({s.open})"))
     if not s.open <= t.entry_start < s.close:
-        out.append(("strategy.time.entry_start",
-                    f"{t.entry_start} is not inside the session {s.open}-{s.close}"))
+        out.append(
+            (
+                "strategy.time.entry_start",
+                f"{t.entry_start} is not inside the session {s.open}-{s.close}",
+            )
+        )
     if not t.entry_start < t.entry_end:
-        out.append(("strategy.time.entry_end",
-                    f"{t.entry_end} must be after entry_start ({t.entry_start})"))
+        out.append(
+            (
+                "strategy.time.entry_end",
+                f"{t.entry_end} must be after entry_start ({t.entry_start})",
+            )
+        )
     if t.entry_end > t.flatten:
-        out.append(("strategy.time.entry_end",
-                    f"{t.entry_end} ends after flatten ({t.flatten})"))
+        out.append(("strategy.time.entry_end", f"{t.entry_end} ends after flatten ({t.flatten})"))
     if not s.open < t.flatten <= s.close:
-        out.append(("strategy.time.flatten",
-                    f"{t.flatten} is not inside the session {s.open}-{s.close}"))
+        out.append(
+            ("strategy.time.flatten", f"{t.flatten} is not inside the session {s.open}-{s.close}")
+        )
 
     m = cfg.strategy.momentum
     if m.min_factor > 1 or m.max_factor < 1:
-        out.append(("strategy.momentum.min_factor",
-                    f"the range [{m.min_factor}, {m.max_factor}] must contain 1.0"))
+        out.append(
+            (
+                "strategy.momentum.min_factor",
+                f"the range [{m.min_factor}, {m.max_factor}] must contain 1.0",
+            )
+        )
     return out
 
 
@@ -119,7 +147,11 @@ def _describe(source: str, err: Mapping[str, Any]) -> str:
         hint = ""
         if parent is not None:
             close = difflib.get_close_matches(loc[-1], _keys_of(parent), n=1)
-            hint = f"; did you mean '{close[0]}'?" if close else f"; known keys: {', '.join(_keys_of(parent))}"
+            hint = (
+                f"; did you mean '{close[0]}'?"
+                if close
+                else f"; known keys: {', '.join(_keys_of(parent))}"
+            )
         return f"{source}: key '{key}': unknown key{hint}"
     msg = str(err["msg"]).removeprefix("Value error, ")
     value = err.get("input")
@@ -131,7 +163,12 @@ def _model_at(loc: list[str]) -> type[BaseModel] | None:
     """The section model at a dotted location, to suggest keys for a typo."""
     model: type[BaseModel] = Config
     for part in loc:
-        fields = {key: f for name, f in model.model_fields.items() for key in (name, f.serialization_alias) if key}
+        fields = {
+            key: f
+            for name, f in model.model_fields.items()
+            for key in (name, f.serialization_alias)
+            if key
+        }
         ann = getattr(fields.get(part), "annotation", None)
         if not (isinstance(ann, type) and issubclass(ann, BaseModel)):
             return None

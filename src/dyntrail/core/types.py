@@ -1,4 +1,7 @@
-"""Closed sets and value objects shared by the core (the design document's types, Pythonic names)."""
+"""Closed sets and value objects shared by the core (the design document's types).
+
+Names are the document's, made Pythonic: ``PositionSide`` is ``Side``.
+"""
 
 from __future__ import annotations
 

@@ -1,0 +1,318 @@
+"""The position state machine (the design document's ``Position`` and ``open_position``).
+
+Rules, in the order one tick applies them:
+
+1. Break-even: before T1, once the underlying reaches ``move_be_underlying`` the stop moves to the
+   entry price.
+2. Trailing: after T1 the stop trails the price (ATR: ``price -/+ multiple x ATR``; swing: beyond
+   the last confirmed swing low/high). A long stop never moves down; a short stop never moves up.
+3. Stop: the underlying at or beyond the stop -> ``exit_stop``.
+4. With a clock only: at or after ``flatten`` -> ``exit_eod``; neither break-even nor T1 within
+   ``time_stop_min`` of entry -> ``exit_time``.
+5. T1 (once) -> ``scale_out_t1``; then T2 -> ``exit_target2``.
+
+Without ``now`` the position behaves exactly like the document's skeleton. With ``now`` it also
+applies the time rules, the per-tier trail method and multiple (regime upgrade), whole-lot
+scale-out (``scale_out_qty``; one lot: ``single_lot_at_t1``) and keeps the stop at least at
+break-even after T1.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from dyntrail.core.regime import vix_tier as _vix_tier
+from dyntrail.core.targets import DynamicTargetEngine, TargetContext
+from dyntrail.core.types import PositionAction, Side, TrailMethod, VixTier
+
+
+@dataclass(frozen=True, slots=True)
+class BarEvent:
+    """An action taken while walking a closed bar, at the underlying level that triggered it."""
+
+    action: PositionAction
+    underlying_price: float
+
+
+@dataclass(slots=True)
+class Position:
+    """One open position's state. Mutated only by its own methods; ``to_dict``/``from_dict``
+    round-trip it exactly for the journal."""
+
+    side: Side
+    entry_underlying: float
+    entry_option_price: float
+    qty: int
+    t1_hit: bool
+    stop_underlying: float
+    t1_underlying: float
+    t2_underlying: float
+    move_be_underlying: float
+    # dyntrail's additions
+    stop_initial: float = math.nan
+    vix_tier: VixTier = VixTier.NORMAL
+    lot_size: int = 1
+    entry_ts: dt.datetime | None = None
+    be_moved: bool = False
+
+    def on_tick(
+        self,
+        engine: DynamicTargetEngine,
+        underlying_price: float,
+        option_price: float,
+        atr_now: float | None,
+        now: dt.datetime | None = None,
+        *,
+        tier: VixTier | None = None,
+        swing_low: float | None = None,
+        swing_high: float | None = None,
+    ) -> PositionAction | None:
+        """Apply one underlying price; return the action it asks for, or None.
+
+        ``option_price`` is the option's last price (kept for the order layer; the rules act on
+        the underlying). ``tier`` is the current VIX tier for the regime upgrade (default: the
+        entry tier); ``swing_low``/``swing_high`` are the last *confirmed* swings for the swing
+        trail."""
+        return self._step(
+            engine, underlying_price, atr_now, now, now is not None, tier, swing_low, swing_high
+        )
+
+    def on_bar(
+        self,
+        engine: DynamicTargetEngine,
+        open_: float,
+        high: float,
+        low: float,
+        close: float,
+        atr_now: float | None,
+        now: dt.datetime | None = None,
+        *,
+        tier: VixTier | None = None,
+        swing_low: float | None = None,
+        swing_high: float | None = None,
+    ) -> list[BarEvent]:
+        """Walk one closed bar conservatively and return the actions it triggers, in order.
+
+        Adverse extreme first: the path is open -> low -> high -> close for a long and
+        open -> high -> low -> close for a short, so a bar that touches both the stop and T1 exits
+        at the stop, and a bar backtest never books a target the stop would have taken first.
+        A level crossed between two path points triggers at the level itself; a gap through it at
+        the open triggers at the open. ``atr_now`` and the swings must come from bars closed
+        *before* this one (no lookahead); ``now`` is the bar's close time, and the time rules
+        (flatten, time stop) are checked once, at the close, at the close price.
+        """
+        s = self.side.sign
+        adverse, favourable = (low, high) if s > 0 else (high, low)
+        path = (open_, adverse, favourable, close)
+        events: list[BarEvent] = []
+        for j, price in enumerate(path):
+            last = j == len(path) - 1
+            for _ in range(3):  # T1 and T2 can both fall between two path points
+                stop_before = self.stop_underlying
+                action = self._step(
+                    engine,
+                    price,
+                    atr_now,
+                    now if last else None,
+                    now is not None,
+                    tier,
+                    swing_low,
+                    swing_high,
+                )
+                if action is None:
+                    break
+                events.append(BarEvent(action, self._trigger_level(action, j, price, stop_before)))
+                if action.closes_position:
+                    return events
+        return events
+
+    def scale_out_qty(self, engine: DynamicTargetEngine) -> int:
+        """Quantity to sell at T1: ``scale_out_ratio`` of the open quantity, rounded down to whole
+        lots (0 when that is less than one lot)."""
+        lots = self.qty // self.lot_size
+        return math.floor(lots * engine.cfg.scale_out_ratio + 1e-9) * self.lot_size
+
+    def reduce(self, qty: int) -> None:
+        """Apply an exit fill of ``qty``; the open quantity never goes negative."""
+        if qty < 0 or qty > self.qty:
+            raise ValueError(f"cannot reduce a position of {self.qty} by {qty}")
+        self.qty -= qty
+
+    @property
+    def is_open(self) -> bool:
+        return self.qty > 0
+
+    # ------------------------------------------------------------------ internals
+
+    def _step(
+        self,
+        engine: DynamicTargetEngine,
+        price: float,
+        atr_now: float | None,
+        now: dt.datetime | None,
+        clocked: bool,
+        tier: VixTier | None,
+        swing_low: float | None,
+        swing_high: float | None,
+    ) -> PositionAction | None:
+        s = self.side.sign
+        if not self.t1_hit and s * (price - self.move_be_underlying) >= 0:
+            self.be_moved = True
+            if clocked:
+                self._tighten(self.entry_underlying)
+            else:
+                self._set_be()
+        if self.t1_hit:
+            level = self._trail_level(engine, price, atr_now, clocked, tier, swing_low, swing_high)
+            if level is not None:
+                self._tighten(level)
+        if s * (price - self.stop_underlying) <= 0:
+            return PositionAction.EXIT_STOP
+        if now is not None:
+            cfg = engine.cfg
+            local = _exchange_time(now, engine.config.session.timezone)
+            if local.time() >= cfg.time.flatten:
+                return PositionAction.EXIT_EOD
+            if (
+                not self.be_moved
+                and not self.t1_hit
+                and self.entry_ts is not None
+                and now - self.entry_ts >= dt.timedelta(minutes=cfg.time_stop_min)
+            ):
+                return PositionAction.EXIT_TIME
+        if not self.t1_hit and s * (price - self.t1_underlying) >= 0:
+            self.t1_hit = True
+            if not clocked:
+                return PositionAction.SCALE_OUT_T1
+            self._tighten(self.entry_underlying)
+            return self._t1_action(engine)
+        if s * (price - self.t2_underlying) >= 0:
+            return PositionAction.EXIT_TARGET2
+        return None
+
+    def _set_be(self) -> None:
+        # The document's skeleton sets the stop to entry before T1; the stop is then still the
+        # initial stop or already the entry, so this never loosens it.
+        self.stop_underlying = self.entry_underlying
+
+    def _tighten(self, level: float) -> None:
+        """Move the stop to ``level`` only if that is tighter: a long stop never moves down."""
+        if self.side.sign * (level - self.stop_underlying) > 0:
+            self.stop_underlying = level
+
+    def _trail_level(
+        self,
+        engine: DynamicTargetEngine,
+        price: float,
+        atr_now: float | None,
+        clocked: bool,
+        tier: VixTier | None,
+        swing_low: float | None,
+        swing_high: float | None,
+    ) -> float | None:
+        trail = engine.cfg.trail
+        method, mult = trail.method, None
+        if clocked:
+            rule = trail.by_tier.get(tier or self.vix_tier)
+            if rule is not None:
+                method, mult = rule.method, rule.multiplier
+        else:
+            method = TrailMethod.ATR  # the document's skeleton trails on ATR only
+        if method is TrailMethod.SWING:
+            swing = swing_low if self.side is Side.LONG else swing_high
+            if swing is None or not math.isfinite(swing):
+                return None
+            return swing * (1.0 - self.side.sign * trail.swing_buffer_pct)
+        if atr_now is None or not math.isfinite(atr_now):
+            return None
+        return engine.update_trailing(self.side, price, atr_now, mult)
+
+    def _t1_action(self, engine: DynamicTargetEngine) -> PositionAction:
+        scale_qty = self.scale_out_qty(engine)
+        if scale_qty >= self.qty:
+            return PositionAction.EXIT_TARGET1
+        if scale_qty > 0:
+            return PositionAction.SCALE_OUT_T1
+        if engine.cfg.targets.single_lot_at_t1 == "exit_all":
+            return PositionAction.EXIT_TARGET1
+        return PositionAction.T1_REACHED
+
+    def _trigger_level(
+        self, action: PositionAction, j: int, price: float, stop_before: float
+    ) -> float:
+        if j == 0 or action in (PositionAction.EXIT_EOD, PositionAction.EXIT_TIME):
+            return price
+        if action is PositionAction.EXIT_STOP:
+            return stop_before if self.side.sign * (price - stop_before) <= 0 else price
+        if action is PositionAction.EXIT_TARGET2:
+            return self.t2_underlying
+        return self.t1_underlying
+
+    # ------------------------------------------------------------------ persistence
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able state; ``Position.from_dict(p.to_dict()) == p``."""
+        d = asdict(self)
+        d["side"] = self.side.value
+        d["vix_tier"] = self.vix_tier.value
+        d["entry_ts"] = self.entry_ts.isoformat() if self.entry_ts else None
+        return d
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Position:
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"unknown position fields {sorted(unknown)}")
+        d = dict(data)
+        d["side"] = Side(d["side"])
+        d["vix_tier"] = VixTier(d["vix_tier"])
+        d["entry_ts"] = dt.datetime.fromisoformat(d["entry_ts"]) if d.get("entry_ts") else None
+        return cls(**d)
+
+
+def _exchange_time(now: dt.datetime, tz: str) -> dt.datetime:
+    """``now`` in exchange time: aware timestamps are converted, naive ones are taken as is."""
+    return now.astimezone(ZoneInfo(tz)) if now.tzinfo is not None else now
+
+
+def open_position(
+    engine: DynamicTargetEngine,
+    side: Side,
+    entry_underlying: float,
+    entry_option: float,
+    vix: float,
+    qty: int = 50,
+    now: dt.datetime | None = None,
+    *,
+    lot_size: int = 1,
+    context: TargetContext | None = None,
+) -> Position | None:
+    """Open a position with targets for the current VIX tier, or None at HALT (no entries).
+
+    As in the document's example wiring; ``qty`` defaults to the document's 50."""
+    if qty < 1 or lot_size < 1 or qty % lot_size:
+        raise ValueError(f"qty {qty} must be a positive whole number of lots of {lot_size}")
+    tier = _vix_tier(vix, engine.config)
+    if tier is VixTier.HALT:
+        return None
+    tgt = engine.compute_targets(side, entry_underlying, tier, context)
+    return Position(
+        side=side,
+        entry_underlying=entry_underlying,
+        entry_option_price=entry_option,
+        qty=qty,
+        t1_hit=False,
+        stop_underlying=tgt.stop_underlying,
+        t1_underlying=tgt.t1_underlying,
+        t2_underlying=tgt.t2_underlying,
+        move_be_underlying=tgt.move_be_underlying,
+        stop_initial=tgt.stop_underlying,
+        vix_tier=tier,
+        lot_size=lot_size,
+        entry_ts=now,
+    )

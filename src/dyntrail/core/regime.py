@@ -1,0 +1,132 @@
+"""Volatility regime: the VIX tier and the VIX-spike circuit breaker."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+from dyntrail.core.config import BreakerSection, Config, StrategySection, VixSection
+from dyntrail.core.types import VixTier
+
+
+def _vix_section(config: Config | StrategySection | VixSection) -> VixSection:
+    if isinstance(config, Config):
+        return config.strategy.vix
+    if isinstance(config, StrategySection):
+        return config.vix
+    return config
+
+
+def vix_tier(vix: float, config: Config | StrategySection | VixSection) -> VixTier:
+    """The design document's half-open tiers: ``[normal_min, normal_max)`` is NORMAL,
+    ``[reduced_min, reduced_max)`` REDUCED, ``[high_min, high_max)`` HIGH, ``vix >= halt_above``
+    HALT, and anything below ``normal_min`` LOW. With the document's bounds 18.0 is REDUCED and
+    30.0 is HALT. NaN, infinite or negative VIX raises ``ValueError``: a missing quote must never
+    read as a calm market."""
+    if not math.isfinite(vix) or vix < 0:
+        raise ValueError(f"VIX must be a finite number >= 0, got {vix!r}")
+    v = _vix_section(config)
+    if vix >= v.halt_above:
+        return VixTier.HALT
+    if v.high_min <= vix < v.high_max:
+        return VixTier.HIGH
+    if v.reduced_min <= vix < v.reduced_max:
+        return VixTier.REDUCED
+    if v.normal_min <= vix < v.normal_max:
+        return VixTier.NORMAL
+    return VixTier.LOW
+
+
+@dataclass(frozen=True, slots=True)
+class BreakerStatus:
+    """The breaker's answer for one VIX observation.
+
+    ``tripped`` is True while the breaker is active; ``just_tripped`` only on the observation that
+    tripped it (the engine flattens once, on that edge, when the policy is "flatten")."""
+
+    tripped: bool
+    just_tripped: bool
+    until: dt.datetime | None
+    rise_points: float
+
+
+class SpikeBreaker:
+    """VIX-spike circuit breaker.
+
+    Trips when VIX rises more than ``spike_points`` above its lowest value within the last
+    ``spike_window_min`` minutes (measured on timestamps, not bar counts, so it works on 1- and
+    5-minute data alike); stays tripped until ``cooldown_min`` minutes after the latest spike
+    observation. Timestamps must not go backwards. O(1) amortised per observation (a monotonic
+    window minimum).
+    """
+
+    __slots__ = ("_cooldown", "_last_ts", "_points", "_tripped_until", "_window", "_window_min")
+
+    def __init__(self, config: Config | StrategySection | BreakerSection) -> None:
+        b = (
+            config.strategy.breaker
+            if isinstance(config, Config)
+            else config.breaker
+            if isinstance(config, StrategySection)
+            else config
+        )
+        self._points = b.spike_points
+        self._window = dt.timedelta(minutes=b.spike_window_min)
+        self._cooldown = dt.timedelta(minutes=b.cooldown_min)
+        # (ts, vix) with increasing vix: the front is the window minimum.
+        self._window_min: deque[tuple[dt.datetime, float]] = deque()
+        self._tripped_until: dt.datetime | None = None
+        self._last_ts: dt.datetime | None = None
+
+    def update(self, ts: dt.datetime, vix: float) -> BreakerStatus:
+        """Feed one VIX observation (closed at ``ts``) and get the breaker's state."""
+        if not math.isfinite(vix) or vix < 0:
+            raise ValueError(f"VIX must be a finite number >= 0, got {vix!r} at {ts}")
+        if self._last_ts is not None and ts < self._last_ts:
+            raise ValueError(f"VIX timestamps went backwards: {ts} after {self._last_ts}")
+        self._last_ts = ts
+        q = self._window_min
+        while q and ts - q[0][0] > self._window:
+            q.popleft()
+        while q and q[-1][1] >= vix:
+            q.pop()
+        q.append((ts, vix))
+        rise = vix - q[0][1]
+        was_tripped = self.is_tripped(ts)
+        if rise > self._points:
+            self._tripped_until = ts + self._cooldown
+        tripped = self.is_tripped(ts) or rise > self._points
+        return BreakerStatus(
+            tripped=tripped,
+            just_tripped=tripped and not was_tripped,
+            until=self._tripped_until if tripped else None,
+            rise_points=rise,
+        )
+
+    def is_tripped(self, now: dt.datetime) -> bool:
+        """True while ``now`` is before the end of the cooldown of the latest spike."""
+        return self._tripped_until is not None and now < self._tripped_until
+
+    def to_dict(self) -> dict[str, Any]:
+        """Serialisable state (for the journal); ``from_dict`` restores it exactly."""
+        return {
+            "window_min": [[ts.isoformat(), v] for ts, v in self._window_min],
+            "tripped_until": self._tripped_until.isoformat() if self._tripped_until else None,
+            "last_ts": self._last_ts.isoformat() if self._last_ts else None,
+        }
+
+    @classmethod
+    def from_dict(
+        cls, config: Config | StrategySection | BreakerSection, state: dict[str, Any]
+    ) -> SpikeBreaker:
+        br = cls(config)
+        br._window_min.extend(
+            (dt.datetime.fromisoformat(ts), float(v)) for ts, v in state["window_min"]
+        )
+        until, last = state.get("tripped_until"), state.get("last_ts")
+        br._tripped_until = dt.datetime.fromisoformat(until) if until else None
+        br._last_ts = dt.datetime.fromisoformat(last) if last else None
+        return br

@@ -1,0 +1,130 @@
+"""The commented starter config written by ``dyntrail config init``.
+
+It loads to exactly the built-in defaults (a test holds it to that), so it doubles as the
+config reference.
+"""
+
+STARTER_TOML = """\
+# dyntrail configuration. Every key is optional: a missing key takes the default shown here.
+# Percentages named *_pct are fractions: 0.006 = 0.6 %. Times are exchange time, "HH:MM:SS".
+
+# ---- The design document's block (loads unchanged) -------------------------------------------
+[strategy]
+name = "rust_dynamic_targets"
+
+[strategy.vix]                     # half-open tiers [min, max); below normal_min is LOW
+normal_min = 12.0
+normal_max = 18.0
+reduced_min = 18.0
+reduced_max = 25.0
+high_min = 25.0
+high_max = 30.0
+halt_above = 30.0                  # VIX >= this: HALT, no entries
+
+[strategy.risk]
+sl_underlying_pct = 0.006          # risk unit: 0.6 % adverse move of the underlying
+trail_to_be_underlying_pct = 0.004 # +0.4 % move -> stop to break-even
+time_stop_min = 30                 # no BE and no T1 within this -> exit (clocked runs)
+
+[strategy.targets]
+base_rr = 1.5                      # rr at NORMAL
+rr_elevated_vix = 1.2              # rr at REDUCED
+rr_high_vix = 1.0                  # rr at HIGH
+rr_low_vix = 1.8                   # rr at LOW
+scale_out_ratio = 0.5              # share sold at T1, rounded down to whole lots
+t2_extra_rr = 0.5                  # T2 = entry +/- (rr + this) x risk
+single_lot_at_t1 = "exit_all"      # one lot at T1: "exit_all" or "skip" (keep it, trail it)
+
+[strategy.atr]
+period = 14                        # Wilder ATR, seeded as TA-Lib
+multiplier_trail = 2.5             # trail = price -/+ this x ATR after T1
+
+[strategy.time]
+entry_start = "09:20:00"
+entry_end = "15:00:00"
+flatten = "15:15:00"               # everything is flat by this time
+
+# ---- dyntrail's additions ---------------------------------------------------------------------
+[strategy.trail]
+method = "atr"                     # "atr" or "swing" (beyond the last confirmed swing)
+swing_bars = 2                     # N-bar fractals, confirmed N bars later
+swing_buffer_pct = 0.0             # swing trail sits this far beyond the swing
+
+# Regime upgrade: per-tier trail rule, e.g.
+# [strategy.trail.by_tier.high]
+# method = "swing"
+# [strategy.trail.by_tier.reduced]
+# method = "atr"
+# multiplier = 2.0
+
+[strategy.momentum]                # applied when a context is given (engine runs)
+enabled = true
+stretch_atr = 2.0                  # entries stretched beyond this many ATRs from VWAP ...
+shrink_per_atr = 0.1               # ... lose this much rr per further ATR
+swing_bonus = 0.15                 # swing structure in favour: rr x (1 + this)
+swing_penalty = 0.15               # against: rr x (1 - this)
+min_factor = 0.6
+max_factor = 1.4
+
+[strategy.time_left]               # shrink targets that cannot be reached before flatten
+enabled = true
+k = 1.5                            # T2 distance <= k x ATR x sqrt(bars left)
+min_t1_rr = 0.5                    # but T1 never below this x risk
+
+[strategy.breaker]                 # VIX-spike circuit breaker
+spike_points = 5.0                 # VIX up more than this ...
+spike_window_min = 10              # ... within this many minutes (timestamps, not bars)
+cooldown_min = 30                  # stays tripped this long after the latest spike
+policy = "flatten"                 # "flatten" or "block_entries"
+
+[strategy.entries]
+adx_period = 14
+adx_min = 20.0                     # trade only when ADX >= this
+adx_bias = true                    # +DI > -DI -> call, else put
+vwap_gate = true                   # calls only above session VWAP, puts only below
+gap_pct = 0.005                    # open gapping more than this from the previous close ...
+gap_delay_min = 15                 # ... delays entries this many minutes
+gap_strike_range = 2               # ... and widens the strike choice to ATM +/- this many steps
+max_trades_per_day = 3
+
+[instrument]
+name = "NIFTY"
+lot_size = 75
+strike_step = 50.0
+tick_size = 0.05
+freeze_qty = 1800
+trade = "options"                  # "options" (ATM calls/puts) or "underlying"
+
+[session]
+timezone = "Asia/Kolkata"          # naive timestamps are in this timezone
+open = "09:15:00"
+close = "15:30:00"
+
+[account]
+capital_inr = 1000000.0
+lots_per_trade = 2
+
+[limits]
+daily_loss_limit_pct = 0.02        # of capital; hit -> no more entries, flatten
+max_open_positions = 1
+max_lots = 10
+
+[costs]                            # Indian F&O charges, by trade date
+brokerage_per_order_inr = 20.0
+stt_sell_pct = [                   # STT on sell premium
+    { from = 2024-10-01, pct = 0.001 },
+    { from = 2026-04-01, pct = 0.0015 },
+]
+exchange_txn_pct = 0.0003503       # NSE transaction charge
+sebi_per_crore_inr = 10.0
+stamp_buy_pct = 0.00003            # stamp duty on buys
+gst_pct = 0.18                     # on brokerage + transaction + SEBI
+
+[options]
+exit_price_method = "delta_gamma"  # "delta_gamma", "reprice" or "proportional"
+risk_free_rate = 0.065
+dividend_yield = 0.0
+cushion_ticks = 2                  # marketable-limit cushion ...
+cushion_pct = 0.0                  # ... or this share of premium, whichever is larger ...
+cushion_cap_inr = 2.0              # ... capped here
+"""

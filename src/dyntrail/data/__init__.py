@@ -1,0 +1,1 @@
+"""Market data (shell): the exchange calendar and data sources."""

@@ -127,4 +127,13 @@ dividend_yield = 0.0
 cushion_ticks = 2                  # marketable-limit cushion ...
 cushion_pct = 0.0                  # ... or this share of premium, whichever is larger ...
 cushion_cap_inr = 2.0              # ... capped here
+
+[acceptance]                       # the go-live gate (dyntrail accept RUN_DIR)
+min_profit_factor = 1.3
+min_sharpe = 1.0                   # daily returns, annualised
+max_drawdown_pct = 0.10            # of capital
+max_avg_slippage_pct = 0.002       # of premium
+min_months = 12.0                  # of replayed data
+max_p95_ack_s = 1.5                # when the broker reports acks
+max_reject_ratio = 0.01            # likewise
 """

@@ -362,6 +362,18 @@ class OptionsSection(_Section):
     cushion_cap_inr: NonNegative = 2.0
 
 
+class AcceptanceSection(_Section):
+    """[acceptance]: the design document's go-live gate on a replay (``dyntrail accept``)."""
+
+    min_profit_factor: NonNegative = 1.3
+    min_sharpe: float = 1.0
+    max_drawdown_pct: Fraction = 0.10  # of capital
+    max_avg_slippage_pct: Fraction = 0.002  # of premium
+    min_months: NonNegative = 12.0
+    max_p95_ack_s: Positive = 1.5  # checked when the broker reports acks
+    max_reject_ratio: Fraction = 0.01  # likewise
+
+
 class Config(_Section):
     """The whole configuration. ``Config()`` is the documented default."""
 
@@ -372,3 +384,4 @@ class Config(_Section):
     limits: LimitsSection = LimitsSection()
     costs: CostsSection = CostsSection()
     options: OptionsSection = OptionsSection()
+    acceptance: AcceptanceSection = AcceptanceSection()

@@ -4,10 +4,25 @@ Every stop and target lives on the underlying; an order needs an option price. M
 
 - ``proportional`` (the design document's mapping): option_last x (1 + move x side), floored at
   one tick (0.05). It ignores the option's leverage, so it is only a fallback.
+- ``delta_gamma`` (default): second-order Taylor expansion in the underlying around the
+  observed option price, with the volatility implied from that price.
+- ``reprice``: full Black–Scholes–Merton repricing at the trigger, sticky-strike volatility.
+
+``option_exit_price`` is the single entry point; results are floored at one tick, never rounded.
 """
 
 from __future__ import annotations
 
+import enum
+import math
+
+from dyntrail.core.options import (
+    DAYS_PER_YEAR,
+    OptionRight,
+    bsm_greeks,
+    bsm_implied_vol,
+    bsm_price,
+)
 from dyntrail.core.types import Side
 
 MIN_OPTION_PRICE = 0.05
@@ -21,3 +36,97 @@ def option_exit_price_from_underlying_move(
     position (a call) gains with a rise, a SHORT position (a put) with a fall."""
     factor = 1.0 + underlying_move_pct * side.sign
     return max(option_last * factor, MIN_OPTION_PRICE)
+
+
+class ExitPriceMethod(enum.StrEnum):
+    """How an underlying trigger level becomes an option exit price (config
+    ``options.exit_price_method``)."""
+
+    PROPORTIONAL = "proportional"
+    DELTA_GAMMA = "delta_gamma"
+    REPRICE = "reprice"
+
+
+def _finite(name: str, value: float, *, minimum: float, strict: bool) -> float:
+    ok = math.isfinite(value) and (value > minimum if strict else value >= minimum)
+    if not ok:
+        raise ValueError(
+            f"{name} must be finite and {'>' if strict else '>='} {minimum}, got {value}"
+        )
+    return float(value)
+
+
+def option_exit_price(
+    method: ExitPriceMethod | str = ExitPriceMethod.DELTA_GAMMA,
+    *,
+    option_last: float,
+    underlying_now: float,
+    underlying_trigger: float,
+    strike: float,
+    right: OptionRight | str,
+    t_years: float,
+    r: float,
+    q: float = 0.0,
+    dt_years: float = 0.0,
+    tick: float = 0.05,
+) -> float:
+    """Option price expected when the underlying reaches ``underlying_trigger``.
+
+    ``option_last`` is the option's price observed with the underlying at ``underlying_now``;
+    ``t_years`` is the time to expiry now and ``dt_years`` (>= 0) how much of it is assumed to
+    pass before the trigger; ``r``/``q`` are continuous rates for Black–Scholes–Merton on spot.
+
+    - ``proportional``: the design document's ``option_exit_price_from_underlying_move`` with
+      move = trigger/now − 1, LONG for a call and SHORT for a put (floored at 0.05 by that
+      function, then at one tick). Ignores the option's leverage and time: a fallback only.
+    - ``delta_gamma`` (default): σ implied from ``option_last``, then
+      ``option_last + Δ·dS + ½·Γ·dS²`` (+ ``θ_per_day·min(dt_years, t_years)·365`` when
+      ``dt_years > 0``), dS = trigger − now.
+    - ``reprice``: Black–Scholes–Merton at the trigger with the same σ (sticky strike) and
+      ``max(t_years − dt_years, 0)`` to expiry.
+
+    When no σ exists (the price is at/below the discounted intrinsic value or at/above the
+    no-arbitrage bound, or ``t_years == 0``) the two model methods fall back to the intrinsic
+    value at the trigger plus the option's current time value ``max(option_last − intrinsic now,
+    0)`` (intrinsic on spot, ``max(±(S − K), 0)``). Every result is floored at one ``tick`` and
+    is NOT rounded to the tick grid (the order layer rounds).
+    """
+    try:
+        method = ExitPriceMethod(method)
+    except ValueError:
+        names = ", ".join(m.value for m in ExitPriceMethod)
+        raise ValueError(f"unknown exit price method {method!r} (one of {names})") from None
+    try:
+        right = OptionRight(right)
+    except ValueError:
+        raise ValueError(f"right must be 'CE' or 'PE', got {right!r}") from None
+    last = _finite("option_last", option_last, minimum=0.0, strict=True)
+    now = _finite("underlying_now", underlying_now, minimum=0.0, strict=True)
+    trigger = _finite("underlying_trigger", underlying_trigger, minimum=0.0, strict=True)
+    k = _finite("strike", strike, minimum=0.0, strict=True)
+    t = _finite("t_years", t_years, minimum=0.0, strict=False)
+    dt = _finite("dt_years", dt_years, minimum=0.0, strict=False)
+    tick = _finite("tick", tick, minimum=0.0, strict=True)
+    for name, rate in (("r", r), ("q", q)):
+        if not math.isfinite(rate):
+            raise ValueError(f"{name} must be finite, got {rate}")
+
+    if method is ExitPriceMethod.PROPORTIONAL:
+        side = Side.LONG if right is OptionRight.CE else Side.SHORT
+        return max(option_exit_price_from_underlying_move(last, trigger / now - 1.0, side), tick)
+
+    vol = float(bsm_implied_vol(right, price=last, spot=now, strike=k, t_years=t, r=r, q=q))
+    if math.isnan(vol):
+        sign = right.sign
+        time_value = max(last - max(sign * (now - k), 0.0), 0.0)
+        return max(max(sign * (trigger - k), 0.0) + time_value, tick)
+    if method is ExitPriceMethod.REPRICE:
+        t_new = max(t - dt, 0.0)
+        price = bsm_price(right, spot=trigger, strike=k, t_years=t_new, vol=vol, r=r, q=q)
+        return max(float(price), tick)
+    g = bsm_greeks(right, spot=now, strike=k, t_years=t, vol=vol, r=r, q=q)
+    ds = trigger - now
+    price_dg = last + float(g.delta) * ds + 0.5 * float(g.gamma) * ds * ds
+    if dt > 0:
+        price_dg += float(g.theta) * min(dt, t) * DAYS_PER_YEAR
+    return max(price_dg, tick)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 from typing import Annotated
@@ -15,7 +16,7 @@ from dyntrail.core.exit_pricing import option_exit_price_from_underlying_move
 from dyntrail.core.regime import vix_tier
 from dyntrail.core.targets import DynamicTargetEngine
 from dyntrail.core.types import Side
-from dyntrail.errors import ConfigError
+from dyntrail.errors import ConfigError, DyntrailError
 from dyntrail.starter import STARTER_TOML
 
 app = typer.Typer(
@@ -25,6 +26,8 @@ app = typer.Typer(
 )
 config_app = typer.Typer(help="Check, show or start a configuration file.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
+data_app = typer.Typer(help="Make or inspect data folders.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
 
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
@@ -130,6 +133,116 @@ def config_init(
         raise typer.Exit(1)
     path.write_text(STARTER_TOML, encoding="utf-8")
     out.print(f"wrote {path}")
+
+
+def _date(value: str | None, option: str) -> dt.date | None:
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        err.print(f"[red]error[/red] {option}: {value!r} is not a date (YYYY-MM-DD)")
+        raise typer.Exit(2) from None
+
+
+@app.command()
+def backtest(
+    data: Annotated[
+        Path | None, typer.Option(help="Data folder (default: the built-in synthetic 12 months).")
+    ] = None,
+    config: ConfigOpt = None,
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", help="Run folder (default: runs/<time>).")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the built-in dataset.")] = 7,
+    date_from: Annotated[str | None, typer.Option("--from", help="First day, YYYY-MM-DD.")] = None,
+    date_to: Annotated[str | None, typer.Option("--to", help="Last day, YYYY-MM-DD.")] = None,
+    no_report: Annotated[bool, typer.Option("--no-report", help="Skip report.html.")] = False,
+) -> None:
+    """Backtest the strategy; print the KPIs and the path of the report."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from dyntrail.analytics.summary import kpi_table
+    from dyntrail.data.builtin import builtin_dataset
+    from dyntrail.runners.backtest import run_backtest
+
+    engine = _load(config)
+    d_from, d_to = _date(date_from, "--from"), _date(date_to, "--to")
+    if data is None:
+        with err.status("building the built-in synthetic dataset…"):
+            data = builtin_dataset(seed=seed)
+    run_dir = out_dir or Path("runs") / dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    columns = (
+        TextColumn("backtest"),
+        BarColumn(),
+        TextColumn("{task.percentage:>3.0f}%"),
+        TimeElapsedColumn(),
+    )
+    try:
+        with Progress(*columns, console=err, transient=True) as bar:
+            task = bar.add_task("bars", total=1)
+            result = run_backtest(
+                engine.config,
+                data,
+                run_dir,
+                seed=seed,
+                date_from=d_from,
+                date_to=d_to,
+                progress=lambda i, n: bar.update(task, completed=i, total=n),
+                report=not no_report,
+            )
+    except DyntrailError as exc:
+        err.print(f"[red]error[/red] {exc}")
+        raise typer.Exit(1) from None
+    for w in result.warnings:
+        err.print(f"[yellow]warning[/yellow] {w}")
+    out.print(kpi_table(result.kpis))
+    out.print(f"run folder: {result.run_dir}")
+    if not no_report:
+        out.print(f"report: {result.run_dir / 'report.html'}")
+
+
+@app.command()
+def accept(run_dir: Annotated[Path, typer.Argument(help="A backtest run folder.")]) -> None:
+    """Check a run against the acceptance thresholds (exit 1 on fail)."""
+    from dyntrail.analytics.kpis import accept_run
+
+    raise typer.Exit(accept_run(run_dir, out))
+
+
+@app.command()
+def report(run_dir: Annotated[Path, typer.Argument(help="A backtest run folder.")]) -> None:
+    """(Re)write report.html for a run folder."""
+    from dyntrail.analytics.report import write_report
+
+    try:
+        path = write_report(run_dir)
+    except (DyntrailError, OSError) as exc:
+        err.print(f"[red]error[/red] {exc}")
+        raise typer.Exit(1) from None
+    out.print(f"report: {path}")
+
+
+@data_app.command("synth")
+def data_synth(
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder to write.")],
+    months: Annotated[int, typer.Option(help="Months of trading days.")] = 12,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 7,
+    start: Annotated[str, typer.Option(help="First day, YYYY-MM-DD.")] = "2025-01-01",
+    fmt: Annotated[str, typer.Option("--format", help="parquet or csv.")] = "parquet",
+) -> None:
+    """Write a synthetic regime dataset (underlying + VIX, 1-minute bars) in the data format."""
+    from dyntrail.data.builtin import synth_to_folder
+
+    first = _date(start, "--start")
+    try:
+        synth_to_folder(
+            out_dir, months=months, seed=seed, start=first or dt.date(2025, 1, 1), fmt=fmt
+        )
+    except (ValueError, DyntrailError) as exc:
+        err.print(f"[red]error[/red] {exc}")
+        raise typer.Exit(2) from None
+    out.print(f"wrote {out_dir}")
 
 
 def main() -> None:

@@ -88,12 +88,17 @@ gap_strike_range = 2               # ... and widens the strike choice to ATM +/-
 max_trades_per_day = 3
 
 [instrument]
-name = "NIFTY"
-lot_size = 75
-strike_step = 50.0
-tick_size = 0.05
-freeze_qty = 1800
-trade = "options"                  # "options" (ATM calls/puts) or "underlying"
+name = "NIFTY"                     # packaged specs: NIFTY, BANKNIFTY (dated lot sizes, expiries)
+trade = "options"                  # "options" (ATM calls/puts) or "underlying" (futures)
+underlying_slippage_ticks = 1      # trade = "underlying": fills this many ticks worse
+
+# Override the packaged contract spec, or define another market:
+# [instrument.spec]
+# strike_step = 50
+# tick_size = 0.05
+# freeze_qty = 1800
+# lot_sizes = [{ from = 2024-11-20, lot_size = 75 }]
+# expiry_rules = [{ from = 2025-09-01, weekday = "tuesday", cycle = "weekly" }]
 
 [session]
 timezone = "Asia/Kolkata"          # naive timestamps are in this timezone
@@ -119,6 +124,12 @@ exchange_txn_pct = 0.0003503       # NSE transaction charge
 sebi_per_crore_inr = 10.0
 stamp_buy_pct = 0.00003            # stamp duty on buys
 gst_pct = 0.18                     # on brokerage + transaction + SEBI
+futures_stt_sell_pct = [           # trade = "underlying": STT on futures sells
+    { from = 2024-10-01, pct = 0.0002 },
+    { from = 2026-04-01, pct = 0.0005 },
+]
+futures_exchange_txn_pct = 0.0000173
+futures_stamp_buy_pct = 0.00002
 
 [options]
 exit_price_method = "delta_gamma"  # "delta_gamma", "reprice" or "proportional"
@@ -127,6 +138,9 @@ dividend_yield = 0.0
 cushion_ticks = 2                  # marketable-limit cushion ...
 cushion_pct = 0.0                  # ... or this share of premium, whichever is larger ...
 cushion_cap_inr = 2.0              # ... capped here
+expiry_choice = "nearest_weekly"
+skip_expiry_day = false            # true: on expiry day trade the next expiry
+min_days_to_expiry = 0             # calendar days
 
 [acceptance]                       # the go-live gate (dyntrail accept RUN_DIR)
 min_profit_factor = 1.3

@@ -192,3 +192,23 @@ def test_mapping_error_table(right: OptionRight, capsys: pytest.CaptureFixture[s
         if abs(row["move_pct"]) <= 0.6:
             assert abs(row["delta_gamma_err_pct"]) < 5.0
     assert math.isclose(rows[0]["reprice"] + 0.0, exit_price("reprice", right, SPOT * 0.988))
+
+
+def test_delta_gamma_never_turns_back_on_large_moves_near_expiry() -> None:
+    """A 0.6 % fall on an expiry-day ATM call: the quadratic alone would climb back above the
+    current price; the mapping must stay below it and equal the repricing."""
+    from dyntrail.core.exit_pricing import option_exit_price
+
+    kw = dict(
+        option_last=17.9,
+        underlying_now=21538.05,
+        strike=21550.0,
+        right="CE",
+        t_years=2.0 / (365 * 24),
+        r=0.065,
+    )
+    trigger = 21538.05 * (1 - 0.006)
+    dg = option_exit_price("delta_gamma", underlying_trigger=trigger, **kw)  # type: ignore[arg-type]
+    rp = option_exit_price("reprice", underlying_trigger=trigger, **kw)  # type: ignore[arg-type]
+    assert dg < 17.9
+    assert dg == rp

@@ -269,15 +269,16 @@ class StrategySection(_Section):
 
 
 class InstrumentSection(_Section):
-    """[instrument]: what is traded. ``trade = "options"`` buys ATM options; ``"underlying"``
-    trades the underlying (futures/spot) with the same exits."""
+    """[instrument]: what is traded. ``name`` picks a packaged contract spec (NIFTY, BANKNIFTY:
+    dated lot sizes and expiry rules); ``[instrument.spec]`` overrides its keys or defines a new
+    market (strike_step, tick_size, freeze_qty, lot_sizes, expiry_rules). ``trade = "options"``
+    buys ATM options; ``"underlying"`` trades the underlying (futures) with the same exits, filled
+    ``underlying_slippage_ticks`` worse than the trigger."""
 
     name: str = "NIFTY"
-    lot_size: Annotated[int, Field(ge=1)] = 75
-    strike_step: Positive = 50.0
-    tick_size: Positive = 0.05
-    freeze_qty: Annotated[int, Field(ge=1)] = 1800
     trade: Literal["options", "underlying"] = "options"
+    underlying_slippage_ticks: Annotated[int, Field(ge=0)] = 1
+    spec: dict[str, Any] = Field(default_factory=dict, strict=False)
 
 
 class SessionSection(_Times):
@@ -341,8 +342,19 @@ class CostsSection(_Section):
     sebi_per_crore_inr: NonNegative = 10.0
     stamp_buy_pct: Annotated[float, Field(ge=0, lt=1)] = 0.00003
     gst_pct: Annotated[float, Field(ge=0, lt=1)] = 0.18
+    # Futures, for trade = "underlying".
+    futures_stt_sell_pct: tuple[DatedRate, ...] = Field(
+        default=(
+            DatedRate(from_date=dt.date(2024, 10, 1), pct=0.0002),
+            DatedRate(from_date=dt.date(2026, 4, 1), pct=0.0005),
+        ),
+        strict=False,
+        min_length=1,
+    )
+    futures_exchange_txn_pct: Annotated[float, Field(ge=0, lt=1)] = 0.0000173
+    futures_stamp_buy_pct: Annotated[float, Field(ge=0, lt=1)] = 0.00002
 
-    @field_validator("stt_sell_pct")
+    @field_validator("stt_sell_pct", "futures_stt_sell_pct")
     @classmethod
     def _dated(cls, value: tuple[DatedRate, ...]) -> tuple[DatedRate, ...]:
         dates = [r.from_date for r in value]
@@ -360,6 +372,9 @@ class OptionsSection(_Section):
     cushion_ticks: Annotated[int, Field(ge=0)] = 2
     cushion_pct: Annotated[float, Field(ge=0, lt=1)] = 0.0
     cushion_cap_inr: NonNegative = 2.0
+    expiry_choice: Literal["nearest_weekly"] = "nearest_weekly"
+    skip_expiry_day: bool = False
+    min_days_to_expiry: Annotated[int, Field(ge=0)] = 0
 
 
 class AcceptanceSection(_Section):

@@ -81,7 +81,9 @@ def option_exit_price(
       function, then at one tick). Ignores the option's leverage and time: a fallback only.
     - ``delta_gamma`` (default): σ implied from ``option_last``, then
       ``option_last + Δ·dS + ½·Γ·dS²`` (+ ``θ_per_day·min(dt_years, t_years)·365`` when
-      ``dt_years > 0``), dS = trigger − now.
+      ``dt_years > 0``), dS = trigger − now. Where the expansion's slope ``Δ + Γ·dS`` has the
+      opposite sign to ``Δ`` (large moves on near-expiry options, where the parabola turns back)
+      it is meaningless, and the result is the ``reprice`` one.
     - ``reprice``: Black–Scholes–Merton at the trigger with the same σ (sticky strike) and
       ``max(t_years − dt_years, 0)`` to expiry.
 
@@ -126,6 +128,14 @@ def option_exit_price(
         return max(float(price), tick)
     g = bsm_greeks(right, spot=now, strike=k, t_years=t, vol=vol, r=r, q=q)
     ds = trigger - now
+    delta, gamma = float(g.delta), float(g.gamma)
+    if (delta + gamma * ds) * delta < 0:
+        # The parabola has turned: its slope changed sign between now and the trigger, where an
+        # option's price is monotone in the underlying. The expansion is no longer an estimate
+        # of anything, so reprice (sticky strike) instead.
+        t_new = max(t - dt, 0.0)
+        price = bsm_price(right, spot=trigger, strike=k, t_years=t_new, vol=vol, r=r, q=q)
+        return max(float(price), tick)
     price_dg = last + float(g.delta) * ds + 0.5 * float(g.gamma) * ds * ds
     if dt > 0:
         price_dg += float(g.theta) * min(dt, t) * DAYS_PER_YEAR

@@ -1,0 +1,49 @@
+"""The KPI table printed at the end of a backtest."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.table import Table
+
+# (key, label, format): pct values are fractions in kpis.json and shown as percentages here.
+ROWS: tuple[tuple[str, str, str], ...] = (
+    ("months", "months of data", "{:.1f}"),
+    ("trades", "trades", "{:d}"),
+    ("trades_per_day", "trades per day", "{:.2f}"),
+    ("net_pnl", "net PnL (INR)", "{:,.2f}"),
+    ("total_costs", "costs (INR)", "{:,.2f}"),
+    ("return_pct", "return on capital", "pct"),
+    ("profit_factor", "profit factor", "{:.2f}"),
+    ("sharpe", "Sharpe (daily, annualised)", "{:.2f}"),
+    ("max_drawdown_pct", "max drawdown (of capital)", "pct"),
+    ("win_rate", "win rate", "pct"),
+    ("expectancy_r", "expectancy (R)", "{:.3f}"),
+    ("avg_slippage_pct", "avg slippage (of premium)", "pct3"),
+    ("exposure_pct", "time in a position", "pct"),
+    ("p95_ack_ms", "p95 order ack (ms)", "{:.0f}"),
+    ("reject_ratio", "reject ratio", "pct"),
+)
+
+
+def _fmt(value: Any, fmt: str) -> str:
+    if value is None:
+        return "n/a"
+    if fmt == "pct":
+        return f"{100 * value:.2f} %"
+    if fmt == "pct3":
+        return f"{100 * value:.3f} %"
+    if fmt == "{:d}":
+        return f"{int(value):d}"
+    return fmt.format(value)
+
+
+def kpi_table(kpis: dict[str, Any], title: str = "backtest KPIs") -> Table:
+    """A two-column table of the headline KPIs (missing ones are left out, None is n/a)."""
+    table = Table(title=title)
+    table.add_column("KPI")
+    table.add_column("value", justify="right")
+    for key, label, fmt in ROWS:
+        if key in kpis:
+            table.add_row(label, _fmt(kpis[key], fmt))
+    return table

@@ -1,0 +1,100 @@
+"""Entry gates: when a flat book may open a position, and on which side.
+
+All gates must pass, checked at a bar's close (the decision time):
+
+1. window: ``entry_start <= now < entry_end`` (exchange time);
+2. regime: the VIX tier is not HALT and the spike breaker is clear;
+3. risk: the daily loss limit has not been hit, fewer than ``max_trades_per_day`` entries today,
+   fewer than ``max_open_positions`` open;
+4. gap morning: when the day opened more than ``gap_pct`` away from the previous close, no entry
+   before ``session open + gap_delay_min``;
+5. bias: with ``adx_bias``, ADX >= ``adx_min`` and +DI > -DI -> LONG (buy the call), -DI > +DI ->
+   SHORT (buy the put), equal -> none; without it, the side of price against VWAP;
+6. VWAP gate: with ``vwap_gate``, LONG only above session VWAP, SHORT only below.
+
+``decide_entry`` returns the side, or None with the first gate that failed (for the journal).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from dataclasses import dataclass
+
+from dyntrail.core.config import Config
+from dyntrail.core.types import Side, VixTier
+
+
+@dataclass(frozen=True, slots=True)
+class EntryInputs:
+    """Everything known at the decision time that the gates need."""
+
+    now: dt.time
+    tier: VixTier
+    breaker_tripped: bool
+    daily_loss_hit: bool
+    trades_today: int
+    open_positions: int
+    gap_delay_until: dt.time | None
+    close: float
+    vwap: float | None
+    adx: float | None
+    plus_di: float | None
+    minus_di: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class EntryDecision:
+    side: Side | None
+    reason: str  # "enter" or the gate that blocked
+
+
+def gap_delay_until(cfg: Config, day_open: float, prev_close: float | None) -> dt.time | None:
+    """The time before which a gap morning blocks entries, or None on a normal morning."""
+    if prev_close is None or prev_close <= 0:
+        return None
+    if abs(day_open / prev_close - 1.0) <= cfg.strategy.entries.gap_pct:
+        return None
+    start = dt.datetime.combine(dt.date(2000, 1, 1), cfg.session.open)
+    return (start + dt.timedelta(minutes=cfg.strategy.entries.gap_delay_min)).time()
+
+
+def decide_entry(cfg: Config, x: EntryInputs) -> EntryDecision:
+    """Apply the gates in the module docstring's order."""
+    s, e = cfg.strategy, cfg.strategy.entries
+    if not s.time.entry_start <= x.now < s.time.entry_end:
+        return EntryDecision(None, "window")
+    if x.tier is VixTier.HALT:
+        return EntryDecision(None, "vix_halt")
+    if x.breaker_tripped:
+        return EntryDecision(None, "breaker")
+    if x.daily_loss_hit:
+        return EntryDecision(None, "daily_loss")
+    if x.trades_today >= e.max_trades_per_day:
+        return EntryDecision(None, "max_trades")
+    if x.open_positions >= cfg.limits.max_open_positions:
+        return EntryDecision(None, "position_cap")
+    if x.gap_delay_until is not None and x.now < x.gap_delay_until:
+        return EntryDecision(None, "gap_delay")
+    side = _bias(cfg, x)
+    if side is None:
+        return EntryDecision(None, "no_bias")
+    if e.vwap_gate:
+        if x.vwap is None or not math.isfinite(x.vwap):
+            return EntryDecision(None, "no_vwap")
+        if side.sign * (x.close - x.vwap) <= 0:
+            return EntryDecision(None, "vwap_gate")
+    return EntryDecision(side, "enter")
+
+
+def _bias(cfg: Config, x: EntryInputs) -> Side | None:
+    e = cfg.strategy.entries
+    if e.adx_bias:
+        if x.adx is None or x.plus_di is None or x.minus_di is None or not math.isfinite(x.adx):
+            return None
+        if x.adx < e.adx_min or x.plus_di == x.minus_di:
+            return None
+        return Side.LONG if x.plus_di > x.minus_di else Side.SHORT
+    if x.vwap is None or not math.isfinite(x.vwap) or x.close == x.vwap:
+        return None
+    return Side.LONG if x.close > x.vwap else Side.SHORT

@@ -1,0 +1,156 @@
+"""The indicator values the strategy reads at a bar's close, from the streaming indicators (paper,
+live) or from batch arrays computed once (backtest). Both give the same numbers to the last bit
+(the batch functions drive the streaming classes; a test holds the two sets equal bar by bar).
+
+After ``step`` for bar i, the attributes hold the values known at bar i's close: ``atr``,
+``adx``, ``plus_di``, ``minus_di``, ``vwap`` (NaN while warming up), ``swing_low`` and
+``swing_high`` (the last *confirmed* swings, NaN before any) and ``structure`` (+1, -1, 0).
+"""
+
+from __future__ import annotations
+
+import abc
+import math
+from collections.abc import Hashable, Sequence
+
+import numpy as np
+from numpy.typing import NDArray
+
+from dyntrail.core import indicators as ind
+from dyntrail.core.config import Config
+
+NAN = math.nan
+
+
+class Features(abc.ABC):
+    """Current indicator values (see the module docstring)."""
+
+    __slots__ = (
+        "adx",
+        "atr",
+        "minus_di",
+        "plus_di",
+        "structure",
+        "swing_high",
+        "swing_low",
+        "vwap",
+    )
+
+    def __init__(self) -> None:
+        self.atr = NAN
+        self.adx = NAN
+        self.plus_di = NAN
+        self.minus_di = NAN
+        self.vwap = NAN
+        self.swing_low = NAN
+        self.swing_high = NAN
+        self.structure = 0
+
+    @abc.abstractmethod
+    def advance(
+        self,
+        i: int,
+        session: Hashable,
+        high: float,
+        low: float,
+        close: float,
+        volume: float | None,
+    ) -> None:
+        """Include bar ``i`` (its data is given for streaming; batch reads row ``i``)."""
+
+    def values(self) -> tuple[float, float, float, float, float, float, float, int]:
+        return (
+            self.atr,
+            self.adx,
+            self.plus_di,
+            self.minus_di,
+            self.vwap,
+            self.swing_low,
+            self.swing_high,
+            self.structure,
+        )
+
+
+class StreamingFeatures(Features):
+    """Indicators updated one closed bar at a time."""
+
+    __slots__ = ("_adx", "_atr", "_prev_close", "_swings", "_vwap")
+
+    def __init__(self, cfg: Config) -> None:
+        super().__init__()
+        self._atr = ind.Atr(cfg.strategy.atr_period)
+        self._adx = ind.Adx(cfg.strategy.entries.adx_period)
+        self._vwap = ind.SessionVwap()
+        self._swings = ind.Swings(cfg.strategy.trail.swing_bars)
+        self._prev_close: float | None = None
+
+    def advance(
+        self,
+        i: int,
+        session: Hashable,
+        high: float,
+        low: float,
+        close: float,
+        volume: float | None,
+    ) -> None:
+        a = self._atr.update(high, low, self._prev_close)
+        self._prev_close = close
+        self.atr = NAN if a is None else a
+        d = self._adx.update(high, low, close)
+        if d is not None:
+            self.plus_di, self.minus_di = d.plus_di, d.minus_di
+            self.adx = NAN if d.adx is None else d.adx
+        self.vwap = self._vwap.update(session, high, low, close, volume)
+        s = self._swings.update(high, low)
+        self.swing_high = NAN if s.last_swing_high is None else s.last_swing_high
+        self.swing_low = NAN if s.last_swing_low is None else s.last_swing_low
+        self.structure = s.structure
+
+
+class BatchFeatures(Features):
+    """The same values computed once over whole arrays; ``step(i)`` reads bar i's."""
+
+    __slots__ = ("_cols",)
+
+    def __init__(
+        self,
+        cfg: Config,
+        sessions: Sequence[Hashable] | NDArray[np.generic],
+        high: NDArray[np.float64],
+        low: NDArray[np.float64],
+        close: NDArray[np.float64],
+        volume: NDArray[np.float64] | None,
+    ) -> None:
+        super().__init__()
+        p, q = cfg.strategy.atr_period, cfg.strategy.entries.adx_period
+        n = cfg.strategy.trail.swing_bars
+        sh, sl = ind.swings(high, low, n)
+        self._cols: tuple[list[float], ...] = (
+            ind.atr(high, low, close, p).tolist(),
+            ind.adx(high, low, close, q).tolist(),
+            ind.plus_di(high, low, close, q).tolist(),
+            ind.minus_di(high, low, close, q).tolist(),
+            ind.session_vwap(sessions, high, low, close, volume).tolist(),
+            sl.tolist(),
+            sh.tolist(),
+            ind.swing_structure(high, low, n).tolist(),
+        )
+
+    def advance(
+        self,
+        i: int,
+        session: Hashable,
+        high: float,
+        low: float,
+        close: float,
+        volume: float | None,
+    ) -> None:
+        c = self._cols
+        self.atr = c[0][i]
+        self.adx = c[1][i]
+        self.plus_di = c[2][i]
+        self.minus_di = c[3][i]
+        self.vwap = c[4][i]
+        self.swing_low = c[5][i]
+        self.swing_high = c[6][i]
+        self.structure = int(c[7][i])

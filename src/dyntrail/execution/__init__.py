@@ -1,0 +1,1 @@
+"""Orders and brokers: the order model, idempotent client tags and the broker implementations."""

@@ -1,0 +1,1 @@
+"""Runners wire a clock, a feed, a broker and a journal into the one engine."""

@@ -1,0 +1,289 @@
+"""Backtest runner: a data folder through the engine, into one run folder.
+
+The run folder holds ``config.toml`` (resolved), ``journal.jsonl``, ``trades.csv``,
+``fills.csv``, ``equity.csv``, ``kpis.json`` and ``report.html``. The same data, config and seed
+write byte-identical journals and trades.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from dyntrail.core.config import Config
+from dyntrail.core.config_load import dump_config
+from dyntrail.core.features import BatchFeatures
+from dyntrail.core.options import OptionRight
+from dyntrail.data.calendar import trading_days
+from dyntrail.data.loaders import MarketData, infer_bar_minutes, load_folder
+from dyntrail.data.options_synth import (
+    OptionQuote,
+    QuoteModelParams,
+    RecordedQuotes,
+    SyntheticQuotes,
+)
+from dyntrail.engine import Engine
+from dyntrail.errors import DataError
+from dyntrail.execution.sim import SimBroker
+from dyntrail.instruments import load_instrument
+from dyntrail.journal import SCHEMA_VERSION, Journal, config_hash
+from dyntrail.trade import FILL_COLUMNS, TRADE_COLUMNS, Trade
+
+EQUITY_COLUMNS = ("timestamp", "equity", "realized", "unrealized", "drawdown_pct")
+
+
+class ModelQuotes:
+    """Option quotes from the pricing model (data without options)."""
+
+    def __init__(self, cfg: Config) -> None:
+        self._model = SyntheticQuotes(
+            QuoteModelParams(r=cfg.options.risk_free_rate, q=cfg.options.dividend_yield)
+        )
+
+    def quote(
+        self,
+        ts: dt.datetime,
+        expiry: dt.date,
+        strike: float,
+        right: OptionRight,
+        spot: float,
+        vix: float,
+        t_years: float,
+    ) -> OptionQuote | None:
+        return self._model.quote(spot, strike, right, max(t_years, 0.0), vix)
+
+
+class DataQuotes:
+    """Recorded option quotes: the data always wins; a contract without a recent quote has none.
+
+    At time ``ts`` only option bars that have closed by ``ts`` are visible: the lookup asks for
+    the latest bar starting at or before ``ts - option bar length``."""
+
+    def __init__(self, recorded: RecordedQuotes, bar_minutes: int) -> None:
+        self._rec = recorded
+        self._bar = dt.timedelta(minutes=bar_minutes)
+
+    def quote(
+        self,
+        ts: dt.datetime,
+        expiry: dt.date,
+        strike: float,
+        right: OptionRight,
+        spot: float,
+        vix: float,
+        t_years: float,
+    ) -> OptionQuote | None:
+        return self._rec.quote(ts - self._bar, expiry, strike, right)
+
+
+@dataclass(frozen=True, slots=True)
+class BacktestResult:
+    run_dir: Path
+    kpis: dict[str, Any]
+    trades: int
+    warnings: tuple[str, ...]
+
+
+def resolve_instrument(cfg: Config):  # type: ignore[no-untyped-def]
+    name = cfg.instrument.name
+    return load_instrument(name, {name: cfg.instrument.spec} if cfg.instrument.spec else None)
+
+
+def load_market(
+    cfg: Config, data_dir: Path, date_from: dt.date | None = None, date_to: dt.date | None = None
+) -> MarketData:
+    s = cfg.session
+    md = load_folder(data_dir, s.timezone, s.open, s.close)
+    if date_from is None and date_to is None:
+        return md
+    days = md.bars.timestamps.astype("datetime64[D]")
+    keep = np.ones(days.shape, dtype=bool)
+    if date_from is not None:
+        keep &= days >= np.datetime64(date_from)
+    if date_to is not None:
+        keep &= days <= np.datetime64(date_to)
+    if not keep.any():
+        raise DataError(f"{data_dir}: no bars between {date_from} and {date_to}")
+    b = md.bars
+    bars = type(b)(
+        b.source,
+        b.timestamps[keep],
+        b.open[keep],
+        b.high[keep],
+        b.low[keep],
+        b.close[keep],
+        None if b.volume is None else b.volume[keep],
+        b.bar_minutes,
+    )
+    return MarketData(md.folder, bars, md.vix[keep], md.options, md.warnings)
+
+
+def run_backtest(
+    cfg: Config,
+    data_dir: Path,
+    out_dir: Path,
+    *,
+    seed: int = 7,
+    date_from: dt.date | None = None,
+    date_to: dt.date | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    report: bool = True,
+) -> BacktestResult:
+    """Run the strategy over a data folder and write the run folder."""
+    md = load_market(cfg, data_dir, date_from, date_to)
+    spec = resolve_instrument(cfg)
+    b = md.bars
+    ts_list: list[dt.datetime] = b.timestamps.astype("datetime64[s]").astype(object).tolist()
+    first, last = ts_list[0].date(), ts_list[-1].date()
+    cal = trading_days(first, last + dt.timedelta(days=60), allow_beyond_coverage=True)
+    data_days = sorted({t.date() for t in ts_list})
+    cal = sorted(set(cal) | set(data_days))
+
+    quotes: ModelQuotes | DataQuotes
+    if md.options is not None:
+        opath = next(
+            p for p in (md.folder / "options.parquet", md.folder / "options.csv") if p.exists()
+        )
+        recorded = RecordedQuotes.from_frame(md.options, str(opath), cfg.session.timezone)
+        stamps = pd.to_datetime(md.options["timestamp"], format="ISO8601", utc=True)
+        opt_ts = np.unique(stamps.dt.tz_localize(None).to_numpy("datetime64[s]"))
+        quotes = DataQuotes(recorded, infer_bar_minutes(opt_ts))
+    else:
+        quotes = ModelQuotes(cfg)
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    config_text = dump_config(cfg)
+    (out_dir / "config.toml").write_text(config_text, encoding="utf-8")
+    journal_path = out_dir / "journal.jsonl"
+    journal_path.unlink(missing_ok=True)
+
+    trades: list[dict[str, Any]] = []
+    fills: list[dict[str, Any]] = []
+    equity: list[tuple[str, float, float, float, float]] = []
+    capital = cfg.account.capital_inr
+    peak = [capital]
+
+    def on_equity(ts: str, eq: float, realized: float, unrealized: float) -> None:
+        peak[0] = max(peak[0], eq)
+        equity.append(
+            (
+                ts,
+                round(eq, 2),
+                round(realized, 2),
+                round(unrealized, 2),
+                round((peak[0] - eq) / capital, 6),
+            )
+        )
+
+    def on_trade(tr: Trade) -> None:
+        trades.append(tr.row())
+
+    sessions = b.timestamps.astype("datetime64[D]").astype(np.int64)
+    features = BatchFeatures(cfg, sessions, b.high, b.low, b.close, b.volume)
+    with Journal(journal_path) as journal:
+        journal.write(
+            "header",
+            None,
+            schema=SCHEMA_VERSION,
+            mode="backtest",
+            config_hash=config_hash(config_text),
+            seed=seed,
+            data=str(data_dir),
+            bars=len(ts_list),
+            first=str(first),
+            last=str(last),
+            bar_minutes=b.bar_minutes,
+            quotes=type(quotes).__name__,
+        )
+        for w in md.warnings:
+            journal.write("data_warning", None, message=w)
+        engine = Engine(
+            cfg,
+            spec,
+            cal,
+            quotes,
+            SimBroker(),
+            journal,
+            features,
+            b.bar_minutes,
+            on_trade,
+            fills.append,
+            on_equity,
+        )
+        o, h, lo, c, vix = (
+            b.open.tolist(),
+            b.high.tolist(),
+            b.low.tolist(),
+            b.close.tolist(),
+            md.vix.tolist(),
+        )
+        vol = b.volume.tolist() if b.volume is not None else [None] * len(ts_list)
+        n = len(ts_list)
+        for i in range(n):
+            engine.on_bar(i, ts_list[i], o[i], h[i], lo[i], c[i], vol[i], vix[i])
+            if progress is not None and (i % 5000 == 0 or i == n - 1):
+                progress(i + 1, n)
+        engine.finish()
+
+    _write_csv(out_dir / "trades.csv", TRADE_COLUMNS, trades)
+    _write_csv(out_dir / "fills.csv", FILL_COLUMNS, fills)
+    _write_csv(
+        out_dir / "equity.csv",
+        EQUITY_COLUMNS,
+        [dict(zip(EQUITY_COLUMNS, row, strict=True)) for row in equity],
+    )
+    kpis = _kpis(cfg, out_dir, first, last, data_days, engine)
+    (out_dir / "kpis.json").write_text(
+        json.dumps(kpis, indent=2, allow_nan=False) + "\n", encoding="utf-8"
+    )
+    if report:
+
+        from dyntrail.analytics.report import write_report
+
+        bars_df = pd.DataFrame(
+            {
+                "timestamp": b.timestamps,
+                "open": b.open,
+                "high": b.high,
+                "low": b.low,
+                "close": b.close,
+            }
+        )
+        write_report(out_dir, bars=bars_df)
+    return BacktestResult(out_dir, kpis, len(trades), md.warnings)
+
+
+def _kpis(
+    cfg: Config, out_dir: Path, first: dt.date, last: dt.date, days: list[dt.date], engine: Engine
+) -> dict[str, Any]:
+    from dyntrail.analytics.kpis import compute_kpis
+
+    trades = pd.read_csv(out_dir / "trades.csv")
+    fills = pd.read_csv(out_dir / "fills.csv")
+    equity = pd.read_csv(out_dir / "equity.csv")
+    return compute_kpis(
+        trades,
+        fills,
+        equity,
+        capital=cfg.account.capital_inr,
+        data_start=first,
+        data_end=last,
+        trading_days=days,
+        bars_total=engine.bars_total,
+        bars_in_position=engine.bars_in_position,
+    )
+
+
+def _write_csv(path: Path, columns: tuple[str, ...], rows: list[dict[str, Any]]) -> None:
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=columns, lineterminator="\n")
+        w.writeheader()
+        w.writerows(rows)

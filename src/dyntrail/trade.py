@@ -1,0 +1,124 @@
+"""One round trip's record: the position, its contract, its fills, costs and stop path.
+
+The engine owns and mutates it; ``row()`` gives the ``trades.csv`` row once it is closed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+from dyntrail.core.position import Position
+
+TRADE_COLUMNS = (
+    "trade_id",
+    "side",
+    "instrument",
+    "right",
+    "strike",
+    "expiry",
+    "entry_ts",
+    "exit_ts",
+    "entry_underlying",
+    "exit_underlying",
+    "qty",
+    "entry_price",
+    "exit_price",
+    "exit_reason",
+    "vix_tier",
+    "stop_initial",
+    "t1",
+    "t2",
+    "r_multiple",
+    "costs",
+    "pnl_gross",
+    "pnl_net",
+)
+FILL_COLUMNS = (
+    "trade_id",
+    "leg",
+    "ts",
+    "action",
+    "side",
+    "qty",
+    "price",
+    "decision_price",
+    "slippage",
+    "slippage_pct",
+    "underlying",
+    "costs",
+    "tag",
+    "ack_ms",
+)
+
+
+@dataclass(slots=True)
+class Trade:
+    trade_id: int
+    position: Position
+    instrument: str
+    right: str  # "CE"/"PE", or "" when trading the underlying
+    strike: float | None
+    expiry: dt.date | None
+    entry_ts: str
+    entry_price: float
+    qty: int
+    risk_per_unit: float
+    mark_price: float  # option (or underlying) mark at the last bar close
+    mark_underlying: float
+    buy_value: float = 0.0
+    sell_value: float = 0.0
+    costs: float = 0.0
+    exit_qty: int = 0
+    exit_value: float = 0.0
+    legs: int = 1
+    exit_ts: str = ""
+    exit_underlying: float = 0.0
+    exit_reason: str = ""
+    pending: list[Any] = field(default_factory=list)
+
+    @property
+    def is_long_instrument(self) -> bool:
+        """True when the first leg bought the instrument (always, for options)."""
+        return self.right != "" or self.position.side.sign > 0
+
+    def unrealized(self) -> float:
+        """Open quantity marked at the last close, against the entry price."""
+        sign = 1 if self.is_long_instrument else -1
+        return sign * (self.mark_price - self.entry_price) * self.position.qty
+
+    def pnl_gross(self) -> float:
+        return round(self.sell_value - self.buy_value, 2)
+
+    def pnl_net(self) -> float:
+        return round(self.pnl_gross() - self.costs, 2)
+
+    def row(self) -> dict[str, Any]:
+        pos = self.position
+        exit_price = self.exit_value / self.exit_qty if self.exit_qty else 0.0
+        risk = self.risk_per_unit * self.qty
+        return {
+            "trade_id": self.trade_id,
+            "side": pos.side.value,
+            "instrument": self.instrument,
+            "right": self.right,
+            "strike": "" if self.strike is None else self.strike,
+            "expiry": "" if self.expiry is None else self.expiry.isoformat(),
+            "entry_ts": self.entry_ts,
+            "exit_ts": self.exit_ts,
+            "entry_underlying": pos.entry_underlying,
+            "exit_underlying": self.exit_underlying,
+            "qty": self.qty,
+            "entry_price": self.entry_price,
+            "exit_price": round(exit_price, 4),
+            "exit_reason": self.exit_reason,
+            "vix_tier": pos.vix_tier.value,
+            "stop_initial": round(pos.stop_initial, 2),
+            "t1": round(pos.t1_underlying, 2),
+            "t2": round(pos.t2_underlying, 2),
+            "r_multiple": round(self.pnl_net() / risk, 4) if risk > 0 else "",
+            "costs": round(self.costs, 2),
+            "pnl_gross": self.pnl_gross(),
+            "pnl_net": self.pnl_net(),
+        }

@@ -30,7 +30,7 @@ data_app = typer.Typer(help="Make or inspect data folders.", no_args_is_help=Tru
 app.add_typer(data_app, name="data")
 
 out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 ConfigOpt = Annotated[
     Path | None, typer.Option("--config", "-c", help="TOML config file (default: built-in).")

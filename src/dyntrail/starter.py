@@ -104,6 +104,7 @@ underlying_slippage_ticks = 1      # trade = "underlying": fills this many ticks
 timezone = "Asia/Kolkata"          # naive timestamps are in this timezone
 open = "09:15:00"
 close = "15:30:00"
+bar_minutes = 0                    # bar size of the data in minutes; 0 = inferred
 
 [account]
 capital_inr = 1000000.0

@@ -287,6 +287,7 @@ class SessionSection(_Times):
     timezone: str = "Asia/Kolkata"
     open: dt.time = dt.time(9, 15)
     close: dt.time = dt.time(15, 30)
+    bar_minutes: Annotated[int, Field(ge=0, le=60)] = 0  # 0: inferred from the data
 
     @field_validator("timezone")
     @classmethod

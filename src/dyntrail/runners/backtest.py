@@ -101,7 +101,7 @@ def load_market(
     cfg: Config, data_dir: Path, date_from: dt.date | None = None, date_to: dt.date | None = None
 ) -> MarketData:
     s = cfg.session
-    md = load_folder(data_dir, s.timezone, s.open, s.close)
+    md = load_folder(data_dir, s.timezone, s.open, s.close, s.bar_minutes or None)
     if date_from is None and date_to is None:
         return md
     days = md.bars.timestamps.astype("datetime64[D]")

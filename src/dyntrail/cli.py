@@ -28,6 +28,8 @@ config_app = typer.Typer(help="Check, show or start a configuration file.", no_a
 app.add_typer(config_app, name="config")
 data_app = typer.Typer(help="Make or inspect data folders.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
+journal_app = typer.Typer(help="Inspect journals.", no_args_is_help=True)
+app.add_typer(journal_app, name="journal")
 
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -243,6 +245,35 @@ def data_synth(
         err.print(f"[red]error[/red] {exc}")
         raise typer.Exit(2) from None
     out.print(f"wrote {out_dir}")
+
+
+@journal_app.command("verify")
+def journal_verify(
+    file: Annotated[Path, typer.Argument(help="A journal.jsonl.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+) -> None:
+    """Check a journal (sequence, schema, torn lines) and print its summary (exit 1 if bad)."""
+    from dyntrail.journal import read_journal, summarize
+
+    try:
+        summary = summarize(read_journal(file))
+    except DyntrailError as exc:
+        err.print(f"[red]error[/red] {exc}")
+        raise typer.Exit(1) from None
+    for w in summary["warnings"]:
+        err.print(f"[yellow]warning[/yellow] {w}")
+    if as_json:
+        out.print_json(json.dumps(summary))
+        return
+    out.print(
+        f"{file}: OK, {summary['events']} events, schema {summary['schema']}, "
+        f"mode {summary['mode']}, {summary['first_ts']} .. {summary['last_ts']}"
+    )
+    out.print(
+        f"trades closed {summary['trades_closed']}, net PnL {summary['net_pnl']:,.2f}, "
+        f"open positions {summary['positions_open'] or 'none'}"
+    )
+    out.print("events: " + ", ".join(f"{k} {v}" for k, v in summary["kinds"].items()))
 
 
 def main() -> None:

@@ -1,10 +1,14 @@
-"""The journal: an append-only JSONL log of every decision and order event.
+"""The journal: an append-only JSONL write-ahead log of every decision and order event.
 
-One JSON object per line: ``{"seq": n, "ts": "...", "kind": "...", ...}`` with monotonic
-sequence numbers from 1; the first line is a ``header`` with the schema version and the hash of
+One JSON object per line: ``{"seq": n, "ts": "...", "kind": "...", ...}`` with sequence numbers
+that rise by one from 1; the first line is a ``header`` with the schema version and the hash of
 the resolved config. Lines are written in a fixed key order with Python's shortest float repr, so
 the same run writes the same bytes. With ``fsync=True`` each line is flushed and fsynced before
-``write`` returns (write-ahead use); a backtest flushes at the end.
+``write`` returns: an intent is on disk before it is acted on.
+
+A crash can tear the last line. Reopening a journal whose last line is torn keeps those bytes (they
+are never rewritten), ends the fragment with a newline and appends a ``journal_recovered`` event
+naming its line; readers skip a torn line with a warning. Any other unreadable line is an error.
 """
 
 from __future__ import annotations
@@ -13,11 +17,16 @@ import datetime as dt
 import hashlib
 import json
 import os
+from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
 
+from dyntrail.errors import JournalError
+
 SCHEMA_VERSION = 1
+_SECRET_KEYS = ("api_key", "api_secret", "access_token", "password", "totp", "secret")
 
 
 def config_hash(config_toml: str) -> str:
@@ -25,17 +34,83 @@ def config_hash(config_toml: str) -> str:
     return hashlib.sha256(config_toml.encode("utf-8")).hexdigest()[:16]
 
 
+@dataclass(slots=True)
+class JournalRead:
+    """The events of a journal and what was skipped."""
+
+    events: list[dict[str, Any]]
+    warnings: list[str] = field(default_factory=list)
+    torn_tail: bool = False
+
+
+def read_journal(path: str | Path) -> JournalRead:
+    """Parse a journal; a torn line is skipped with a warning (see the module docstring)."""
+    p = Path(path)
+    try:
+        raw = p.read_bytes()
+    except OSError as exc:
+        raise JournalError(f"{p}: cannot read journal: {exc.strerror or exc}") from exc
+    lines = raw.split(b"\n")
+    ends_clean = raw.endswith(b"\n") or not raw
+    if ends_clean:
+        lines = lines[:-1]
+    out = JournalRead([])
+    pending_torn: int | None = None
+    for n, line in enumerate(lines, start=1):
+        try:
+            ev = json.loads(line)
+            if not isinstance(ev, dict) or "seq" not in ev or "kind" not in ev:
+                raise ValueError("not a journal event")
+        except ValueError:
+            last = n == len(lines)
+            if last and not ends_clean:
+                out.warnings.append(f"{p}: line {n}: torn last line (crash mid-write) skipped")
+                out.torn_tail = True
+                continue
+            if pending_torn is not None:
+                raise JournalError(f"{p}: line {n}: unreadable line") from None
+            pending_torn = n
+            continue
+        if pending_torn is not None:
+            if ev.get("kind") != "journal_recovered" or ev.get("torn_line") != pending_torn:
+                raise JournalError(f"{p}: line {pending_torn}: unreadable line")
+            out.warnings.append(f"{p}: line {pending_torn}: torn line skipped (recovered)")
+            pending_torn = None
+        if out.events and ev["seq"] != out.events[-1]["seq"] + 1:
+            raise JournalError(
+                f"{p}: line {n}: sequence {ev['seq']} after {out.events[-1]['seq']} "
+                "(numbers must rise by one)"
+            )
+        out.events.append(ev)
+    if pending_torn is not None:
+        raise JournalError(f"{p}: line {pending_torn}: unreadable line")
+    return out
+
+
 class Journal:
-    """Append JSONL events to ``path`` (created, or continued after its last sequence number)."""
+    """Append events to ``path``: a new file, or an existing journal continued after its last
+    sequence number (a torn tail is closed off first, see the module docstring)."""
 
     def __init__(self, path: str | Path, *, fsync: bool = False) -> None:
         self.path = Path(path)
         self._fsync = fsync
         self.seq = 0
+        torn_line: int | None = None
+        if self.path.exists() and self.path.stat().st_size > 0:
+            read = read_journal(self.path)
+            self.seq = read.events[-1]["seq"] if read.events else 0
+            if read.torn_tail:
+                torn_line = self.path.read_bytes().count(b"\n") + 1
         self._fh: IO[str] = self.path.open("a", encoding="utf-8", newline="\n")
+        if torn_line is not None:
+            self._fh.write("\n")
+            self.write("journal_recovered", None, torn_line=torn_line)
 
     def write(self, kind: str, ts: dt.datetime | str | None, **fields: Any) -> int:
         """Append one event; returns its sequence number."""
+        for key in fields:
+            if key.lower() in _SECRET_KEYS:
+                raise JournalError(f"refusing to journal a credential field {key!r}")
         self.seq += 1
         stamp = ts.isoformat() if isinstance(ts, dt.datetime) else ts
         record: dict[str, Any] = {"seq": self.seq, "ts": stamp, "kind": kind}
@@ -64,11 +139,25 @@ class Journal:
         self.close()
 
 
-def read_journal(path: str | Path) -> list[dict[str, Any]]:
-    """All events of a journal, in order."""
-    out = []
-    with Path(path).open(encoding="utf-8") as fh:
-        for line in fh:
-            if line.strip():
-                out.append(json.loads(line))
-    return out
+def summarize(read: JournalRead) -> dict[str, Any]:
+    """What ``dyntrail journal verify`` prints: counts by kind, span, trades, open state."""
+    events = read.events
+    kinds = Counter(ev["kind"] for ev in events)
+    header = events[0] if events and events[0]["kind"] == "header" else None
+    stamps = [ev["ts"] for ev in events if ev.get("ts")]
+    opened = {ev["trade_id"] for ev in events if ev["kind"] == "position_open"}
+    closed = {ev["trade_id"] for ev in events if ev["kind"] == "position_closed"}
+    pnl = sum(ev.get("pnl_net", 0.0) for ev in events if ev["kind"] == "position_closed")
+    return {
+        "events": len(events),
+        "schema": header.get("schema") if header else None,
+        "mode": header.get("mode") if header else None,
+        "config_hash": header.get("config_hash") if header else None,
+        "first_ts": stamps[0] if stamps else None,
+        "last_ts": stamps[-1] if stamps else None,
+        "trades_closed": len(closed),
+        "positions_open": sorted(opened - closed),
+        "net_pnl": round(pnl, 2),
+        "kinds": dict(sorted(kinds.items())),
+        "warnings": list(read.warnings),
+    }

@@ -247,6 +247,69 @@ def data_synth(
     out.print(f"wrote {out_dir}")
 
 
+@app.command()
+def paper(
+    out_dir: Annotated[Path, typer.Option("--out", help="Run folder of the session.")] = Path(
+        "runs/paper"
+    ),
+    resume: Annotated[
+        Path | None, typer.Option("--resume", help="Continue the session in this run folder.")
+    ] = None,
+    data: Annotated[
+        Path | None, typer.Option(help="Recorded data folder (default: synthetic stream).")
+    ] = None,
+    config: ConfigOpt = None,
+    days: Annotated[int, typer.Option(help="Trading days of the synthetic stream.")] = 5,
+    seed: Annotated[int, typer.Option(help="Seed of the stream and of the broker's faults.")] = 7,
+    speed: Annotated[str, typer.Option(help="Market minutes per second, or 'max'.")] = "60",
+    faults: Annotated[str, typer.Option(help="Paper broker faults: 'default' or 'none'.")] = (
+        "default"
+    ),
+    view: Annotated[bool, typer.Option(help="Live terminal view.")] = True,
+) -> None:
+    """Paper-trade the strategy on an accelerated clock against the paper broker; resumable.
+
+    Stop it with Ctrl-C, SIGTERM or a file named KILL in the run folder: it flattens first."""
+    from dyntrail.analytics.summary import kpi_table
+    from dyntrail.execution.paper import FaultProfile
+    from dyntrail.runners.live_view import LiveView
+    from dyntrail.runners.paper import run_paper
+
+    engine = _load(config)
+    if faults not in ("default", "none"):
+        err.print(f"[red]error[/red] --faults: {faults!r} is not 'default' or 'none'")
+        raise typer.Exit(2)
+    try:
+        rate = None if speed == "max" else float(speed)
+    except ValueError:
+        err.print(f"[red]error[/red] --speed: {speed!r} is not a number or 'max'")
+        raise typer.Exit(2) from None
+    run_dir = resume or out_dir
+    live = LiveView(enabled=view and out.is_terminal)
+    try:
+        with live:
+            result = run_paper(
+                engine.config,
+                run_dir,
+                data_dir=data,
+                seed=seed,
+                days=days,
+                speed=rate,
+                faults=FaultProfile.none() if faults == "none" else FaultProfile(),
+                resume=resume is not None,
+                on_bar=live.update,
+                report=True,
+            )
+    except DyntrailError as exc:
+        err.print(f"[red]error[/red] {exc}")
+        raise typer.Exit(1) from None
+    for flag in result.flags:
+        err.print(f"[yellow]flagged[/yellow] {flag}")
+    out.print(kpi_table(result.kpis, title="paper session KPIs"))
+    state = "stopped by the kill switch (flat)" if result.killed else "complete"
+    out.print(f"session {state}: {result.run_dir}")
+
+
 @journal_app.command("verify")
 def journal_verify(
     file: Annotated[Path, typer.Argument(help="A journal.jsonl.")],

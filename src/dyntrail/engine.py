@@ -4,15 +4,17 @@ Backtest, paper and live feed it the same way, one closed bar at a time (``on_ba
 quote source, the broker and the journal's durability differ. For each bar, closing at ``t``:
 
 1. a new session resets the day's counters and checks for a gap morning;
-2. the open position walks the bar (adverse extreme first) with the indicators, swings and VIX
-   tier known *before* the bar; each action becomes an option order priced by the option layer
-   and made marketable, filled by the broker at the quote;
-3. the bar updates the indicators; VIX at ``t`` updates the tier and the spike breaker;
-4. risk at ``t``: breaker (policy "flatten") and daily loss limit exit at the close;
-5. the position is marked at the close; if flat, the entry gates decide, and an entry buys the
-   ATM option (or trades the underlying) at the close, with targets from the underlying there.
+2. broker updates due by the bar's start are applied; exits that did not fill are re-priced;
+3. the open position walks the bar (adverse extreme first) with the indicators, swings and VIX
+   tier known *before* the bar; each action becomes an option order priced by the option layer,
+   made marketable, journaled, then sent;
+4. the bar updates the indicators; VIX at ``t`` updates the tier and the spike breaker;
+5. risk at ``t``: breaker (policy "flatten") and daily loss limit exit at the close;
+6. the position is marked at the close; if flat and nothing is unresolved, the entry gates
+   decide, and an entry buys the ATM option (or trades the underlying) at the close.
 
-Nothing at ``t`` sees a bar that closes after ``t``.
+Orders are journaled before they are sent, and every broker update is journaled as it arrives;
+fills are applied once, by fill id. Nothing at ``t`` sees a bar that closes after ``t``.
 """
 
 from __future__ import annotations
@@ -43,7 +45,17 @@ from dyntrail.core.position import Position, open_position
 from dyntrail.core.regime import SpikeBreaker, vix_tier
 from dyntrail.core.targets import DynamicTargetEngine, TargetContext
 from dyntrail.core.types import PositionAction, Side, VixTier
-from dyntrail.execution.orders import Fill, OrderIntent, client_tag
+from dyntrail.errors import BrokerError
+from dyntrail.execution.broker import (
+    Broker,
+    BrokerEventKind,
+    Disconnected,
+    DuplicateTag,
+    RateLimited,
+    apply_event,
+    sync_with_book,
+)
+from dyntrail.execution.orders import Order, OrderIntent, OrderState, client_tag
 from dyntrail.journal import Journal
 from dyntrail.trade import Trade
 
@@ -76,11 +88,8 @@ class QuoteSource(Protocol):
     ) -> Quote | None: ...
 
 
-class Broker(Protocol):
-    def execute(self, intent: OrderIntent, bid: float, ask: float) -> Fill | None: ...
-
-
 MAX_ATTEMPTS = 50
+_NO_QUOTE = (0.0, 0.0)
 
 
 class Engine:
@@ -99,6 +108,7 @@ class Engine:
         on_trade_closed: Callable[[Trade], None],
         on_fill: Callable[[dict[str, Any]], None],
         on_equity: Callable[[str, float, float, float], None],
+        settle: dt.timedelta = dt.timedelta(0),
     ) -> None:
         self.cfg = cfg
         self.spec = spec
@@ -111,40 +121,64 @@ class Engine:
         self.breaker = SpikeBreaker(cfg)
         self.bar = dt.timedelta(minutes=bar_minutes)
         self.bar_minutes = bar_minutes
+        self.settle = settle  # how long after sending an order the broker is polled in-bar
         self.tz = ZoneInfo(cfg.session.timezone)
         self.options_mode = cfg.instrument.trade == "options"
         self.tick = spec.tick_size
         self._on_trade_closed, self._on_fill, self._on_equity = on_trade_closed, on_fill, on_equity
-        # state
+        # portfolio state (serialised by ``state``)
         self.trade: Trade | None = None
         self.trade_no = 0
         self.realized = 0.0
         self.capital = cfg.account.capital_inr
-        self.peak = self.capital
         self.day: dt.date | None = None
         self.day_realized = 0.0
         self.trades_today = 0
         self.day_halted = False
         self.gap_until: dt.time | None = None
         self.prev_close: float | None = None
+        self.orders: dict[str, Order] = {}  # live: not yet settled
+        # settled (terminal and booked); None for orders settled before the last restart
+        self.done: dict[str, Order | None] = {}
+        self.meta: dict[str, dict[str, Any]] = {}
+        self.retries: list[tuple[str, int, int]] = []  # (action, qty, attempt) of unfilled exits
+        # market state (rebuilt from the feed)
         self.last_close = math.nan
         self.last_vix = math.nan
         self.tier = VixTier.NORMAL
         self.breaker_on = False
         self.bars_total = 0
         self.bars_in_position = 0
+        self.now = dt.datetime(1970, 1, 1)
         self._offset = ""
+        self._quote_now: dict[str, tuple[float, float]] = {}
+        self.recovered: dict[str, dict[str, Any]] = {}  # journaled intents not in the snapshot
+        self._broker_clock = dt.datetime(1970, 1, 1)
+        self.blocked: list[str] = []  # reconciliation problems: no entries while any exist
 
     # ------------------------------------------------------------------ helpers
 
     def iso(self, naive: dt.datetime) -> str:
-        """Exchange-time ISO 8601 with the timezone's offset (computed once a day)."""
+        """Exchange-time ISO 8601 with the timezone's offset."""
+        if not self._offset:
+            self._offset = _offset(self.tz, naive)
         return naive.isoformat() + self._offset
 
     def _tte(self, at: dt.datetime, expiry: dt.date) -> float:
         return time_to_expiry_years(
             at.replace(tzinfo=self.tz), expiry, self.cfg.session.timezone, self.cfg.session.close
         )
+
+    def _at(self, t: dt.datetime) -> dt.datetime:
+        """Market time for a broker call: it never goes back (an in-bar poll a few seconds after
+        an order can run ahead of the next bar's start)."""
+        if t > self._broker_clock:
+            self._broker_clock = t
+        return self._broker_clock
+
+    def unresolved(self) -> list[str]:
+        """Tags of orders whose outcome is not known: no new order goes out while any exist."""
+        return [tag for tag, o in self.orders.items() if o.state is OrderState.UNKNOWN]
 
     # ------------------------------------------------------------------ the loop
 
@@ -164,14 +198,18 @@ class Engine:
         if ts.date() != self.day:
             self._new_day(ts.date(), o, ts)
         self.bars_total += 1
+        self.pump(ts)
         tr = self.trade
         if tr is not None:
             self.bars_in_position += 1
-            self._walk(tr, t, o, h, low, c)
+            self._cancel_stale_exits(tr, ts)
+            self._retry_exits(tr, ts, o)
+            if self.trade is not None:
+                self._walk(tr, t, o, h, low, c)
         self.f.advance(i, self.day, h, low, c, volume)
         self.tier = vix_tier(vix, self.cfg)
         br = self.breaker.update(t, vix)
-        self.last_vix, self.last_close = vix, c
+        self.last_vix, self.last_close, self.now = vix, c, t
         if br.just_tripped:
             self.journal.write(
                 "breaker_tripped",
@@ -187,11 +225,16 @@ class Engine:
             self._mark(tr, t, c, vix)
             if br.tripped and self.cfg.strategy.breaker.policy == "flatten":
                 self._exit(tr, PositionAction.EXIT_BREAKER, c, t, vix)
-            elif self._loss_hit(tr):
+            elif not self.day_halted and self._loss_hit(tr):
                 self.day_halted = True
                 self.journal.write("risk_halt", self.iso(t), day_pnl=round(self._day_pnl(tr), 2))
                 self._exit(tr, PositionAction.EXIT_RISK, c, t, vix)
-        if self.trade is None and not self.day_halted:
+        if (
+            self.trade is None
+            and not self.day_halted
+            and not self.blocked
+            and not self.unresolved()
+        ):
             self._maybe_enter(t, c, vix)
         self.prev_close = c
 
@@ -199,8 +242,16 @@ class Engine:
         """End of data: an open position is closed at the last close (``exit_eod``)."""
         tr = self.trade
         if tr is not None and self.day is not None:
-            self._exit(tr, PositionAction.EXIT_EOD, self.last_close, self._last_t, self.last_vix)
+            self._exit(tr, PositionAction.EXIT_EOD, self.last_close, self.now, self.last_vix)
         self._end_day()
+
+    def kill(self, reason: str) -> None:
+        """Kill switch: flatten at the last close and stop entries for the day."""
+        self.day_halted = True
+        self.journal.write("kill_switch", self.iso(self.now), reason=reason)
+        tr = self.trade
+        if tr is not None:
+            self._exit(tr, PositionAction.EXIT_KILL, self.last_close, self.now, self.last_vix)
 
     # ------------------------------------------------------------------ days
 
@@ -224,8 +275,10 @@ class Engine:
         if self.day is None:
             return
         close_ts = dt.datetime.combine(self.day, self.cfg.session.close)
-        equity = self.capital + self.realized
-        self._equity(close_ts, equity, 0.0)
+        tr = self.trade
+        unreal = tr.unrealized() if tr is not None else 0.0
+        equity = self.capital + self.realized + unreal
+        self._equity(close_ts, equity, unreal)
         self.journal.write(
             "day_end",
             self.iso(close_ts),
@@ -239,11 +292,6 @@ class Engine:
     def _walk(self, tr: Trade, t: dt.datetime, o: float, h: float, low: float, c: float) -> None:
         pos = tr.position
         f = self.f
-        if tr.pending:  # an exit that did not fill on an earlier bar is retried first
-            action, attempt = tr.pending.pop()
-            self._exit(tr, action, o, t, self.last_vix, attempt=attempt + 1)
-            if self.trade is None:
-                return
         stop_before, t1_before = pos.stop_underlying, pos.t1_hit
         events = pos.on_bar(
             self.targets,
@@ -279,21 +327,17 @@ class Engine:
             )
 
     def _mark(self, tr: Trade, t: dt.datetime, close: float, vix: float) -> None:
-        if self.options_mode:
-            if tr.expiry is not None and tr.strike is not None:
-                q = self.quotes.quote(
-                    t,
-                    tr.expiry,
-                    tr.strike,
-                    OptionRight(tr.right),
-                    close,
-                    vix,
-                    self._tte(t, tr.expiry),
-                )
-                if q is not None:  # no quote: keep the last mark
-                    tr.mark_price = q.last
-        else:
+        if self.options_mode and tr.expiry is not None and tr.strike is not None:
+            q = self.quotes.quote(
+                t, tr.expiry, tr.strike, OptionRight(tr.right), close, vix, self._tte(t, tr.expiry)
+            )
+            if q is not None:  # no quote: keep the last mark
+                tr.mark_price = q.last
+                self._quote_now[tr.instrument] = (q.bid, q.ask)
+        elif not self.options_mode:
             tr.mark_price = close
+            slip = self.cfg.instrument.underlying_slippage_ticks * self.tick
+            self._quote_now[tr.instrument] = (close - slip, close + slip)
         tr.mark_underlying = close
         self._equity(t, self.capital + self.realized + tr.unrealized(), tr.unrealized())
 
@@ -303,7 +347,16 @@ class Engine:
     def _loss_hit(self, tr: Trade | None) -> bool:
         return self._day_pnl(tr) <= -self.cfg.limits.daily_loss_limit_pct * self.capital
 
-    # ------------------------------------------------------------------ orders
+    # ------------------------------------------------------------------ exits
+
+    def _working_exit_qty(self, tr: Trade) -> int:
+        return sum(
+            o.remaining
+            for tag, o in self.orders.items()
+            if o.is_working
+            and self.meta[tag]["trade_id"] == tr.trade_id
+            and self.meta[tag]["action"] != "entry"
+        )
 
     def _exit(
         self,
@@ -313,13 +366,15 @@ class Engine:
         t: dt.datetime,
         vix: float,
         attempt: int = 1,
+        qty: int | None = None,
     ) -> None:
         pos = tr.position
-        qty = pos.qty if action.closes_position else pos.scale_out_qty(self.targets)
+        if qty is None:
+            qty = pos.qty if action.closes_position else pos.scale_out_qty(self.targets)
+        qty = min(qty, pos.qty - self._working_exit_qty(tr))
         if qty <= 0:
             return
-        sell = tr.is_long_instrument  # closing a bought instrument sells it
-        side = OrderSide.SELL if sell else OrderSide.BUY
+        side = OrderSide.SELL if tr.is_long_instrument else OrderSide.BUY
         if self.options_mode and tr.expiry is not None and tr.strike is not None:
             right = OptionRight(tr.right)
             t_years = self._tte(t, tr.expiry)
@@ -336,11 +391,65 @@ class Engine:
                 tick=self.tick,
             )
             q = self.quotes.quote(t, tr.expiry, tr.strike, right, level, vix, t_years)
-            bid, ask = (q.bid, q.ask) if q is not None else (0.0, 0.0)
+            bid, ask = (q.bid, q.ask) if q is not None else _NO_QUOTE
         else:
             decision = level
             slip = self.cfg.instrument.underlying_slippage_ticks * self.tick
             bid, ask = level - slip, level + slip
+        self._order(tr, action.value, side, qty, decision, level, t, attempt, bid, ask)
+
+    def _cancel_stale_exits(self, tr: Trade, ts: dt.datetime) -> None:
+        """An exit still working from an earlier bar is cancelled, to be re-priced once the
+        broker confirms (a replacement never goes out while the old order can still fill)."""
+        stale = [
+            tag
+            for tag, o in self.orders.items()
+            if o.is_working
+            and self.meta[tag]["trade_id"] == tr.trade_id
+            and self.meta[tag]["action"] != "entry"
+            and not self.meta[tag].get("cancelling")
+            and dt.datetime.fromisoformat(self.meta[tag]["sent"]) < ts
+        ]
+        for tag in stale:
+            self.meta[tag]["cancelling"] = True
+            self.journal.write("order_cancel", self.iso(ts), tag=tag, reason="re-price")
+            try:
+                self.broker.cancel(tag, self._at(ts))
+            except Disconnected:
+                self.meta[tag]["cancelling"] = False
+            except BrokerError:
+                pass  # no longer working at the broker: its final state arrives as an event
+        if stale:
+            self.pump(ts)
+
+    def _retry_exits(self, tr: Trade, ts: dt.datetime, o: float) -> None:
+        """Exits that ended unfilled go out again, re-priced against the quote at this bar's
+        open, with the next attempt number."""
+        retries, self.retries = self.retries, []
+        for action, qty, attempt in retries:
+            if attempt > MAX_ATTEMPTS:
+                raise RuntimeError(f"exit of trade {tr.trade_id} unfilled after {attempt} tries")
+            self._exit(tr, PositionAction(action), o, ts, self.last_vix, attempt=attempt, qty=qty)
+            if self.trade is None:
+                return
+
+    # ------------------------------------------------------------------ orders
+
+    def _order(
+        self,
+        tr: Trade,
+        action: str,
+        side: OrderSide,
+        qty: int,
+        decision: float,
+        underlying: float,
+        t: dt.datetime,
+        attempt: int,
+        bid: float,
+        ask: float,
+    ) -> None:
+        """Price the order marketable, journal it, then send it; a tag already known (a decision
+        re-made after a restart) is never sent twice."""
         o = self.cfg.options
         lp = marketable_limit(
             side,
@@ -352,31 +461,15 @@ class Engine:
             cushion_pct=o.cushion_pct,
             cushion_cap=o.cushion_cap_inr,
         )
-        fill = self._send(tr, action.value, side, qty, lp.price, decision, t, attempt, bid, ask)
-        if fill is None:
-            if attempt >= MAX_ATTEMPTS:
-                raise RuntimeError(f"exit of trade {tr.trade_id} unfilled after {attempt} tries")
-            tr.pending.append((action, attempt))
-            return
-        self._apply_exit(tr, action, fill, decision, level, t)
-
-    def _send(
-        self,
-        tr: Trade,
-        action: str,
-        side: OrderSide,
-        qty: int,
-        limit: float,
-        decision: float,
-        t: dt.datetime,
-        attempt: int,
-        bid: float,
-        ask: float,
-    ) -> Fill | None:
-        """Journal the order, then hand it to the broker against the quote (bid, ask)."""
+        self._quote_now[tr.instrument] = (bid, ask)  # what the broker fills against
         tag = client_tag(self.day or t.date(), tr.trade_id % 10_000, action, attempt)
+        if tag in self.orders or tag in self.done:
+            return
+        if tag in self.recovered:  # journaled before a crash: settle it from the broker's book
+            self._adopt_recovered(tr, tag, t)
+            return
         intent = OrderIntent(
-            tag, tr.trade_id, tr.legs, action, side, qty, limit, decision, tr.instrument, t
+            tag, tr.trade_id, tr.legs, action, side, qty, lp.price, decision, tr.instrument, t
         )
         self.journal.write(
             "order",
@@ -386,86 +479,270 @@ class Engine:
             action=action,
             side=side.value,
             qty=qty,
-            limit=limit,
+            limit=lp.price,
             decision_price=round(decision, 4),
+            underlying=round(underlying, 2),
             instrument=tr.instrument,
             attempt=attempt,
+            bid=bid,
+            ask=ask,
         )
-        fill = self.broker.execute(intent, bid, ask)
-        if fill is None:
-            self.journal.write("order_unfilled", self.iso(t), tag=tag, bid=bid, ask=ask)
-        return fill
+        order = Order(intent)
+        self.orders[tag] = order
+        self.meta[tag] = {
+            "trade_id": tr.trade_id,
+            "action": action,
+            "attempt": attempt,
+            "decision": decision,
+            "underlying": underlying,
+            "sent": self._at(t).isoformat(),
+            "ack": None,
+        }
+        tr.legs += 1
+        self._place(order, t)
+        self.pump(t + self.settle)
 
-    def _apply_exit(
-        self,
-        tr: Trade,
-        action: PositionAction,
-        fill: Fill,
-        decision: float,
-        level: float,
-        t: dt.datetime,
+    def _adopt_recovered(self, tr: Trade, tag: str, t: dt.datetime) -> None:
+        rec = self.recovered.pop(tag)
+        order = Order.from_dict(rec["order"])
+        if order.state is OrderState.NEW:
+            order.submit(t)
+        if order.state is OrderState.SUBMITTED:
+            order.timeout(t)  # sent or not: only the broker's book can say
+        self.orders[tag] = order
+        self.meta[tag] = rec["meta"]
+        tr.legs += 1
+        self.journal.write("order_recovered", self.iso(t), tag=tag)
+        self._sync(order, t)
+        self.pump(t + self.settle)
+
+    def _place(self, order: Order, t: dt.datetime) -> None:
+        """Send an order (new, or journaled earlier and not on the broker's book)."""
+        try:
+            self.broker.place(order.intent, self._at(t))
+            _submitted(order, t)
+        except DuplicateTag:  # the broker has it already: a resend after a restart
+            _submitted(order, t)
+            order.timeout(t)
+            self._sync(order, t)
+        except RateLimited as exc:
+            _submitted(order, t)
+            order.reject(t, f"rate limited: {exc}")
+            self.journal.write("order_refused", self.iso(t), tag=order.tag, reason=str(exc))
+            self._settle(order, t)
+        except Disconnected as exc:
+            _submitted(order, t)
+            order.timeout(t)
+            self.journal.write("order_unknown", self.iso(t), tag=order.tag, reason=str(exc))
+
+    def pump(self, now: dt.datetime) -> None:
+        """Apply every broker update due by ``now``; settle orders whose outcome was unknown.
+
+        With no live order nothing can arrive that changes our state (a late copy of an update
+        for a settled order changes nothing), so the broker is not polled: flat bars cost
+        nothing."""
+        if not self.orders:
+            return
+        try:
+            events = self.broker.on_market(self._at(now), self._quote_now.get)
+        except Disconnected:
+            return
+        for ev in events:
+            body = ev.to_dict()
+            body["event"] = body.pop("kind")
+            body.pop("ts")
+            self.journal.write("broker_event", self.iso(ev.ts), **body)
+            order = self.orders.get(ev.tag) or self.done.get(ev.tag)
+            if order is None:
+                self.journal.write("orphan_event", self.iso(ev.ts), tag=ev.tag, event=ev.kind.value)
+                continue
+            if ev.kind is BrokerEventKind.ACK and self.meta[ev.tag]["ack"] is None:
+                self.meta[ev.tag]["ack"] = ev.ts.isoformat()
+            apply_event(order, ev)
+            self._settle(order, ev.ts)
+        for tag in self.unresolved():
+            self._sync(self.orders[tag], now)
+
+    def _sync(self, order: Order, now: dt.datetime) -> None:
+        """Settle an order from the broker's order book (never by blind retry)."""
+        try:
+            book = {row.tag: row for row in self.broker.order_book()}
+        except Disconnected:
+            return
+        row = book.get(order.tag)
+        sync_with_book(order, row, now)
+        self.journal.write(
+            "order_synced",
+            self.iso(now),
+            tag=order.tag,
+            state=order.state.value,
+            on_book=row is not None,
+        )
+        if row is None and order.state is OrderState.SUBMITTED:
+            self._place(order, now)  # it never reached the broker: same tag, cannot double
+        self._settle(order, now)
+
+    def _settle(self, order: Order, now: dt.datetime) -> None:
+        """Apply the order's new fills to its trade; schedule what an ended order left undone."""
+        meta = self.meta[order.tag]
+        tr = self.trade
+        if tr is None or tr.trade_id != meta["trade_id"]:
+            if order.is_terminal:
+                self.done[order.tag] = self.orders.pop(order.tag, order)
+            return
+        for fid, fill in order.fills.items():
+            if fid not in tr.applied:
+                self._apply_fill(tr, order, fid, fill.qty, fill.price, fill.ts)
+        if self.trade is None:  # that fill closed the trade
+            if order.is_terminal:
+                meta["settled"] = True
+                self.done[order.tag] = self.orders.pop(order.tag, order)
+            return
+        if order.is_terminal and not meta.get("settled"):
+            meta["settled"] = True
+            self.done[order.tag] = self.orders.pop(order.tag, order)
+            if order.state is OrderState.REJECTED:
+                row = self._reject_row(tr, order)
+                self.journal.write(
+                    "order_rejected",
+                    row["ts"],
+                    reason=order.reason,
+                    **{k: v for k, v in row.items() if k != "ts"},
+                )
+                self._on_fill(row)
+            if meta["action"] == "entry":
+                if tr.position.qty == 0:
+                    self.journal.write(
+                        "entry_abandoned",
+                        self.iso(now),
+                        trade_id=tr.trade_id,
+                        state=order.state.value,
+                    )
+                    self.trade = None
+                    self.trades_today -= 1
+            elif order.remaining > 0 and tr.position.qty > 0:
+                self.retries.append((meta["action"], order.remaining, meta["attempt"] + 1))
+
+    def _apply_fill(
+        self, tr: Trade, order: Order, fid: str, qty: int, price: float, ts: dt.datetime
     ) -> None:
-        pos = tr.position
-        value = fill.price * fill.qty
+        meta = self.meta[order.tag]
+        tr.applied.add(fid)
+        first_of_order = sum(1 for f in order.fills if f in tr.applied) == 1
+        value = price * qty
+        buy = order.side is OrderSide.BUY
         cost = order_costs(
             self.cfg.costs,
-            t.date(),
-            is_buy=not tr.is_long_instrument,
+            ts.date(),
+            is_buy=buy,
             value_inr=value,
             futures=not self.options_mode,
+            include_brokerage=first_of_order,
         ).total
-        if tr.is_long_instrument:
-            tr.sell_value += value
-        else:
+        if buy:
             tr.buy_value += value
-        tr.costs += cost
-        tr.exit_qty += fill.qty
-        tr.exit_value += value
-        pos.reduce(fill.qty)
-        self._record_fill(tr, fill, action.value, decision, level, cost)
-        tr.legs += 1
-        if pos.qty == 0:
-            tr.exit_ts, tr.exit_underlying, tr.exit_reason = self.iso(t), level, action.value
-            pnl = tr.pnl_net()
-            self.realized += pnl
-            self.day_realized += pnl
-            self.trade = None
-            self.journal.write(
-                "position_closed",
-                self.iso(t),
-                trade_id=tr.trade_id,
-                reason=action.value,
-                pnl_net=pnl,
-                costs=round(tr.costs, 2),
-            )
-            self._equity(t, self.capital + self.realized, 0.0)
-            self._on_trade_closed(tr)
         else:
-            self._equity(t, self.capital + self.realized + tr.unrealized(), tr.unrealized())
-
-    def _record_fill(
-        self, tr: Trade, fill: Fill, action: str, decision: float, underlying: float, cost: float
-    ) -> None:
-        buy = (tr.legs == 0) == tr.is_long_instrument
-        slippage = (fill.price - decision) if buy else (decision - fill.price)
+            tr.sell_value += value
+        tr.costs += cost
+        pos = tr.position
+        entry = meta["action"] == "entry"
+        if entry:
+            tr.entry_value += value
+            pos.qty += qty
+            tr.qty = pos.qty
+            tr.entry_price = tr.entry_value / pos.qty
+            pos.entry_option_price = tr.entry_price
+        else:
+            tr.exit_qty += qty
+            tr.exit_value += value
+            pos.reduce(qty)
+        decision = meta["decision"]
+        slippage = (price - decision) if buy else (decision - price)
+        ack_ms = None
+        if meta["ack"] is not None:
+            sent = dt.datetime.fromisoformat(meta["sent"])
+            ack_ms = round((dt.datetime.fromisoformat(meta["ack"]) - sent).total_seconds() * 1e3, 3)
         row = {
             "trade_id": tr.trade_id,
-            "leg": tr.legs,
-            "ts": self.iso(fill.ts),
-            "action": action,
+            "leg": 0 if entry else tr.exit_legs + 1,
+            "ts": self.iso(ts),
+            "action": meta["action"],
             "side": "buy" if buy else "sell",
-            "qty": fill.qty,
-            "price": fill.price,
+            "qty": qty,
+            "price": price,
             "decision_price": round(decision, 4),
             "slippage": round(slippage, 4),
             "slippage_pct": round(slippage / decision, 6) if decision > 0 else "",
-            "underlying": round(underlying, 2),
+            "underlying": round(meta["underlying"], 2),
             "costs": cost,
-            "tag": fill.tag,
-            "ack_ms": "" if fill.ack_ms is None else fill.ack_ms,
+            "tag": order.tag,
+            "ack_ms": "" if ack_ms is None else ack_ms,
         }
-        self.journal.write("fill", self.iso(fill.ts), **{k: v for k, v in row.items() if k != "ts"})
+        if not entry:
+            tr.exit_legs += 1
+        self.journal.write(
+            "fill", row["ts"], fill_id=fid, **{k: v for k, v in row.items() if k != "ts"}
+        )
         self._on_fill(row)
+        if entry and tr.risk_per_unit == 0.0:
+            tr.risk_per_unit = self._risk_per_unit(tr, pos, ts)
+            self.journal.write("position_open", self.iso(ts), trade_id=tr.trade_id, **_targets(pos))
+            self.journal.write(
+                "stop_moved",
+                self.iso(ts),
+                trade_id=tr.trade_id,
+                level=pos.stop_underlying,
+                reason="initial",
+            )
+        if not entry and pos.qty == 0 and not self._entry_working(tr):
+            self._close(tr, meta["action"], meta["underlying"], ts)
+        else:
+            self._equity(ts, self.capital + self.realized + tr.unrealized(), tr.unrealized())
+
+    def _entry_working(self, tr: Trade) -> bool:
+        return any(
+            o.is_working
+            for tag, o in self.orders.items()
+            if self.meta[tag]["trade_id"] == tr.trade_id and self.meta[tag]["action"] == "entry"
+        )
+
+    def _close(self, tr: Trade, action: str, level: float, ts: dt.datetime) -> None:
+        tr.exit_ts, tr.exit_underlying, tr.exit_reason = self.iso(ts), level, action
+        pnl = tr.pnl_net()
+        self.realized += pnl
+        self.day_realized += pnl
+        self.trade = None
+        self.retries = []
+        self.journal.write(
+            "position_closed",
+            self.iso(ts),
+            trade_id=tr.trade_id,
+            reason=action,
+            pnl_net=pnl,
+            costs=round(tr.costs, 2),
+            row=tr.row(),
+        )
+        self._equity(ts, self.capital + self.realized, 0.0)
+        self._on_trade_closed(tr)
+
+    def _reject_row(self, tr: Trade, order: Order) -> dict[str, Any]:
+        meta = self.meta[order.tag]
+        return {
+            "trade_id": tr.trade_id,
+            "leg": "",
+            "ts": self.iso(self.now),
+            "action": "rejected",
+            "side": order.side.value,
+            "qty": order.qty,
+            "price": "",
+            "decision_price": round(meta["decision"], 4),
+            "slippage": "",
+            "slippage_pct": "",
+            "underlying": round(meta["underlying"], 2),
+            "costs": 0.0,
+            "tag": order.tag,
+            "ack_ms": "",
+        }
 
     # ------------------------------------------------------------------ entries
 
@@ -486,18 +763,14 @@ class Engine:
             minus_di=_opt(f.minus_di),
         )
         decision = decide_entry(self.cfg, x)
-        if decision.side is None:
-            return
-        self._enter(decision.side, t, close, vix)
+        if decision.side is not None:
+            self._enter(decision.side, t, close, vix)
 
     def _enter(self, side: Side, t: dt.datetime, close: float, vix: float) -> None:
         day = t.date()
         lot = self.spec.lot_size_on(day)
-        lots = min(self.cfg.account.lots_per_trade, self.cfg.limits.max_lots)
-        qty = lots * lot
-        right = ""
-        strike: float | None = None
-        expiry: dt.date | None = None
+        qty = min(self.cfg.account.lots_per_trade, self.cfg.limits.max_lots) * lot
+        right, strike, expiry = "", None, None
         if self.options_mode:
             o = self.cfg.options
             expiry = next_expiry(
@@ -511,11 +784,7 @@ class Engine:
             right = opt_right.value
             t_years = self._tte(t, expiry)
             strike = self._choose_strike(t, expiry, opt_right, close, vix, t_years)
-            q = (
-                self.quotes.quote(t, expiry, strike, opt_right, close, vix, t_years)
-                if strike
-                else None
-            )
+            q = self.quotes.quote(t, expiry, strike, opt_right, close, vix, t_years)
             if q is None or q.ask <= 0:
                 self.journal.write("entry_skipped", self.iso(t), reason="no_quote", side=side.value)
                 return
@@ -538,6 +807,7 @@ class Engine:
         )
         if pos is None:
             return
+        pos.qty = 0  # grows with the entry's fills
         self.trade_no += 1
         tr = Trade(
             self.trade_no,
@@ -548,24 +818,14 @@ class Engine:
             expiry,
             self.iso(t),
             0.0,
-            qty,
+            0,
             risk_per_unit=0.0,
             mark_price=decision,
             mark_underlying=close,
             legs=0,
         )
-        buy_side = OrderSide.BUY if tr.is_long_instrument else OrderSide.SELL
-        o = self.cfg.options
-        lp = marketable_limit(
-            buy_side,
-            mapped_price=decision,
-            best_bid=bid if bid > 0 else None,
-            best_ask=ask,
-            tick=self.tick,
-            cushion_ticks=o.cushion_ticks,
-            cushion_pct=o.cushion_pct,
-            cushion_cap=o.cushion_cap_inr,
-        )
+        self.trade = tr
+        self.trades_today += 1
         self.journal.write(
             "entry_signal",
             self.iso(t),
@@ -578,37 +838,8 @@ class Engine:
             vwap=_round(self.f.vwap),
             instrument=instrument,
         )
-        fill = self._send(tr, "entry", buy_side, qty, lp.price, decision, t, 1, bid, ask)
-        if fill is None:
-            self.trade_no -= 1
-            return
-        value = fill.price * fill.qty
-        cost = order_costs(
-            self.cfg.costs,
-            day,
-            is_buy=buy_side is OrderSide.BUY,
-            value_inr=value,
-            futures=not self.options_mode,
-        ).total
-        tr.entry_price = fill.price
-        if buy_side is OrderSide.BUY:
-            tr.buy_value += value
-        else:
-            tr.sell_value += value
-        tr.costs += cost
-        tr.risk_per_unit = self._risk_per_unit(tr, pos, t)
-        self._record_fill(tr, fill, "entry", decision, close, cost)
-        tr.legs = 1
-        self.trade = tr
-        self.trades_today += 1
-        self.journal.write("position_open", self.iso(t), trade_id=tr.trade_id, **_targets(pos))
-        self.journal.write(
-            "stop_moved",
-            self.iso(t),
-            trade_id=tr.trade_id,
-            level=pos.stop_underlying,
-            reason="initial",
-        )
+        buy_side = OrderSide.BUY if tr.is_long_instrument else OrderSide.SELL
+        self._order(tr, "entry", buy_side, qty, decision, close, t, 1, bid, ask)
 
     def _choose_strike(
         self,
@@ -649,14 +880,179 @@ class Engine:
         )
         return max(tr.entry_price - at_stop, self.tick)
 
+    def reconcile(self, now: dt.datetime) -> list[str]:
+        """Hold the engine's view against the broker's (run on every start): orders the broker
+        has that we never journaled are adopted and flagged; positions that differ are flagged.
+        Any flag blocks new entries (exits still go out) until an operator clears it."""
+        try:
+            book = self.broker.order_book()
+            held = self.broker.positions()
+        except Disconnected:
+            self.blocked.append("broker unreachable at start")
+            return self.blocked
+        clock = getattr(self.broker, "clock", None)  # a broker's market time outlives our process
+        if isinstance(clock, dt.datetime) and clock > self._broker_clock:
+            self._broker_clock = clock
+        known = set(self.orders) | set(self.done) | set(self.recovered)
+        for row in book:
+            if row.tag not in known:
+                self.blocked.append(f"order {row.tag} on the broker's book was never journaled")
+                self.journal.write(
+                    "order_adopted",
+                    self.iso(now),
+                    tag=row.tag,
+                    state=row.state.value,
+                    filled=row.filled_qty,
+                    flagged=True,
+                )
+        tr = self.trade
+        expected: dict[str, int] = {}
+        if tr is not None and tr.position.qty:
+            sign = 1 if tr.is_long_instrument else -1
+            expected[tr.instrument] = sign * tr.position.qty
+        pending = {o.intent.instrument for o in self.orders.values()}
+        pending |= {r["order"]["intent"]["instrument"] for r in self.recovered.values()}
+        for inst in sorted(set(held) | set(expected)):
+            if inst in pending:
+                continue  # settles through its orders
+            if held.get(inst, 0) != expected.get(inst, 0):
+                self.blocked.append(
+                    f"position {inst}: broker {held.get(inst, 0)}, journal {expected.get(inst, 0)}"
+                )
+        self.journal.write(
+            "reconciled",
+            self.iso(now),
+            flags=list(self.blocked),
+            live_orders=sorted(self.orders),
+            recovered=sorted(self.recovered),
+        )
+        return self.blocked
+
+    # ------------------------------------------------------------------ persistence
+
+    def state(self) -> dict[str, Any]:
+        """Everything needed to continue after a restart, except what the feed rebuilds
+        (indicators): JSON-able, and ``restore(state())`` gives the same engine."""
+        tr = self.trade
+        return {
+            "trade": None if tr is None else _trade_dict(tr),
+            "trade_no": self.trade_no,
+            "realized": self.realized,
+            "day": self.day.isoformat() if self.day else None,
+            "day_realized": self.day_realized,
+            "trades_today": self.trades_today,
+            "day_halted": self.day_halted,
+            "gap_until": self.gap_until.isoformat() if self.gap_until else None,
+            "prev_close": self.prev_close,
+            "orders": {tag: o.to_dict() for tag, o in self.orders.items()},
+            "meta": {tag: self.meta[tag] for tag in self.orders},
+            "done": sorted(self.done),
+            "retries": [list(r) for r in self.retries],
+            "breaker": self.breaker.to_dict(),
+            "breaker_on": self.breaker_on,
+            "tier": self.tier.value,
+            "last_close": _nan_none(self.last_close),
+            "last_vix": _nan_none(self.last_vix),
+            "now": self.now.isoformat(),
+            "bars_total": self.bars_total,
+            "bars_in_position": self.bars_in_position,
+            "quote_now": {k: list(v) for k, v in self._quote_now.items()},
+        }
+
+    def restore(self, s: dict[str, Any]) -> None:
+        """Load a ``state()``; live orders come back as ``unknown`` until the broker's book
+        settles them (the next ``pump``)."""
+        self.trade = None if s["trade"] is None else _trade_from(s["trade"])
+        self.trade_no, self.realized = s["trade_no"], s["realized"]
+        self.day = dt.date.fromisoformat(s["day"]) if s["day"] else None
+        self.day_realized, self.trades_today = s["day_realized"], s["trades_today"]
+        self.day_halted = s["day_halted"]
+        self.gap_until = dt.time.fromisoformat(s["gap_until"]) if s["gap_until"] else None
+        self.prev_close = s["prev_close"]
+        self.orders = {tag: Order.from_dict(d) for tag, d in s["orders"].items()}
+        self.meta = dict(s["meta"])
+        for order in self.orders.values():
+            if order.state is OrderState.NEW:
+                order.submit(self.now)
+            if not order.is_terminal and order.state is not OrderState.UNKNOWN:
+                order.timeout(dt.datetime.fromisoformat(s["now"]))
+        self.done = dict.fromkeys(s["done"])
+        self.retries = [(a, int(q), int(n)) for a, q, n in s["retries"]]
+        self.breaker = SpikeBreaker.from_dict(self.cfg, s["breaker"])
+        self.breaker_on, self.tier = s["breaker_on"], VixTier(s["tier"])
+        self.last_close = math.nan if s["last_close"] is None else s["last_close"]
+        self.last_vix = math.nan if s["last_vix"] is None else s["last_vix"]
+        self.now = dt.datetime.fromisoformat(s["now"])
+        self.bars_total, self.bars_in_position = s["bars_total"], s["bars_in_position"]
+        self._quote_now = {k: (v[0], v[1]) for k, v in s["quote_now"].items()}
+        if self.day is not None:
+            self._offset = _offset(self.tz, dt.datetime.combine(self.day, dt.time(12)))
+
     # ------------------------------------------------------------------ equity
 
-    _last_t: dt.datetime = dt.datetime(1970, 1, 1)
-
     def _equity(self, t: dt.datetime, equity: float, unrealized: float) -> None:
-        self._last_t = t
-        self.peak = max(self.peak, equity)
         self._on_equity(self.iso(t), equity, self.realized, unrealized)
+
+
+def _submitted(order: Order, t: dt.datetime) -> None:
+    if order.state is OrderState.NEW:
+        order.submit(t)
+
+
+def _nan_none(x: float) -> float | None:
+    return None if x != x else x
+
+
+def _trade_dict(tr: Trade) -> dict[str, Any]:
+    return {
+        "trade_id": tr.trade_id,
+        "position": tr.position.to_dict(),
+        "instrument": tr.instrument,
+        "right": tr.right,
+        "strike": tr.strike,
+        "expiry": tr.expiry.isoformat() if tr.expiry else None,
+        "entry_ts": tr.entry_ts,
+        "entry_price": tr.entry_price,
+        "qty": tr.qty,
+        "risk_per_unit": tr.risk_per_unit,
+        "mark_price": tr.mark_price,
+        "mark_underlying": tr.mark_underlying,
+        "buy_value": tr.buy_value,
+        "sell_value": tr.sell_value,
+        "costs": tr.costs,
+        "exit_qty": tr.exit_qty,
+        "exit_value": tr.exit_value,
+        "legs": tr.legs,
+        "entry_value": tr.entry_value,
+        "exit_legs": tr.exit_legs,
+        "applied": sorted(tr.applied),
+    }
+
+
+def _trade_from(d: dict[str, Any]) -> Trade:
+    return Trade(
+        d["trade_id"],
+        Position.from_dict(d["position"]),
+        d["instrument"],
+        d["right"],
+        d["strike"],
+        dt.date.fromisoformat(d["expiry"]) if d["expiry"] else None,
+        d["entry_ts"],
+        d["entry_price"],
+        d["qty"],
+        d["risk_per_unit"],
+        d["mark_price"],
+        d["mark_underlying"],
+        buy_value=d["buy_value"],
+        sell_value=d["sell_value"],
+        costs=d["costs"],
+        exit_qty=d["exit_qty"],
+        exit_value=d["exit_value"],
+        legs=d["legs"],
+        entry_value=d["entry_value"],
+        exit_legs=d["exit_legs"],
+        applied=set(d["applied"]),
+    )
 
 
 def _opt(x: float) -> float | None:

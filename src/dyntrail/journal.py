@@ -17,7 +17,7 @@ import datetime as dt
 import hashlib
 import json
 import os
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -95,6 +95,7 @@ class Journal:
         self.path = Path(path)
         self._fsync = fsync
         self.seq = 0
+        self.recent: deque[tuple[str | None, str]] = deque(maxlen=8)  # for live views
         torn_line: int | None = None
         if self.path.exists() and self.path.stat().st_size > 0:
             read = read_journal(self.path)
@@ -115,6 +116,8 @@ class Journal:
         stamp = ts.isoformat() if isinstance(ts, dt.datetime) else ts
         record: dict[str, Any] = {"seq": self.seq, "ts": stamp, "kind": kind}
         record.update(fields)
+        if kind not in ("state", "equity"):
+            self.recent.append((stamp, kind))
         self._fh.write(json.dumps(record, separators=(",", ":"), allow_nan=False) + "\n")
         if self._fsync:
             self._fh.flush()

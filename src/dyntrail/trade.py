@@ -76,7 +76,9 @@ class Trade:
     exit_ts: str = ""
     exit_underlying: float = 0.0
     exit_reason: str = ""
-    pending: list[Any] = field(default_factory=list)
+    entry_value: float = 0.0
+    exit_legs: int = 0
+    applied: set[str] = field(default_factory=set)  # fill ids already booked
 
     @property
     def is_long_instrument(self) -> bool:

@@ -51,9 +51,16 @@ def rate_on(rates: tuple[DatedRate, ...], on: dt.date) -> float:
 
 
 def order_costs(
-    costs: CostsSection, trade_date: dt.date, *, is_buy: bool, value_inr: float, futures: bool
+    costs: CostsSection,
+    trade_date: dt.date,
+    *,
+    is_buy: bool,
+    value_inr: float,
+    futures: bool,
+    include_brokerage: bool = True,
 ) -> CostBreakdown:
-    """Costs of one executed order (see the module docstring)."""
+    """Costs of one executed order (see the module docstring). Brokerage is charged once per
+    order: a second fill of the same order passes ``include_brokerage=False``."""
     if value_inr < 0:
         raise ValueError(f"turnover must be >= 0, got {value_inr}")
     if futures:
@@ -64,7 +71,7 @@ def order_costs(
         )
     else:
         stt_rates, txn, stamp = costs.stt_sell_pct, costs.exchange_txn_pct, costs.stamp_buy_pct
-    brokerage = round(costs.brokerage_per_order_inr, 2)
+    brokerage = round(costs.brokerage_per_order_inr, 2) if include_brokerage else 0.0
     stt = 0.0 if is_buy else round(value_inr * rate_on(stt_rates, trade_date), 2)
     exchange = round(value_inr * txn, 2)
     sebi = round(value_inr * costs.sebi_per_crore_inr / 1e7, 2)

@@ -32,7 +32,7 @@ from dyntrail.data.options_synth import (
 )
 from dyntrail.engine import Engine
 from dyntrail.errors import DataError
-from dyntrail.execution.sim import SimBroker
+from dyntrail.execution.paper import FaultProfile, PaperBroker
 from dyntrail.instruments import load_instrument
 from dyntrail.journal import SCHEMA_VERSION, Journal, config_hash
 from dyntrail.trade import FILL_COLUMNS, TRADE_COLUMNS, Trade
@@ -210,7 +210,7 @@ def run_backtest(
             spec,
             cal,
             quotes,
-            SimBroker(),
+            PaperBroker(FaultProfile.none(), seed),
             journal,
             features,
             b.bar_minutes,
@@ -245,7 +245,6 @@ def run_backtest(
         json.dumps(kpis, indent=2, allow_nan=False) + "\n", encoding="utf-8"
     )
     if report:
-
         from dyntrail.analytics.report import write_report
 
         bars_df = pd.DataFrame(

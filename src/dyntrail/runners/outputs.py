@@ -1,0 +1,98 @@
+"""Run-folder outputs: CSV writers and the projection of a journal into trades, fills and equity.
+
+A paper session's outputs are derived from its journal, the record that survives a crash: a
+fill is counted once per fill id, a trade once per trade id, an equity mark once per timestamp
+(the last one written wins), whatever a restart wrote twice.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any
+
+from dyntrail.core.config import Config
+from dyntrail.trade import FILL_COLUMNS, TRADE_COLUMNS
+
+EQUITY_COLUMNS = ("timestamp", "equity", "realized", "unrealized", "drawdown_pct")
+
+
+def write_csv(path: Path, columns: tuple[str, ...], rows: list[dict[str, Any]]) -> None:
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=columns, lineterminator="\n", extrasaction="ignore")
+        w.writeheader()
+        w.writerows(rows)
+
+
+class EquityCurve:
+    """Collects equity marks with the running drawdown (of capital)."""
+
+    def __init__(self, capital: float) -> None:
+        self.capital = capital
+        self.peak = capital
+        self.rows: list[dict[str, Any]] = []
+
+    def add(self, ts: str, equity: float, realized: float, unrealized: float) -> None:
+        self.peak = max(self.peak, equity)
+        self.rows.append(
+            {
+                "timestamp": ts,
+                "equity": round(equity, 2),
+                "realized": round(realized, 2),
+                "unrealized": round(unrealized, 2),
+                "drawdown_pct": round((self.peak - equity) / self.capital, 6),
+            }
+        )
+
+
+def project_journal(
+    events: list[dict[str, Any]], capital: float
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+    """(trades, fills, equity) rows from a journal's events (see the module docstring)."""
+    fills: dict[str, dict[str, Any]] = {}
+    rejects: dict[str, dict[str, Any]] = {}
+    trades: dict[int, dict[str, Any]] = {}
+    marks: dict[str, tuple[float, float, float]] = {}
+    for ev in events:
+        kind = ev["kind"]
+        if kind == "fill":
+            row = {k: ev.get(k, "") for k in FILL_COLUMNS}
+            row["ts"] = ev["ts"]
+            fills.setdefault(ev["fill_id"], row)
+        elif kind == "order_rejected":
+            row = {k: ev.get(k, "") for k in FILL_COLUMNS}
+            row["ts"] = ev["ts"]
+            rejects.setdefault(ev["tag"], row)
+        elif kind == "position_closed":
+            trades[ev["trade_id"]] = ev["row"]
+        elif kind == "equity":
+            marks[ev["ts"]] = (ev["equity"], ev["realized"], ev["unrealized"])
+    curve = EquityCurve(capital)
+    for ts in sorted(marks, key=_instant):
+        curve.add(ts, *marks[ts])
+    fill_rows = sorted(
+        [*fills.values(), *rejects.values()], key=lambda r: (_instant(str(r["ts"])), str(r["tag"]))
+    )
+    return [trades[k] for k in sorted(trades)], fill_rows, curve.rows
+
+
+def _instant(ts: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(ts)
+
+
+def write_run(
+    out_dir: Path,
+    cfg: Config,
+    trades: list[dict[str, Any]],
+    fills: list[dict[str, Any]],
+    equity: list[dict[str, Any]],
+    kpis: dict[str, Any],
+) -> None:
+    write_csv(out_dir / "trades.csv", TRADE_COLUMNS, trades)
+    write_csv(out_dir / "fills.csv", FILL_COLUMNS, fills)
+    write_csv(out_dir / "equity.csv", EQUITY_COLUMNS, equity)
+    (out_dir / "kpis.json").write_text(
+        json.dumps(kpis, indent=2, allow_nan=False) + "\n", encoding="utf-8"
+    )

@@ -202,7 +202,7 @@ class Engine:
         tr = self.trade
         if tr is not None:
             self.bars_in_position += 1
-            self._cancel_stale_exits(tr, ts)
+            self._tidy_orders(tr, ts)
             self._retry_exits(tr, ts, o)
             if self.trade is not None:
                 self._walk(tr, t, o, h, low, c)
@@ -371,6 +371,17 @@ class Engine:
         pos = tr.position
         if qty is None:
             qty = pos.qty if action.closes_position else pos.scale_out_qty(self.targets)
+        if action.closes_position:
+            tr.closing = action.value
+            for tag, order in list(self.orders.items()):  # stop buying more of what we sell
+                meta = self.meta[tag]
+                if (
+                    meta["trade_id"] == tr.trade_id
+                    and meta["action"] == "entry"
+                    and order.is_working
+                    and not meta.get("cancelling")
+                ):
+                    self._cancel(order, t, "exit decided")
         qty = min(qty, pos.qty - self._working_exit_qty(tr))
         if qty <= 0:
             return
@@ -398,29 +409,40 @@ class Engine:
             bid, ask = level - slip, level + slip
         self._order(tr, action.value, side, qty, decision, level, t, attempt, bid, ask)
 
-    def _cancel_stale_exits(self, tr: Trade, ts: dt.datetime) -> None:
-        """An exit still working from an earlier bar is cancelled, to be re-priced once the
-        broker confirms (a replacement never goes out while the old order can still fill)."""
+    def _tidy_orders(self, tr: Trade, ts: dt.datetime) -> None:
+        """Orders sent before this bar are first brought up to the broker's book (the cure for
+        lost updates), then cancelled if still working: an exit is re-priced once the cancel is
+        confirmed (a replacement never goes out while the old order can still fill), an entry is
+        not chased."""
         stale = [
-            tag
+            (tag, o)
             for tag, o in self.orders.items()
-            if o.is_working
-            and self.meta[tag]["trade_id"] == tr.trade_id
-            and self.meta[tag]["action"] != "entry"
-            and not self.meta[tag].get("cancelling")
+            if self.meta[tag]["trade_id"] == tr.trade_id
             and dt.datetime.fromisoformat(self.meta[tag]["sent"]) < ts
         ]
-        for tag in stale:
-            self.meta[tag]["cancelling"] = True
-            self.journal.write("order_cancel", self.iso(ts), tag=tag, reason="re-price")
-            try:
-                self.broker.cancel(tag, self._at(ts))
-            except Disconnected:
-                self.meta[tag]["cancelling"] = False
-            except BrokerError:
-                pass  # no longer working at the broker: its final state arrives as an event
+        for tag, order in stale:
+            self._sync(order, ts, quiet=True)
+            if order.is_working and not self.meta[tag].get("cancelling"):
+                self._cancel(
+                    order,
+                    ts,
+                    "re-price"
+                    if self.meta[tag]["action"] != "entry"
+                    else "entry not filled within its bar",
+                )
         if stale:
             self.pump(ts)
+
+    def _cancel(self, order: Order, ts: dt.datetime, reason: str) -> None:
+        tag = order.tag
+        self.meta[tag]["cancelling"] = True
+        self.journal.write("order_cancel", self.iso(ts), tag=tag, reason=reason)
+        try:
+            self.broker.cancel(tag, self._at(ts))
+        except Disconnected:
+            self.meta[tag]["cancelling"] = False
+        except BrokerError:  # no longer working at the broker: take its book
+            self._sync(order, ts)
 
     def _retry_exits(self, tr: Trade, ts: dt.datetime, o: float) -> None:
         """Exits that ended unfilled go out again, re-priced against the quote at this bar's
@@ -463,8 +485,9 @@ class Engine:
         )
         self._quote_now[tr.instrument] = (bid, ask)  # what the broker fills against
         tag = client_tag(self.day or t.date(), tr.trade_id % 10_000, action, attempt)
-        if tag in self.orders or tag in self.done:
-            return
+        while tag in self.orders or tag in self.done:  # the same rule firing again
+            attempt += 1
+            tag = client_tag(self.day or t.date(), tr.trade_id % 10_000, action, attempt)
         if tag in self.recovered:  # journaled before a crash: settle it from the broker's book
             self._adopt_recovered(tr, tag, t)
             return
@@ -514,7 +537,8 @@ class Engine:
         tr.legs += 1
         self.journal.write("order_recovered", self.iso(t), tag=tag)
         self._sync(order, t)
-        self.pump(t + self.settle)
+        if self._broker_clock < t + self.settle:  # the in-bar poll had not happened yet
+            self.pump(t + self.settle)
 
     def _place(self, order: Order, t: dt.datetime) -> None:
         """Send an order (new, or journaled earlier and not on the broker's book)."""
@@ -563,14 +587,16 @@ class Engine:
         for tag in self.unresolved():
             self._sync(self.orders[tag], now)
 
-    def _sync(self, order: Order, now: dt.datetime) -> None:
+    def _sync(self, order: Order, now: dt.datetime, quiet: bool = False) -> None:
         """Settle an order from the broker's order book (never by blind retry)."""
         try:
             book = {row.tag: row for row in self.broker.order_book()}
         except Disconnected:
             return
         row = book.get(order.tag)
-        sync_with_book(order, row, now)
+        changed = sync_with_book(order, row, now)
+        if quiet and not changed:
+            return
         self.journal.write(
             "order_synced",
             self.iso(now),
@@ -611,7 +637,9 @@ class Engine:
                 )
                 self._on_fill(row)
             if meta["action"] == "entry":
-                if tr.position.qty == 0:
+                if tr.position.qty == 0 and tr.exit_qty > 0:
+                    self._close(tr, tr.closing or "exit_eod", tr.last_exit_level, now)
+                elif tr.position.qty == 0:
                     self.journal.write(
                         "entry_abandoned",
                         self.iso(now),
@@ -655,6 +683,7 @@ class Engine:
         else:
             tr.exit_qty += qty
             tr.exit_value += value
+            tr.last_exit_level = meta["underlying"]
             pos.reduce(qty)
         decision = meta["decision"]
         slippage = (price - decision) if buy else (decision - price)
@@ -684,6 +713,8 @@ class Engine:
             "fill", row["ts"], fill_id=fid, **{k: v for k, v in row.items() if k != "ts"}
         )
         self._on_fill(row)
+        if entry and tr.closing:  # bought after the exit was decided: sell that too
+            self.retries.append((tr.closing, qty, 1))
         if entry and tr.risk_per_unit == 0.0:
             tr.risk_per_unit = self._risk_per_unit(tr, pos, ts)
             self.journal.write("position_open", self.iso(ts), trade_id=tr.trade_id, **_targets(pos))
@@ -893,6 +924,8 @@ class Engine:
         clock = getattr(self.broker, "clock", None)  # a broker's market time outlives our process
         if isinstance(clock, dt.datetime) and clock > self._broker_clock:
             self._broker_clock = clock
+        for order in list(self.orders.values()):  # live orders of the restored state
+            self._sync(order, now)
         known = set(self.orders) | set(self.done) | set(self.recovered)
         for row in book:
             if row.tag not in known:
@@ -960,8 +993,8 @@ class Engine:
         }
 
     def restore(self, s: dict[str, Any]) -> None:
-        """Load a ``state()``; live orders come back as ``unknown`` until the broker's book
-        settles them (the next ``pump``)."""
+        """Load a ``state()``; live orders are settled from the broker's book by ``reconcile``
+        (run on every start)."""
         self.trade = None if s["trade"] is None else _trade_from(s["trade"])
         self.trade_no, self.realized = s["trade_no"], s["realized"]
         self.day = dt.date.fromisoformat(s["day"]) if s["day"] else None
@@ -974,7 +1007,7 @@ class Engine:
         for order in self.orders.values():
             if order.state is OrderState.NEW:
                 order.submit(self.now)
-            if not order.is_terminal and order.state is not OrderState.UNKNOWN:
+            if order.state is OrderState.SUBMITTED:  # sent; what became of it is the book's
                 order.timeout(dt.datetime.fromisoformat(s["now"]))
         self.done = dict.fromkeys(s["done"])
         self.retries = [(a, int(q), int(n)) for a, q, n in s["retries"]]
@@ -1026,6 +1059,8 @@ def _trade_dict(tr: Trade) -> dict[str, Any]:
         "entry_value": tr.entry_value,
         "exit_legs": tr.exit_legs,
         "applied": sorted(tr.applied),
+        "closing": tr.closing,
+        "last_exit_level": tr.last_exit_level,
     }
 
 
@@ -1052,6 +1087,8 @@ def _trade_from(d: dict[str, Any]) -> Trade:
         entry_value=d["entry_value"],
         exit_legs=d["exit_legs"],
         applied=set(d["applied"]),
+        closing=d["closing"],
+        last_exit_level=d["last_exit_level"],
     )
 
 

@@ -79,6 +79,8 @@ class Trade:
     entry_value: float = 0.0
     exit_legs: int = 0
     applied: set[str] = field(default_factory=set)  # fill ids already booked
+    closing: str = ""  # the closing action once one is decided
+    last_exit_level: float = 0.0  # underlying level of the latest exit fill
 
     @property
     def is_long_instrument(self) -> bool:

@@ -154,6 +154,7 @@ class _Entry:
     emitted: int = 0  # events emitted (index of the delivery draws)
     requests: int = 0  # modify/cancel calls (index of the took-effect-anyway draws)
     held_ack: bool = False  # an out-of-order ack waiting for the first fill
+    last_try: dt.datetime | None = None  # matching runs once per order per market instant
 
     def due_ts(self) -> dt.datetime | None:
         """When this order next needs the exchange without a quote: ack or expiry."""
@@ -174,6 +175,7 @@ class _Entry:
             "emitted": self.emitted,
             "requests": self.requests,
             "held_ack": self.held_ack,
+            "last_try": None if self.last_try is None else self.last_try.isoformat(),
         }
 
     @classmethod
@@ -189,6 +191,9 @@ class _Entry:
             emitted=int(d["emitted"]),
             requests=int(d["requests"]),
             held_ack=bool(d["held_ack"]),
+            last_try=None
+            if d.get("last_try") is None
+            else dt.datetime.fromisoformat(d["last_try"]),
         )
 
 
@@ -335,7 +340,10 @@ class PaperBroker:
         self._place_times.append(now)
 
     def _try_fill(self, e: _Entry, now: dt.datetime, q: tuple[float, float] | None) -> None:
-        if q is None:
+        """Match one working order against the quote: at most one fill per order per market
+        instant, so asking again at the same time (a client restarted and polling again) changes
+        nothing."""
+        if q is None or (e.last_try is not None and now <= e.last_try):
             return
         o = e.order
         bid, ask = q
@@ -353,6 +361,7 @@ class PaperBroker:
         e.attempts += 1
         if rng.random() < self.profile.partial_fill_prob and qty > unit:
             qty = max(1, int(qty // unit * rng.uniform(0.2, 0.8))) * unit  # < qty as qty > unit
+        e.last_try = now
         fill = Fill(o.tag, f"{e.boid}F{len(o.fills) + 1}", qty, float(price), now)
         o.apply_fill(fill)
         self._emit(e, BrokerEventKind.FILL, now, fill=fill)

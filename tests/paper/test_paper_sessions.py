@@ -1,0 +1,144 @@
+"""Paper sessions: parity with the backtest, invariants under broker faults, the kill switch."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from dyntrail.core.config import Config
+from dyntrail.data.builtin import write_folder
+from dyntrail.data.calendar import trading_days
+from dyntrail.data.synthetic import generate
+from dyntrail.execution.paper import FaultProfile
+from dyntrail.journal import read_journal
+from dyntrail.runners.backtest import run_backtest
+from dyntrail.runners.paper import run_paper
+
+CFG = Config()
+
+
+@pytest.fixture(scope="module")
+def week(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    days = trading_days(dt.date(2025, 3, 3), dt.date(2025, 3, 7))
+    return write_folder(generate(days, seed=21), tmp_path_factory.mktemp("week"), fmt="csv")
+
+
+def test_paper_with_no_latency_or_faults_equals_the_backtest(week: Path, tmp_path: Path) -> None:
+    bt = run_backtest(CFG, week, tmp_path / "bt", report=False)
+    pp = run_paper(
+        CFG, tmp_path / "pp", data_dir=week, faults=FaultProfile.none(), settle=dt.timedelta(0)
+    )
+    a = pd.read_csv(bt.run_dir / "trades.csv")
+    b = pd.read_csv(pp.run_dir / "trades.csv")
+    assert len(a) > 3
+    pd.testing.assert_frame_equal(a, b)
+    cols = ["trade_id", "leg", "ts", "action", "side", "qty", "price", "decision_price", "tag"]
+    pd.testing.assert_frame_equal(
+        pd.read_csv(bt.run_dir / "fills.csv")[cols], pd.read_csv(pp.run_dir / "fills.csv")[cols]
+    )
+
+
+def _check_invariants(run: Path) -> None:
+    events = read_journal(run / "journal.jsonl").events
+    lot, max_lots = 75, CFG.limits.max_lots
+    journaled: set[str] = set()
+    held: dict[int, int] = {}
+    stops: dict[int, tuple[str, float]] = {}
+    for ev in events:
+        kind = ev["kind"]
+        if kind == "order":
+            journaled.add(ev["tag"])
+        elif kind == "broker_event":  # no broker update for an order we never journaled
+            assert ev["tag"] in journaled, ev
+        elif kind == "fill":
+            q = ev["qty"] if ev["action"] == "entry" else -ev["qty"]
+            held[ev["trade_id"]] = held.get(ev["trade_id"], 0) + q
+            assert 0 <= held[ev["trade_id"]] <= max_lots * lot  # never negative, within caps
+        elif kind == "position_open":
+            stops[ev["trade_id"]] = (ev["side"], ev["stop"])
+        elif kind == "stop_moved" and ev["reason"] != "initial":
+            side, last = stops[ev["trade_id"]]
+            sign = 1 if side == "long" else -1
+            assert sign * (ev["level"] - last) >= 0  # a stop only tightens
+            stops[ev["trade_id"]] = (side, ev["level"])
+        elif kind == "position_closed":
+            assert held.get(ev["trade_id"], 0) == 0  # closed means every unit sold back
+    trades = pd.read_csv(run / "trades.csv")
+    fills = pd.read_csv(run / "fills.csv")
+    executed = fills[fills["action"] != "rejected"]
+    for _, t in trades.iterrows():  # position = sum of fills
+        f = executed[executed["trade_id"] == t["trade_id"]]
+        assert int(f.loc[f["action"] == "entry", "qty"].sum()) == t["qty"]
+        assert int(f.loc[f["action"] != "entry", "qty"].sum()) == t["qty"]
+
+
+@settings(
+    max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    seed=st.integers(0, 10_000),
+    reject=st.sampled_from([0.0, 0.05, 0.2]),
+    partial=st.sampled_from([0.0, 0.3, 0.7]),
+    drop=st.sampled_from([0.0, 0.05]),
+    dup=st.sampled_from([0.0, 0.2]),
+    disconnect=st.sampled_from([0.0, 0.05]),
+)
+def test_invariants_hold_under_broker_faults(
+    tmp_path_factory: pytest.TempPathFactory,
+    seed: int,
+    reject: float,
+    partial: float,
+    drop: float,
+    dup: float,
+    disconnect: float,
+) -> None:
+    faults = FaultProfile(
+        reject_rate=reject,
+        partial_fill_prob=partial,
+        drop_rate=drop,
+        duplicate_rate=dup,
+        out_of_order_rate=dup,
+        disconnect_prob=disconnect,
+    )
+    run = tmp_path_factory.mktemp("faults")
+    result = run_paper(CFG, run, seed=seed, days=1, faults=faults)
+    _check_invariants(run)
+    assert json.loads((run / "kpis.json").read_text())["trades"] == result.trades
+
+
+def test_kill_file_flattens_and_stops(tmp_path: Path) -> None:
+    run = tmp_path / "k"
+
+    def kill_after_entry(engine, i, n):  # type: ignore[no-untyped-def]
+        if engine.trade is not None and engine.trade.position.qty > 0:
+            (run / "KILL").touch()
+
+    result = run_paper(
+        CFG, run, seed=3, days=2, faults=FaultProfile.none(), on_bar=kill_after_entry
+    )
+    assert result.killed
+    events = read_journal(run / "journal.jsonl").events
+    kinds = [e["kind"] for e in events]
+    assert "kill_switch" in kinds
+    trades = pd.read_csv(run / "trades.csv")
+    assert trades.iloc[-1]["exit_reason"] == "exit_kill"
+    last_state = [e for e in events if e["kind"] == "state"][-1]["state"]
+    assert last_state["trade"] is None and last_state["orders"] == {}
+
+
+def test_resume_refuses_another_config_and_a_fresh_start_over_a_session(tmp_path: Path) -> None:
+    from dyntrail.core.config_load import parse_config
+    from dyntrail.errors import JournalError
+
+    run = tmp_path / "s"
+    run_paper(CFG, run, seed=3, days=1, faults=FaultProfile.none())
+    with pytest.raises(JournalError, match="use --resume"):
+        run_paper(CFG, run, seed=3, days=1)
+    with pytest.raises(JournalError, match="another config"):
+        run_paper(parse_config("[account]\nlots_per_trade = 1\n"), run, resume=True)

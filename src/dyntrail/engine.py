@@ -42,7 +42,7 @@ from dyntrail.core.features import Features
 from dyntrail.core.options import OptionRight
 from dyntrail.core.order_pricing import OrderSide, marketable_limit
 from dyntrail.core.position import Position, open_position
-from dyntrail.core.regime import SpikeBreaker, vix_tier
+from dyntrail.core.regime import RegimeFeed, StreamingRegime
 from dyntrail.core.targets import DynamicTargetEngine, TargetContext
 from dyntrail.core.types import PositionAction, Side, VixTier
 from dyntrail.errors import BrokerError
@@ -109,6 +109,8 @@ class Engine:
         on_fill: Callable[[dict[str, Any]], None],
         on_equity: Callable[[str, float, float, float], None],
         settle: dt.timedelta = dt.timedelta(0),
+        signals: list[bool] | None = None,
+        regime: RegimeFeed | None = None,
     ) -> None:
         self.cfg = cfg
         self.spec = spec
@@ -118,10 +120,12 @@ class Engine:
         self.journal = journal
         self.f = features
         self.targets = DynamicTargetEngine(cfg)
-        self.breaker = SpikeBreaker(cfg)
+        self.regime: RegimeFeed = regime if regime is not None else StreamingRegime(cfg)
         self.bar = dt.timedelta(minutes=bar_minutes)
         self.bar_minutes = bar_minutes
         self.settle = settle  # how long after sending an order the broker is polled in-bar
+        self.signals = signals  # an external entry signal per bar replaces the entry gates
+        self.next_bar = cfg.strategy.bars.semantics == "next_bar"
         self.tz = ZoneInfo(cfg.session.timezone)
         self.options_mode = cfg.instrument.trade == "options"
         self.tick = spec.tick_size
@@ -200,22 +204,28 @@ class Engine:
         self.bars_total += 1
         self.pump(ts)
         tr = self.trade
+        exited = False
+        if self.next_bar:  # stops move at the close with this bar's ATR: advance first
+            self.f.advance(i, self.day, h, low, c, volume)
         if tr is not None:
             self.bars_in_position += 1
             self._tidy_orders(tr, ts)
             self._retry_exits(tr, ts, o)
             if self.trade is not None:
                 self._walk(tr, t, o, h, low, c)
-        self.f.advance(i, self.day, h, low, c, volume)
-        self.tier = vix_tier(vix, self.cfg)
-        br = self.breaker.update(t, vix)
+            exited = self.trade is None
+        if not self.next_bar:
+            self.f.advance(i, self.day, h, low, c, volume)
+        br = self.regime
+        br.advance(i, t, vix)
+        self.tier = br.tier
         self.last_vix, self.last_close, self.now = vix, c, t
         if br.just_tripped:
             self.journal.write(
                 "breaker_tripped",
                 self.iso(t),
                 vix=vix,
-                rise=round(br.rise_points, 4),
+                rise=round(br.rise, 4),
                 until=self.iso(br.until) if br.until else None,
                 policy=self.cfg.strategy.breaker.policy,
             )
@@ -234,8 +244,9 @@ class Engine:
             and not self.day_halted
             and not self.blocked
             and not self.unresolved()
+            and not (exited and not self.cfg.strategy.entries.reenter_same_bar)
         ):
-            self._maybe_enter(t, c, vix)
+            self._maybe_enter(i, t, c, vix)
         self.prev_close = c
 
     def finish(self) -> None:
@@ -777,7 +788,11 @@ class Engine:
 
     # ------------------------------------------------------------------ entries
 
-    def _maybe_enter(self, t: dt.datetime, close: float, vix: float) -> None:
+    def _maybe_enter(self, i: int, t: dt.datetime, close: float, vix: float) -> None:
+        if self.signals is not None:  # external signals: long on a signal, before flatten
+            if self.signals[i] and t.time() < self.cfg.strategy.time.flatten:
+                self._enter(Side.LONG, t, close, vix)
+            return
         f = self.f
         x = EntryInputs(
             now=t.time(),
@@ -981,7 +996,7 @@ class Engine:
             "meta": {tag: self.meta[tag] for tag in self.orders},
             "done": sorted(self.done),
             "retries": [list(r) for r in self.retries],
-            "breaker": self.breaker.to_dict(),
+            "breaker": self.regime.to_dict(),
             "breaker_on": self.breaker_on,
             "tier": self.tier.value,
             "last_close": _nan_none(self.last_close),
@@ -1011,7 +1026,7 @@ class Engine:
                 order.timeout(dt.datetime.fromisoformat(s["now"]))
         self.done = dict.fromkeys(s["done"])
         self.retries = [(a, int(q), int(n)) for a, q, n in s["retries"]]
-        self.breaker = SpikeBreaker.from_dict(self.cfg, s["breaker"])
+        self.regime.restore(s["breaker"])
         self.breaker_on, self.tier = s["breaker_on"], VixTier(s["tier"])
         self.last_close = math.nan if s["last_close"] is None else s["last_close"]
         self.last_vix = math.nan if s["last_vix"] is None else s["last_vix"]

@@ -25,6 +25,7 @@ halt_above = 30.0                  # VIX >= this: HALT, no entries
 sl_underlying_pct = 0.006          # risk unit: 0.6 % adverse move of the underlying
 trail_to_be_underlying_pct = 0.004 # +0.4 % move -> stop to break-even
 time_stop_min = 30                 # no BE and no T1 within this -> exit (clocked runs)
+initial_stop_atr_mult = 0.0        # > 0: initial stop at the tighter of SL and this x ATR
 
 [strategy.targets]
 base_rr = 1.5                      # rr at NORMAL
@@ -45,8 +46,13 @@ entry_end = "15:00:00"
 flatten = "15:15:00"               # everything is flat by this time
 
 # ---- dyntrail's additions ---------------------------------------------------------------------
+[strategy.bars]
+semantics = "path"                 # "path": open, adverse, favourable, close (stops move in-bar)
+                                   # "next_bar": stop moves at the close act from the next bar
+
 [strategy.trail]
 method = "atr"                     # "atr" or "swing" (beyond the last confirmed swing)
+start = "t1"                       # trail after T1 ("t1", the design) or from the entry
 swing_bars = 2                     # N-bar fractals, confirmed N bars later
 swing_buffer_pct = 0.0             # swing trail sits this far beyond the swing
 
@@ -86,6 +92,7 @@ gap_pct = 0.005                    # open gapping more than this from the previo
 gap_delay_min = 15                 # ... delays entries this many minutes
 gap_strike_range = 2               # ... and widens the strike choice to ATM +/- this many steps
 max_trades_per_day = 3
+reenter_same_bar = true            # a new entry may open at the close of a bar that exited
 
 [instrument]
 name = "NIFTY"                     # packaged specs: NIFTY, BANKNIFTY (dated lot sizes, expiries)

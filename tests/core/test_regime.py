@@ -91,3 +91,26 @@ def test_state_round_trips_and_time_cannot_go_back() -> None:
     assert copy.update(nxt, 21.0) == br.update(nxt, 21.0)
     with pytest.raises(ValueError, match="backwards"):
         br.update(T0, 14.0)
+
+
+def test_batch_regime_equals_streaming_on_spiky_data() -> None:
+    """The backtest's batch tier and breaker equal the streaming ones bar by bar (1 and 5 min)."""
+    import numpy as np
+
+    from dyntrail.core.regime import BatchRegime, StreamingRegime
+    from dyntrail.data.synthetic import generate, weekdays
+
+    m = generate(weekdays(dt.date(2025, 3, 3), dt.date(2025, 3, 21)), seed=4, n_spikes=6)
+    for step in (1, 5):
+        ts = m.timestamps[::step] + np.timedelta64(60 * step, "s")
+        vix = m.vix[::step]
+        batch, stream = BatchRegime(CFG, ts, vix), StreamingRegime(CFG)
+        tripped = 0
+        for i, t in enumerate(ts.astype("datetime64[s]").astype(object).tolist()):
+            batch.advance(i, t, float(vix[i]))
+            stream.advance(i, t, float(vix[i]))
+            got = (batch.tier, batch.tripped, batch.just_tripped, batch.until, batch.rise)
+            want = (stream.tier, stream.tripped, stream.just_tripped, stream.until, stream.rise)
+            assert got == want, (step, i)
+            tripped += batch.just_tripped
+        assert tripped >= 3, step  # the spikes were there to be caught

@@ -90,6 +90,7 @@ class RiskSection(_Section):
         serialization_alias="trail_to_be_underlying_pct",
     )
     time_stop_min: Period = 30
+    initial_stop_atr_mult: NonNegative = 0.0  # > 0: stop at the tighter of SL and k x ATR
 
 
 class TargetsSection(_Section):
@@ -143,6 +144,7 @@ class TrailSection(_Section):
     overrides method and multiple for a tier (the regime upgrade)."""
 
     method: TrailMethod = TrailMethod.ATR
+    start: Literal["t1", "entry"] = "t1"  # trail after T1 (the design) or from the entry
     swing_bars: Period = 2
     swing_buffer_pct: Annotated[float, Field(ge=0, lt=1)] = 0.0
     by_tier: dict[VixTier, TierTrail] = Field(default_factory=dict)
@@ -206,12 +208,26 @@ class EntriesSection(_Section):
     gap_delay_min: Annotated[int, Field(ge=0)] = 15
     gap_strike_range: Annotated[int, Field(ge=0)] = 2
     max_trades_per_day: Period = 3
+    reenter_same_bar: bool = True  # may a new position open at the close of a bar that exited?
+
+
+class BarsSection(_Section):
+    """[strategy.bars]: how a closed bar is walked.
+
+    ``"path"`` (default): open -> adverse extreme -> favourable extreme -> close, with break-even
+    and trailing applied along the way, so a stop raised at the high can be hit by the close of
+    the same bar. ``"next_bar"``: the stop and targets are checked against the stop as it stood
+    after the previous bar (adverse extreme first); break-even and trailing are applied at the
+    close, with the ATR including the bar, and act from the next bar (the W1 benchmark's rule)."""
+
+    semantics: Literal["path", "next_bar"] = "path"
 
 
 class StrategySection(_Section):
     """[strategy]: the design document's block plus dyntrail's additions."""
 
     name: str = "rust_dynamic_targets"
+    bars: BarsSection = BarsSection()
     vix: VixSection = VixSection()
     risk: RiskSection = RiskSection()
     targets: TargetsSection = TargetsSection()

@@ -120,20 +120,33 @@ class BatchFeatures(Features):
         low: NDArray[np.float64],
         close: NDArray[np.float64],
         volume: NDArray[np.float64] | None,
+        *,
+        entry_gates: bool = True,
     ) -> None:
+        """``entry_gates=False`` (entries come from an external signal) leaves out what only
+        the entry gates read (ADX/DI, and VWAP unless momentum needs it); swings are computed
+        only when a trail rule or the momentum context reads them. What is left out is NaN."""
         super().__init__()
-        p, q = cfg.strategy.atr_period, cfg.strategy.entries.adx_period
-        n = cfg.strategy.trail.swing_bars
-        sh, sl = ind.swings(high, low, n)
+        s = cfg.strategy
+        p, q, n = s.atr_period, s.entries.adx_period, s.trail.swing_bars
+        none = [NAN] * len(close)
+        swing = (
+            s.momentum.enabled
+            or s.trail.method == "swing"
+            or any(r.method == "swing" for r in s.trail.by_tier.values())
+        )
+        sh, sl = ind.swings(high, low, n) if swing else (None, None)
         self._cols: tuple[list[float], ...] = (
             ind.atr(high, low, close, p).tolist(),
-            ind.adx(high, low, close, q).tolist(),
-            ind.plus_di(high, low, close, q).tolist(),
-            ind.minus_di(high, low, close, q).tolist(),
-            ind.session_vwap(sessions, high, low, close, volume).tolist(),
-            sl.tolist(),
-            sh.tolist(),
-            ind.swing_structure(high, low, n).tolist(),
+            ind.adx(high, low, close, q).tolist() if entry_gates else none,
+            ind.plus_di(high, low, close, q).tolist() if entry_gates else none,
+            ind.minus_di(high, low, close, q).tolist() if entry_gates else none,
+            ind.session_vwap(sessions, high, low, close, volume).tolist()
+            if entry_gates or s.momentum.enabled
+            else none,
+            sl.tolist() if sl is not None else none,
+            sh.tolist() if sh is not None else none,
+            ind.swing_structure(high, low, n).tolist() if swing else [0] * len(close),
         )
 
     def advance(

@@ -107,6 +107,10 @@ class Position:
         """
         s = self.side.sign
         adverse, favourable = (low, high) if s > 0 else (high, low)
+        if engine.cfg.bars.semantics == "next_bar":
+            return self._next_bar(
+                engine, open_, adverse, favourable, close, atr_now, now, tier, swing_low, swing_high
+            )
         path = (open_, adverse, favourable, close)
         events: list[BarEvent] = []
         for j, price in enumerate(path):
@@ -128,6 +132,66 @@ class Position:
                 events.append(BarEvent(action, self._trigger_level(action, j, price, stop_before)))
                 if action.closes_position:
                     return events
+        return events
+
+    def _next_bar(
+        self,
+        engine: DynamicTargetEngine,
+        open_: float,
+        adverse: float,
+        favourable: float,
+        close: float,
+        atr_now: float | None,
+        now: dt.datetime | None,
+        tier: VixTier | None,
+        swing_low: float | None,
+        swing_high: float | None,
+    ) -> list[BarEvent]:
+        """``[strategy.bars] semantics = "next_bar"``: check the stop standing since the last
+        close (open, then the adverse extreme: a gap fills at the open), then the targets (open,
+        then the favourable extreme); then, at the close, move to break-even if the favourable
+        extreme reached it and trail with ``atr_now`` (the ATR including this bar, which the
+        caller must pass); then the time rules. A stop moved at this close acts from the next
+        bar, so a stop never triggers on the bar that raised it."""
+        s = self.side.sign
+        stop = self.stop_underlying
+        if s * (open_ - stop) <= 0:
+            return [BarEvent(PositionAction.EXIT_STOP, open_)]
+        if s * (adverse - stop) <= 0:
+            return [BarEvent(PositionAction.EXIT_STOP, stop)]
+        events: list[BarEvent] = []
+        clocked = now is not None
+        if not self.t1_hit and s * (favourable - self.t1_underlying) >= 0:
+            level = open_ if s * (open_ - self.t1_underlying) >= 0 else self.t1_underlying
+            self.t1_hit = True
+            action = self._t1_action(engine) if clocked else PositionAction.SCALE_OUT_T1
+            if clocked:
+                self._tighten(self.entry_underlying)
+            events.append(BarEvent(action, level))
+            if action.closes_position:
+                return events
+        if self.t1_hit and s * (favourable - self.t2_underlying) >= 0:
+            level = open_ if s * (open_ - self.t2_underlying) >= 0 else self.t2_underlying
+            events.append(BarEvent(PositionAction.EXIT_TARGET2, level))
+            return events
+        if not self.t1_hit and s * (favourable - self.move_be_underlying) >= 0:
+            self.be_moved = True
+            self._tighten(self.entry_underlying)
+        if self.t1_hit or engine.cfg.trail.start == "entry":
+            trail = self._trail_level(engine, close, atr_now, clocked, tier, swing_low, swing_high)
+            if trail is not None:
+                self._tighten(trail)
+        if now is not None:
+            local = _exchange_time(now, engine.config.session.timezone)
+            if local.time() >= engine.cfg.time.flatten:
+                events.append(BarEvent(PositionAction.EXIT_EOD, close))
+            elif (
+                not self.be_moved
+                and not self.t1_hit
+                and self.entry_ts is not None
+                and now - self.entry_ts >= dt.timedelta(minutes=engine.cfg.time_stop_min)
+            ):
+                events.append(BarEvent(PositionAction.EXIT_TIME, close))
         return events
 
     def scale_out_qty(self, engine: DynamicTargetEngine) -> int:
@@ -166,7 +230,7 @@ class Position:
                 self._tighten(self.entry_underlying)
             else:
                 self._set_be()
-        if self.t1_hit:
+        if self.t1_hit or engine.cfg.trail.start == "entry":
             level = self._trail_level(engine, price, atr_now, clocked, tier, swing_low, swing_high)
             if level is not None:
                 self._tighten(level)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import abc
 import datetime as dt
 import math
 from collections import deque
@@ -130,3 +131,111 @@ class SpikeBreaker:
         br._tripped_until = dt.datetime.fromisoformat(until) if until else None
         br._last_ts = dt.datetime.fromisoformat(last) if last else None
         return br
+
+
+class RegimeFeed(abc.ABC):
+    """The VIX tier and the breaker's status at each bar close, from the streaming breaker (paper,
+    live) or computed once over the whole VIX series (backtest): the same values either way (a
+    test holds them equal). After ``advance``: ``tier``, ``tripped``, ``just_tripped``,
+    ``until`` and ``rise``."""
+
+    __slots__ = ("just_tripped", "rise", "tier", "tripped", "until")
+
+    def __init__(self) -> None:
+        self.tier = VixTier.NORMAL
+        self.tripped = False
+        self.just_tripped = False
+        self.until: dt.datetime | None = None
+        self.rise = 0.0
+
+    @abc.abstractmethod
+    def advance(self, i: int, ts: dt.datetime, vix: float) -> None:
+        """Take bar ``i``'s close time and VIX."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Nothing to restore for a feed computed from the data."""
+
+
+class StreamingRegime(RegimeFeed):
+    """Tier and breaker updated one VIX observation at a time."""
+
+    __slots__ = ("_cfg", "breaker")
+
+    def __init__(self, cfg: Config) -> None:
+        super().__init__()
+        self._cfg = cfg
+        self.breaker = SpikeBreaker(cfg)
+
+    def advance(self, i: int, ts: dt.datetime, vix: float) -> None:
+        self.tier = vix_tier(vix, self._cfg)
+        st = self.breaker.update(ts, vix)
+        self.tripped, self.just_tripped, self.until, self.rise = (
+            st.tripped,
+            st.just_tripped,
+            st.until,
+            st.rise_points,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.breaker.to_dict()
+
+    def restore(self, state: dict[str, Any]) -> None:
+        self.breaker = SpikeBreaker.from_dict(self._cfg, state)
+
+
+class BatchRegime(RegimeFeed):
+    """The same values computed over the whole series at once (``close_ts``: naive bar close
+    times, increasing; ``vix``: the VIX known at each)."""
+
+    __slots__ = ("_cols",)
+
+    def __init__(self, cfg: Config, close_ts: Any, vix: Any) -> None:
+        import numpy as np
+        import pandas as pd
+
+        super().__init__()
+        v = np.asarray(vix, dtype=np.float64)
+        bad = ~np.isfinite(v) | (v < 0)
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise ValueError(f"VIX must be a finite number >= 0, got {v[i]!r} at bar {i}")
+        t = np.asarray(close_ts, dtype="datetime64[s]")
+        b, vx = cfg.strategy.breaker, cfg.strategy.vix
+        series = pd.Series(v, index=pd.DatetimeIndex(t))
+        low = series.rolling(f"{b.spike_window_min}min", closed="both").min().to_numpy()
+        rise = v - low
+        spike = rise > b.spike_points
+        stamp = np.where(spike, t, np.datetime64("NaT"))
+        last_incl = pd.Series(stamp).ffill().to_numpy(dtype="datetime64[s]")
+        last_prev = np.concatenate([np.array(["NaT"], dtype="datetime64[s]"), last_incl[:-1]])
+        cool = np.timedelta64(b.cooldown_min * 60, "s")
+        was = t < last_prev + cool  # NaT compares False
+        tripped = was | spike
+        just = tripped & ~was
+        tiers = np.select(
+            [
+                v >= vx.halt_above,
+                (v >= vx.high_min) & (v < vx.high_max),
+                (v >= vx.reduced_min) & (v < vx.reduced_max),
+                (v >= vx.normal_min) & (v < vx.normal_max),
+            ],
+            [4, 3, 2, 1],
+            default=0,
+        )
+        until = (last_incl + cool).astype(object)
+        order = [VixTier.LOW, VixTier.NORMAL, VixTier.REDUCED, VixTier.HIGH, VixTier.HALT]
+        self._cols = (
+            [order[k] for k in tiers.tolist()],
+            tripped.tolist(),
+            just.tolist(),
+            [u if tr else None for u, tr in zip(until.tolist(), tripped.tolist(), strict=True)],
+            rise.tolist(),
+        )
+
+    def advance(self, i: int, ts: dt.datetime, vix: float) -> None:
+        c = self._cols
+        self.tier, self.tripped, self.just_tripped = c[0][i], c[1][i], c[2][i]
+        self.until, self.rise = c[3][i], c[4][i]

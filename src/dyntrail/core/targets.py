@@ -9,7 +9,9 @@ move-to-BE 20080). A ``TargetContext`` adds the document's further dynamics, eac
   in favour and shrinks when it is against; the factor is clamped to [min_factor, max_factor];
 - time left (``[strategy.time_left]``): T2's distance is capped at ``k x ATR x sqrt(bars left to
   flatten)`` (a random walk rarely travels further); T1 shrinks in the same proportion but never
-  below ``min_t1_rr x risk``. The stop is never changed by the context.
+  below ``min_t1_rr x risk``. The stop is not changed by the context, except that with
+  ``[strategy.risk] initial_stop_atr_mult = k > 0`` it is the tighter of the risk stop and
+  ``entry -/+ k x ATR`` (the ATR at entry). Targets stay multiples of the risk unit.
 """
 
 from __future__ import annotations
@@ -80,8 +82,12 @@ class DynamicTargetEngine:
         if context is not None:
             t1_dist, t2_dist = self._apply_context(side, entry_underlying, risk, rr, context)
         s = side.sign
+        stop_dist = risk
+        k = self.cfg.risk.initial_stop_atr_mult
+        if k > 0 and context is not None and context.atr is not None and context.atr > 0:
+            stop_dist = min(risk, k * context.atr)  # the tighter of the two stops
         return DynamicTargets(
-            stop_underlying=entry_underlying - s * risk,
+            stop_underlying=entry_underlying - s * stop_dist,
             t1_underlying=entry_underlying + s * t1_dist,
             t2_underlying=entry_underlying + s * t2_dist,
             move_be_underlying=entry_underlying + s * be_move,

@@ -208,6 +208,7 @@ class PaperBroker:
         self.seed = seed
         self.state_path = state_path
         self._entries: dict[str, _Entry] = {}
+        self._live: dict[str, _Entry] = {}  # entries not yet terminal: the only ones scanned
         self._outbox: list[BrokerEvent] = []
         self._clock: dt.datetime | None = None
         self._next_id = 1
@@ -226,10 +227,8 @@ class PaperBroker:
         self._advance(now)
         try:
             if self._down(now):
-                if (
-                    intent.tag not in self._entries
-                    and self._draw(intent.tag, _Draw.PLACED_ANYWAY)
-                    < self.profile.disconnect_placed_prob
+                if intent.tag not in self._entries and self._chance(
+                    intent.tag, _Draw.PLACED_ANYWAY, self.profile.disconnect_placed_prob
                 ):
                     self._accept(intent, now)
                 raise Disconnected(f"place {intent.tag} at {now}: link down, outcome unknown")
@@ -278,7 +277,7 @@ class PaperBroker:
         self._advance(now)
         out: list[BrokerEvent] = []
         try:
-            for e in list(self._entries.values()):
+            for e in list(self._live.values()):
                 working = e.order.state in (OrderState.ACKED, OrderState.PARTIALLY_FILLED)
                 if working and e.fill_from_ts <= now:
                     self._try_fill(e, now, quote(e.order.instrument))
@@ -295,24 +294,29 @@ class PaperBroker:
             raise ValueError(f"time went backwards: {now} is before the broker clock {self._clock}")
         while True:
             due: tuple[dt.datetime, _Entry] | None = None
-            for e in self._entries.values():
+            for e in self._live.values():
                 ts = e.due_ts()
                 if ts is not None and ts <= now and (due is None or ts < due[0]):
                     due = (ts, e)
             if due is None:
                 break
             self._act(*due)
+        self._prune()
         self._clock = now
+
+    def _prune(self) -> None:
+        if any(e.order.is_terminal for e in self._live.values()):
+            self._live = {k: e for k, e in self._live.items() if not e.order.is_terminal}
 
     def _act(self, ts: dt.datetime, e: _Entry) -> None:
         o = e.order
         if o.state is OrderState.SUBMITTED:
-            if self._draw(o.tag, _Draw.REJECT) < self.profile.reject_rate:
+            if self._chance(o.tag, _Draw.REJECT, self.profile.reject_rate):
                 o.reject(ts, "paper: rejected by risk checks")
                 self._emit(e, BrokerEventKind.REJECT, ts, reason=o.reason)
                 return
             o.ack(ts, e.boid)
-            if self._draw(o.tag, _Draw.OUT_OF_ORDER) < self.profile.out_of_order_rate:
+            if self._chance(o.tag, _Draw.OUT_OF_ORDER, self.profile.out_of_order_rate):
                 e.held_ack = True
             else:
                 self._emit(e, BrokerEventKind.ACK, ts)
@@ -327,16 +331,22 @@ class PaperBroker:
         order = Order(intent)
         order.submit(now, boid)
         p = self.profile
-        ack_ts = now + _latency(
-            self._keyed(intent.tag, _Draw.ACK_LATENCY), p.ack_median_ms, p.ack_sigma
+        zero = dt.timedelta(0)
+        ack_ts = now + (
+            _latency(self._keyed(intent.tag, _Draw.ACK_LATENCY), p.ack_median_ms, p.ack_sigma)
+            if p.ack_median_ms > 0
+            else zero
         )
-        fill_lat = _latency(
-            self._keyed(intent.tag, _Draw.FILL_LATENCY), p.fill_median_ms, p.fill_sigma
+        fill_lat = (
+            _latency(self._keyed(intent.tag, _Draw.FILL_LATENCY), p.fill_median_ms, p.fill_sigma)
+            if p.fill_median_ms > 0
+            else zero
         )
         expire_ts = None
         if p.order_timeout_s is not None:
             expire_ts = ack_ts + dt.timedelta(seconds=p.order_timeout_s)
         self._entries[intent.tag] = _Entry(order, boid, ack_ts, ack_ts + fill_lat, expire_ts)
+        self._live[intent.tag] = self._entries[intent.tag]
         self._place_times.append(now)
 
     def _try_fill(self, e: _Entry, now: dt.datetime, q: tuple[float, float] | None) -> None:
@@ -357,10 +367,12 @@ class PaperBroker:
             price = bid
         qty = o.remaining
         unit = self.profile.partial_fill_unit
-        rng = self._keyed(o.tag, _Draw.PARTIAL, e.attempts)
+        attempt = e.attempts
         e.attempts += 1
-        if rng.random() < self.profile.partial_fill_prob and qty > unit:
-            qty = max(1, int(qty // unit * rng.uniform(0.2, 0.8))) * unit  # < qty as qty > unit
+        if self.profile.partial_fill_prob > 0:
+            rng = self._keyed(o.tag, _Draw.PARTIAL, attempt)
+            if rng.random() < self.profile.partial_fill_prob and qty > unit:
+                qty = max(1, int(qty // unit * rng.uniform(0.2, 0.8))) * unit  # < qty: qty > unit
         e.last_try = now
         fill = Fill(o.tag, f"{e.boid}F{len(o.fills) + 1}", qty, float(price), now)
         o.apply_fill(fill)
@@ -382,7 +394,9 @@ class PaperBroker:
         reason: str = "",
     ) -> None:
         """Queue an event for delivery, unless the drop fault eats it; fills may be doubled."""
-        u_drop, u_dup = self._keyed(e.order.tag, _Draw.DELIVERY, e.emitted).random(2)
+        u_drop, u_dup = 1.0, 1.0
+        if self.profile.drop_rate > 0 or self.profile.duplicate_rate > 0:
+            u_drop, u_dup = self._keyed(e.order.tag, _Draw.DELIVERY, e.emitted).random(2)
         e.emitted += 1
         if u_drop < self.profile.drop_rate:
             return
@@ -437,6 +451,10 @@ class PaperBroker:
 
     def _draw(self, key: str, purpose: _Draw, *index: int) -> float:
         return float(self._keyed(key, purpose, *index).random())
+
+    def _chance(self, key: str, purpose: _Draw, prob: float, *index: int) -> bool:
+        """A keyed coin with ``prob``; no draw at all when the fault is off (it cannot fire)."""
+        return prob > 0 and self._draw(key, purpose, *index) < prob
 
     def _down(self, now: dt.datetime) -> bool:
         """Is market time ``now`` inside a disconnect window (same answer after a restart)?"""
@@ -494,6 +512,7 @@ class PaperBroker:
         except (KeyError, TypeError, ValueError, JournalError) as exc:
             raise BrokerError(f"paper broker state {path} is unreadable: {exc}") from exc
         self._entries = {e.order.tag: e for e in entries}
+        self._live = {k: e for k, e in self._entries.items() if not e.order.is_terminal}
 
 
 def _latency(rng: np.random.Generator, median_ms: float, sigma: float) -> dt.timedelta:

@@ -22,6 +22,7 @@ from dyntrail.core.config import Config
 from dyntrail.core.config_load import dump_config
 from dyntrail.core.features import BatchFeatures
 from dyntrail.core.options import OptionRight
+from dyntrail.core.regime import BatchRegime
 from dyntrail.data.calendar import trading_days
 from dyntrail.data.loaders import MarketData, infer_bar_minutes, load_folder
 from dyntrail.data.options_synth import (
@@ -217,6 +218,7 @@ def run_backtest(
             on_trade,
             fills.append,
             on_equity,
+            regime=BatchRegime(cfg, b.timestamps + np.timedelta64(b.bar_minutes * 60, "s"), md.vix),
         )
         o, h, lo, c, vix = (
             b.open.tolist(),

@@ -156,7 +156,9 @@ class RegimeFeed(abc.ABC):
         return {}
 
     def restore(self, state: dict[str, Any]) -> None:
-        """Nothing to restore for a feed computed from the data."""
+        """A feed computed from the data has nothing to restore; a streaming one overrides."""
+        if state:
+            raise ValueError(f"{type(self).__name__} keeps no state, got {sorted(state)}")
 
 
 class StreamingRegime(RegimeFeed):

@@ -241,3 +241,56 @@ def test_state_round_trips_exactly() -> None:
     assert Position.from_dict(json.loads(json.dumps(pos.to_dict()))) == pos
     with pytest.raises(ValueError, match="unknown position fields"):
         Position.from_dict({**pos.to_dict(), "oops": 1})
+
+
+NEXT_BAR = DynamicTargetEngine(
+    parse_config(
+        '[strategy.bars]\nsemantics = "next_bar"\n[strategy.trail]\nstart = "entry"\n'
+        "[strategy.targets]\nscale_out_ratio = 1.0\n[strategy.risk]\ninitial_stop_atr_mult = 2.5\n"
+        "[strategy.momentum]\nenabled = false\n[strategy.time_left]\nenabled = false\n"
+    )
+)
+
+
+def _next_bar_long() -> Position:
+    from dyntrail.core.targets import TargetContext
+
+    pos = open_position(
+        NEXT_BAR, Side.LONG, 20000.0, 100.0, 15.0, qty=1, now=DAY, context=TargetContext(atr=40.0)
+    )
+    assert pos is not None
+    return pos
+
+
+def test_initial_stop_is_the_tighter_of_sl_and_atr() -> None:
+    pos = _next_bar_long()
+    assert pos.stop_underlying == 20000.0 - min(120.0, 2.5 * 40.0)  # 19900, the ATR stop
+
+
+def test_next_bar_stop_moves_at_the_close_and_acts_from_the_next_bar() -> None:
+    pos = _next_bar_long()
+    now = DAY + dt.timedelta(minutes=1)
+    # reaches break-even (20080) and closes back at 19990: on this bar nothing triggers
+    assert pos.on_bar(NEXT_BAR, 20010.0, 20090.0, 19950.0, 19990.0, 40.0, now) == []
+    assert pos.stop_underlying == 20000.0  # BE applied at the close
+    ev = pos.on_bar(NEXT_BAR, 19995.0, 20005.0, 19980.0, 19990.0, 40.0, now)
+    assert [(e.action, e.underlying_price) for e in ev] == [(PositionAction.EXIT_STOP, 19995.0)]
+
+
+def test_next_bar_trails_from_entry_with_the_close_and_this_bars_atr() -> None:
+    pos = _next_bar_long()
+    now = DAY + dt.timedelta(minutes=1)
+    pos.on_bar(NEXT_BAR, 20000.0, 20050.0, 19990.0, 20040.0, 10.0, now)
+    assert pos.stop_underlying == 20040.0 - 2.5 * 10.0
+    ev = pos.on_bar(NEXT_BAR, 20040.0, 20300.0, 20030.0, 20250.0, 10.0, now)  # target 20240
+    assert [(e.action, e.underlying_price) for e in ev] == [
+        (PositionAction.EXIT_TARGET1, pos.t1_underlying)
+    ]
+
+
+def test_next_bar_stop_wins_when_both_are_inside_one_bar() -> None:
+    pos = _next_bar_long()
+    ev = pos.on_bar(
+        NEXT_BAR, 20000.0, 20400.0, 19800.0, 20100.0, 40.0, DAY + dt.timedelta(minutes=1)
+    )
+    assert [(e.action, e.underlying_price) for e in ev] == [(PositionAction.EXIT_STOP, 19900.0)]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import gc
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -234,6 +235,10 @@ def run_backtest(
             if progress is not None and (i % 5000 == 0 or i == n - 1):
                 progress(i + 1, n)
         engine.finish()
+    bars_total, bars_in_position = engine.bars_total, engine.bars_in_position
+    # The per-bar lists are done with: free them before the report builds its figures.
+    del engine, features, o, h, lo, c, vix, vol, ts_list
+    gc.collect()
 
     _write_csv(out_dir / "trades.csv", TRADE_COLUMNS, trades)
     _write_csv(out_dir / "fills.csv", FILL_COLUMNS, fills)
@@ -242,7 +247,7 @@ def run_backtest(
         EQUITY_COLUMNS,
         [dict(zip(EQUITY_COLUMNS, row, strict=True)) for row in equity],
     )
-    kpis = _kpis(cfg, out_dir, first, last, data_days, engine)
+    kpis = _kpis(cfg, out_dir, first, last, data_days, bars_total, bars_in_position)
     (out_dir / "kpis.json").write_text(
         json.dumps(kpis, indent=2, allow_nan=False) + "\n", encoding="utf-8"
     )
@@ -263,7 +268,13 @@ def run_backtest(
 
 
 def _kpis(
-    cfg: Config, out_dir: Path, first: dt.date, last: dt.date, days: list[dt.date], engine: Engine
+    cfg: Config,
+    out_dir: Path,
+    first: dt.date,
+    last: dt.date,
+    days: list[dt.date],
+    bars_total: int,
+    bars_in_position: int,
 ) -> dict[str, Any]:
     from dyntrail.analytics.kpis import compute_kpis
 
@@ -278,8 +289,8 @@ def _kpis(
         data_start=first,
         data_end=last,
         trading_days=days,
-        bars_total=engine.bars_total,
-        bars_in_position=engine.bars_in_position,
+        bars_total=bars_total,
+        bars_in_position=bars_in_position,
     )
 
 

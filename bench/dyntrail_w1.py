@@ -144,20 +144,3 @@ def run(data, journal_dir: Path | None = None) -> list[Trade]:  # type: ignore[n
             )
         )
     return out
-
-
-def _register() -> None:
-    import w1_peers
-
-    w1_peers.register_engine(
-        "dyntrail",
-        run,
-        label="dyntrail (event engine, journal on)",
-        notes=(
-            "W1 expressed as configuration: next_bar semantics, trail from entry, "
-            "initial stop at the tighter of SL and 2.5 ATR, single target",
-        ),
-    )
-
-
-_register()

@@ -1,7 +1,7 @@
 """Workload W1 on the reference loop and on peer engines: same data, same rules, same trades?
 How fast? (``shared/bench/W1.md``; ``bench/README.md`` explains every column.)
 
-    python bench/w1_peers.py [--runs 5] [--engines ref,backtesting,backtrader,vectorbt,nautilus]
+    python bench/w1_peers.py [--runs 5] [--engines ref,dyntrail,backtesting,vectorbt,...]
     python bench/w1_peers.py --sweep [--engines ref,vectorbt]
     python bench/w1_peers.py --edge        # hand-made bars that exercise W1's edge cases
 
@@ -101,6 +101,16 @@ def _nautilus_available() -> bool:
 def _builtin_engines() -> None:
     ENGINES["ref"] = Engine(
         "ref", "plain Python loop (reference)", run_reference, sweep=_reference_sweep
+    )
+    ENGINES["dyntrail"] = Engine(
+        "dyntrail",
+        "dyntrail (event engine, journal on)",
+        _lazy("dyntrail_w1", "run"),
+        ("dyntrail",),
+        notes=(
+            "none: W1 is configuration (next_bar bar semantics, trail from entry, initial stop "
+            "at the tighter of SL and 2.5 ATR, one target, signals from W1's series)",
+        ),
     )
     ENGINES["backtesting"] = Engine(
         "backtesting", "backtesting.py", _lazy("backtesting_py", "run"), ("backtesting",)
@@ -261,6 +271,27 @@ def print_table(rows: list[Row], n_bars: int) -> None:
         print("| " + " | ".join(cells) + " |")
 
 
+TARGETS = {"backtesting": 2.0, "nautilus": 7.0}  # dyntrail's bars/s at least this x the peer's
+
+
+def print_targets(rows: list[Row]) -> None:
+    """dyntrail's speed against each peer (ratio of bars/s) and whether the targets hold."""
+    ok = {r.engine.name: r for r in rows if r.status == "ok" and r.median_s}
+    dyn = ok.get("dyntrail")
+    if dyn is None or dyn.median_s is None:
+        return
+    print("\n| dyntrail vs | ratio of bars/s (dyntrail / peer) | target | holds |")
+    print("|---|---|---|---|")
+    for name, r in ok.items():
+        if name == "dyntrail" or r.median_s is None:
+            continue
+        ratio = r.median_s / dyn.median_s
+        target = TARGETS.get(name)
+        verdict = "-" if target is None else ("yes" if ratio >= target else "no")
+        shown = "-" if target is None else f">= {target:g}x"
+        print(f"| {r.engine.label} | {ratio:.2f}x | {shown} | {verdict} |")
+
+
 def report_differences(rows: list[Row]) -> None:
     for r in rows:
         if r.status != "ok" or r.comparison is None:
@@ -391,6 +422,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     rows = run_engines(names, data, args.runs, rss=not args.no_rss and not args.edge)
     print()
     print_table(rows, data.n)
+    print_targets(rows)
     report_differences(rows)
 
 

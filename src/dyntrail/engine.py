@@ -400,18 +400,7 @@ class Engine:
         if self.options_mode and tr.expiry is not None and tr.strike is not None:
             right = OptionRight(tr.right)
             t_years = self._tte(t, tr.expiry)
-            decision = option_exit_price(
-                self.cfg.options.exit_price_method,
-                option_last=tr.mark_price,
-                underlying_now=tr.mark_underlying,
-                underlying_trigger=level,
-                strike=tr.strike,
-                right=right,
-                t_years=max(t_years, 1e-9),
-                r=self.cfg.options.risk_free_rate,
-                q=self.cfg.options.dividend_yield,
-                tick=self.tick,
-            )
+            decision = self._mapped(tr, tr.mark_underlying, level, t_years)
             q = self.quotes.quote(t, tr.expiry, tr.strike, right, level, vix, t_years)
             bid, ask = (q.bid, q.ask) if q is not None else _NO_QUOTE
         else:
@@ -912,19 +901,27 @@ class Engine:
         """Premium lost per unit if the initial stop is hit, by the configured mapping."""
         if not self.options_mode or tr.expiry is None or tr.strike is None:
             return abs(pos.entry_underlying - pos.stop_initial)
-        at_stop = option_exit_price(
-            self.cfg.options.exit_price_method,
+        at_stop = self._mapped(tr, pos.entry_underlying, pos.stop_initial, self._tte(t, tr.expiry))
+        return max(tr.entry_price - at_stop, self.tick)
+
+    def _mapped(self, tr: Trade, underlying_now: float, trigger: float, t_years: float) -> float:
+        """The option price the configured mapping expects when the underlying moves from
+        ``underlying_now`` (where the option was last marked) to ``trigger``."""
+        if tr.strike is None:
+            raise ValueError(f"trade {tr.trade_id} has no option contract")
+        o = self.cfg.options
+        return option_exit_price(
+            o.exit_price_method,
             option_last=tr.mark_price,
-            underlying_now=pos.entry_underlying,
-            underlying_trigger=pos.stop_initial,
+            underlying_now=underlying_now,
+            underlying_trigger=trigger,
             strike=tr.strike,
             right=OptionRight(tr.right),
-            t_years=max(self._tte(t, tr.expiry), 1e-9),
-            r=self.cfg.options.risk_free_rate,
-            q=self.cfg.options.dividend_yield,
+            t_years=max(t_years, 1e-9),
+            r=o.risk_free_rate,
+            q=o.dividend_yield,
             tick=self.tick,
         )
-        return max(tr.entry_price - at_stop, self.tick)
 
     def reconcile(self, now: dt.datetime) -> list[str]:
         """Hold the engine's view against the broker's (run on every start): orders the broker

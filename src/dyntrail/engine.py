@@ -14,7 +14,8 @@ quote source, the broker and the journal's durability differ. For each bar, clos
    decide, and an entry buys the ATM option (or trades the underlying) at the close.
 
 Orders are journaled before they are sent, and every broker update is journaled as it arrives;
-fills are applied once, by fill id. Nothing at ``t`` sees a bar that closes after ``t``.
+fills are applied once, by fill id (``dyntrail.orderflow``). Nothing at ``t`` sees a bar that
+closes after ``t``.
 """
 
 from __future__ import annotations
@@ -35,28 +36,21 @@ from dyntrail.core.contracts import (
     next_expiry,
     time_to_expiry_years,
 )
-from dyntrail.core.costs import order_costs
 from dyntrail.core.entries import EntryInputs, decide_entry, gap_delay_until
 from dyntrail.core.exit_pricing import option_exit_price
 from dyntrail.core.features import Features
 from dyntrail.core.options import OptionRight
-from dyntrail.core.order_pricing import OrderSide, marketable_limit
+from dyntrail.core.order_pricing import OrderSide
 from dyntrail.core.position import Position, open_position
 from dyntrail.core.regime import RegimeFeed, StreamingRegime
 from dyntrail.core.targets import DynamicTargetEngine, TargetContext
 from dyntrail.core.types import PositionAction, Side, VixTier
-from dyntrail.errors import BrokerError
 from dyntrail.execution.broker import (
     Broker,
-    BrokerEventKind,
-    Disconnected,
-    DuplicateTag,
-    RateLimited,
-    apply_event,
-    sync_with_book,
 )
-from dyntrail.execution.orders import Order, OrderIntent, OrderState, client_tag
+from dyntrail.execution.orders import Order
 from dyntrail.journal import Journal
+from dyntrail.orderflow import OrderFlow
 from dyntrail.trade import Trade
 
 
@@ -92,7 +86,7 @@ MAX_ATTEMPTS = 50
 _NO_QUOTE = (0.0, 0.0)
 
 
-class Engine:
+class Engine(OrderFlow):
     """Runs the strategy on closed bars; see the module docstring for the order of work."""
 
     def __init__(
@@ -172,17 +166,6 @@ class Engine:
         return time_to_expiry_years(
             at.replace(tzinfo=self.tz), expiry, self.cfg.session.timezone, self.cfg.session.close
         )
-
-    def _at(self, t: dt.datetime) -> dt.datetime:
-        """Market time for a broker call: it never goes back (an in-bar poll a few seconds after
-        an order can run ahead of the next bar's start)."""
-        if t > self._broker_clock:
-            self._broker_clock = t
-        return self._broker_clock
-
-    def unresolved(self) -> list[str]:
-        """Tags of orders whose outcome is not known: no new order goes out while any exist."""
-        return [tag for tag, o in self.orders.items() if o.state is OrderState.UNKNOWN]
 
     # ------------------------------------------------------------------ the loop
 
@@ -360,15 +343,6 @@ class Engine:
 
     # ------------------------------------------------------------------ exits
 
-    def _working_exit_qty(self, tr: Trade) -> int:
-        return sum(
-            o.remaining
-            for tag, o in self.orders.items()
-            if o.is_working
-            and self.meta[tag]["trade_id"] == tr.trade_id
-            and self.meta[tag]["action"] != "entry"
-        )
-
     def _exit(
         self,
         tr: Trade,
@@ -409,41 +383,6 @@ class Engine:
             bid, ask = level - slip, level + slip
         self._order(tr, action.value, side, qty, decision, level, t, attempt, bid, ask)
 
-    def _tidy_orders(self, tr: Trade, ts: dt.datetime) -> None:
-        """Orders sent before this bar are first brought up to the broker's book (the cure for
-        lost updates), then cancelled if still working: an exit is re-priced once the cancel is
-        confirmed (a replacement never goes out while the old order can still fill), an entry is
-        not chased."""
-        stale = [
-            (tag, o)
-            for tag, o in self.orders.items()
-            if self.meta[tag]["trade_id"] == tr.trade_id
-            and dt.datetime.fromisoformat(self.meta[tag]["sent"]) < ts
-        ]
-        for tag, order in stale:
-            self._sync(order, ts, quiet=True)
-            if order.is_working and not self.meta[tag].get("cancelling"):
-                self._cancel(
-                    order,
-                    ts,
-                    "re-price"
-                    if self.meta[tag]["action"] != "entry"
-                    else "entry not filled within its bar",
-                )
-        if stale:
-            self.pump(ts)
-
-    def _cancel(self, order: Order, ts: dt.datetime, reason: str) -> None:
-        tag = order.tag
-        self.meta[tag]["cancelling"] = True
-        self.journal.write("order_cancel", self.iso(ts), tag=tag, reason=reason)
-        try:
-            self.broker.cancel(tag, self._at(ts))
-        except Disconnected:
-            self.meta[tag]["cancelling"] = False
-        except BrokerError:  # no longer working at the broker: take its book
-            self._sync(order, ts)
-
     def _retry_exits(self, tr: Trade, ts: dt.datetime, o: float) -> None:
         """Exits that ended unfilled go out again, re-priced against the quote at this bar's
         open, with the next attempt number."""
@@ -456,324 +395,6 @@ class Engine:
                 return
 
     # ------------------------------------------------------------------ orders
-
-    def _order(
-        self,
-        tr: Trade,
-        action: str,
-        side: OrderSide,
-        qty: int,
-        decision: float,
-        underlying: float,
-        t: dt.datetime,
-        attempt: int,
-        bid: float,
-        ask: float,
-    ) -> None:
-        """Price the order marketable, journal it, then send it; a tag already known (a decision
-        re-made after a restart) is never sent twice."""
-        o = self.cfg.options
-        lp = marketable_limit(
-            side,
-            mapped_price=decision,
-            best_bid=bid if bid > 0 else None,
-            best_ask=ask if ask > 0 else None,
-            tick=self.tick,
-            cushion_ticks=o.cushion_ticks,
-            cushion_pct=o.cushion_pct,
-            cushion_cap=o.cushion_cap_inr,
-        )
-        self._quote_now[tr.instrument] = (bid, ask)  # what the broker fills against
-        tag = client_tag(self.day or t.date(), tr.trade_id % 10_000, action, attempt)
-        while tag in self.orders or tag in self.done:  # the same rule firing again
-            attempt += 1
-            tag = client_tag(self.day or t.date(), tr.trade_id % 10_000, action, attempt)
-        if tag in self.recovered:  # journaled before a crash: settle it from the broker's book
-            self._adopt_recovered(tr, tag, t)
-            return
-        intent = OrderIntent(
-            tag, tr.trade_id, tr.legs, action, side, qty, lp.price, decision, tr.instrument, t
-        )
-        self.journal.write(
-            "order",
-            self.iso(t),
-            tag=tag,
-            trade_id=tr.trade_id,
-            action=action,
-            side=side.value,
-            qty=qty,
-            limit=lp.price,
-            decision_price=round(decision, 4),
-            underlying=round(underlying, 2),
-            instrument=tr.instrument,
-            attempt=attempt,
-            bid=bid,
-            ask=ask,
-        )
-        order = Order(intent)
-        self.orders[tag] = order
-        self.meta[tag] = {
-            "trade_id": tr.trade_id,
-            "action": action,
-            "attempt": attempt,
-            "decision": decision,
-            "underlying": underlying,
-            "sent": self._at(t).isoformat(),
-            "ack": None,
-        }
-        tr.legs += 1
-        self._place(order, t)
-        self.pump(t + self.settle)
-
-    def _adopt_recovered(self, tr: Trade, tag: str, t: dt.datetime) -> None:
-        rec = self.recovered.pop(tag)
-        order = Order.from_dict(rec["order"])
-        if order.state is OrderState.NEW:
-            order.submit(t)
-        if order.state is OrderState.SUBMITTED:
-            order.timeout(t)  # sent or not: only the broker's book can say
-        self.orders[tag] = order
-        self.meta[tag] = rec["meta"]
-        tr.legs += 1
-        self.journal.write("order_recovered", self.iso(t), tag=tag)
-        self._sync(order, t)
-        if self._broker_clock < t + self.settle:  # the in-bar poll had not happened yet
-            self.pump(t + self.settle)
-
-    def _place(self, order: Order, t: dt.datetime) -> None:
-        """Send an order (new, or journaled earlier and not on the broker's book)."""
-        try:
-            self.broker.place(order.intent, self._at(t))
-            _submitted(order, t)
-        except DuplicateTag:  # the broker has it already: a resend after a restart
-            _submitted(order, t)
-            order.timeout(t)
-            self._sync(order, t)
-        except RateLimited as exc:
-            _submitted(order, t)
-            order.reject(t, f"rate limited: {exc}")
-            self.journal.write("order_refused", self.iso(t), tag=order.tag, reason=str(exc))
-            self._settle(order, t)
-        except Disconnected as exc:
-            _submitted(order, t)
-            order.timeout(t)
-            self.journal.write("order_unknown", self.iso(t), tag=order.tag, reason=str(exc))
-
-    def pump(self, now: dt.datetime) -> None:
-        """Apply every broker update due by ``now``; settle orders whose outcome was unknown.
-
-        With no live order nothing can arrive that changes our state (a late copy of an update
-        for a settled order changes nothing), so the broker is not polled: flat bars cost
-        nothing."""
-        if not self.orders:
-            return
-        try:
-            events = self.broker.on_market(self._at(now), self._quote_now.get)
-        except Disconnected:
-            return
-        for ev in events:
-            body = ev.to_dict()
-            body["event"] = body.pop("kind")
-            body.pop("ts")
-            self.journal.write("broker_event", self.iso(ev.ts), **body)
-            order = self.orders.get(ev.tag) or self.done.get(ev.tag)
-            if order is None:
-                self.journal.write("orphan_event", self.iso(ev.ts), tag=ev.tag, event=ev.kind.value)
-                continue
-            if ev.kind is BrokerEventKind.ACK and self.meta[ev.tag]["ack"] is None:
-                self.meta[ev.tag]["ack"] = ev.ts.isoformat()
-            apply_event(order, ev)
-            self._settle(order, ev.ts)
-        for tag in self.unresolved():
-            self._sync(self.orders[tag], now)
-
-    def _sync(self, order: Order, now: dt.datetime, quiet: bool = False) -> None:
-        """Settle an order from the broker's order book (never by blind retry)."""
-        try:
-            book = {row.tag: row for row in self.broker.order_book()}
-        except Disconnected:
-            return
-        row = book.get(order.tag)
-        changed = sync_with_book(order, row, now)
-        if quiet and not changed:
-            return
-        self.journal.write(
-            "order_synced",
-            self.iso(now),
-            tag=order.tag,
-            state=order.state.value,
-            on_book=row is not None,
-        )
-        if row is None and order.state is OrderState.SUBMITTED:
-            self._place(order, now)  # it never reached the broker: same tag, cannot double
-        self._settle(order, now)
-
-    def _settle(self, order: Order, now: dt.datetime) -> None:
-        """Apply the order's new fills to its trade; schedule what an ended order left undone."""
-        meta = self.meta[order.tag]
-        tr = self.trade
-        if tr is None or tr.trade_id != meta["trade_id"]:
-            if order.is_terminal:
-                self.done[order.tag] = self.orders.pop(order.tag, order)
-            return
-        for fid, fill in order.fills.items():
-            if fid not in tr.applied:
-                self._apply_fill(tr, order, fid, fill.qty, fill.price, fill.ts)
-        if self.trade is None:  # that fill closed the trade
-            if order.is_terminal:
-                meta["settled"] = True
-                self.done[order.tag] = self.orders.pop(order.tag, order)
-            return
-        if order.is_terminal and not meta.get("settled"):
-            meta["settled"] = True
-            self.done[order.tag] = self.orders.pop(order.tag, order)
-            if order.state is OrderState.REJECTED:
-                row = self._reject_row(tr, order)
-                self.journal.write(
-                    "order_rejected",
-                    row["ts"],
-                    reason=order.reason,
-                    **{k: v for k, v in row.items() if k != "ts"},
-                )
-                self._on_fill(row)
-            if meta["action"] == "entry":
-                if tr.position.qty == 0 and tr.exit_qty > 0:
-                    self._close(tr, tr.closing or "exit_eod", tr.last_exit_level, now)
-                elif tr.position.qty == 0:
-                    self.journal.write(
-                        "entry_abandoned",
-                        self.iso(now),
-                        trade_id=tr.trade_id,
-                        state=order.state.value,
-                    )
-                    self.trade = None
-                    self.trades_today -= 1
-            elif order.remaining > 0 and tr.position.qty > 0:
-                self.retries.append((meta["action"], order.remaining, meta["attempt"] + 1))
-
-    def _apply_fill(
-        self, tr: Trade, order: Order, fid: str, qty: int, price: float, ts: dt.datetime
-    ) -> None:
-        meta = self.meta[order.tag]
-        tr.applied.add(fid)
-        first_of_order = sum(1 for f in order.fills if f in tr.applied) == 1
-        value = price * qty
-        buy = order.side is OrderSide.BUY
-        cost = order_costs(
-            self.cfg.costs,
-            ts.date(),
-            is_buy=buy,
-            value_inr=value,
-            futures=not self.options_mode,
-            include_brokerage=first_of_order,
-        ).total
-        if buy:
-            tr.buy_value += value
-        else:
-            tr.sell_value += value
-        tr.costs += cost
-        pos = tr.position
-        entry = meta["action"] == "entry"
-        if entry:
-            tr.entry_value += value
-            pos.qty += qty
-            tr.qty = pos.qty
-            tr.entry_price = tr.entry_value / pos.qty
-            pos.entry_option_price = tr.entry_price
-        else:
-            tr.exit_qty += qty
-            tr.exit_value += value
-            tr.last_exit_level = meta["underlying"]
-            pos.reduce(qty)
-        decision = meta["decision"]
-        slippage = (price - decision) if buy else (decision - price)
-        ack_ms = None
-        if meta["ack"] is not None:
-            sent = dt.datetime.fromisoformat(meta["sent"])
-            ack_ms = round((dt.datetime.fromisoformat(meta["ack"]) - sent).total_seconds() * 1e3, 3)
-        row = {
-            "trade_id": tr.trade_id,
-            "leg": 0 if entry else tr.exit_legs + 1,
-            "ts": self.iso(ts),
-            "action": meta["action"],
-            "side": "buy" if buy else "sell",
-            "qty": qty,
-            "price": price,
-            "decision_price": round(decision, 4),
-            "slippage": round(slippage, 4),
-            "slippage_pct": round(slippage / decision, 6) if decision > 0 else "",
-            "underlying": round(meta["underlying"], 2),
-            "costs": cost,
-            "tag": order.tag,
-            "ack_ms": "" if ack_ms is None else ack_ms,
-        }
-        if not entry:
-            tr.exit_legs += 1
-        self.journal.write(
-            "fill", row["ts"], fill_id=fid, **{k: v for k, v in row.items() if k != "ts"}
-        )
-        self._on_fill(row)
-        if entry and tr.closing:  # bought after the exit was decided: sell that too
-            self.retries.append((tr.closing, qty, 1))
-        if entry and tr.risk_per_unit == 0.0:
-            tr.risk_per_unit = self._risk_per_unit(tr, pos, ts)
-            self.journal.write("position_open", self.iso(ts), trade_id=tr.trade_id, **_targets(pos))
-            self.journal.write(
-                "stop_moved",
-                self.iso(ts),
-                trade_id=tr.trade_id,
-                level=pos.stop_underlying,
-                reason="initial",
-            )
-        if not entry and pos.qty == 0 and not self._entry_working(tr):
-            self._close(tr, meta["action"], meta["underlying"], ts)
-        else:
-            self._equity(ts, self.capital + self.realized + tr.unrealized(), tr.unrealized())
-
-    def _entry_working(self, tr: Trade) -> bool:
-        return any(
-            o.is_working
-            for tag, o in self.orders.items()
-            if self.meta[tag]["trade_id"] == tr.trade_id and self.meta[tag]["action"] == "entry"
-        )
-
-    def _close(self, tr: Trade, action: str, level: float, ts: dt.datetime) -> None:
-        tr.exit_ts, tr.exit_underlying, tr.exit_reason = self.iso(ts), level, action
-        pnl = tr.pnl_net()
-        self.realized += pnl
-        self.day_realized += pnl
-        self.trade = None
-        self.retries = []
-        self.journal.write(
-            "position_closed",
-            self.iso(ts),
-            trade_id=tr.trade_id,
-            reason=action,
-            pnl_net=pnl,
-            costs=round(tr.costs, 2),
-            row=tr.row(),
-        )
-        self._equity(ts, self.capital + self.realized, 0.0)
-        self._on_trade_closed(tr)
-
-    def _reject_row(self, tr: Trade, order: Order) -> dict[str, Any]:
-        meta = self.meta[order.tag]
-        return {
-            "trade_id": tr.trade_id,
-            "leg": "",
-            "ts": self.iso(self.now),
-            "action": "rejected",
-            "side": order.side.value,
-            "qty": order.qty,
-            "price": "",
-            "decision_price": round(meta["decision"], 4),
-            "slippage": "",
-            "slippage_pct": "",
-            "underlying": round(meta["underlying"], 2),
-            "costs": 0.0,
-            "tag": order.tag,
-            "ack_ms": "",
-        }
 
     # ------------------------------------------------------------------ entries
 
@@ -923,185 +544,24 @@ class Engine:
             tick=self.tick,
         )
 
-    def reconcile(self, now: dt.datetime) -> list[str]:
-        """Hold the engine's view against the broker's (run on every start): orders the broker
-        has that we never journaled are adopted and flagged; positions that differ are flagged.
-        Any flag blocks new entries (exits still go out) until an operator clears it."""
-        try:
-            book = self.broker.order_book()
-            held = self.broker.positions()
-        except Disconnected:
-            self.blocked.append("broker unreachable at start")
-            return self.blocked
-        clock = getattr(self.broker, "clock", None)  # a broker's market time outlives our process
-        if isinstance(clock, dt.datetime) and clock > self._broker_clock:
-            self._broker_clock = clock
-        for order in list(self.orders.values()):  # live orders of the restored state
-            self._sync(order, now)
-        known = set(self.orders) | set(self.done) | set(self.recovered)
-        for row in book:
-            if row.tag not in known:
-                self.blocked.append(f"order {row.tag} on the broker's book was never journaled")
-                self.journal.write(
-                    "order_adopted",
-                    self.iso(now),
-                    tag=row.tag,
-                    state=row.state.value,
-                    filled=row.filled_qty,
-                    flagged=True,
-                )
-        tr = self.trade
-        expected: dict[str, int] = {}
-        if tr is not None and tr.position.qty:
-            sign = 1 if tr.is_long_instrument else -1
-            expected[tr.instrument] = sign * tr.position.qty
-        pending = {o.intent.instrument for o in self.orders.values()}
-        pending |= {r["order"]["intent"]["instrument"] for r in self.recovered.values()}
-        for inst in sorted(set(held) | set(expected)):
-            if inst in pending:
-                continue  # settles through its orders
-            if held.get(inst, 0) != expected.get(inst, 0):
-                self.blocked.append(
-                    f"position {inst}: broker {held.get(inst, 0)}, journal {expected.get(inst, 0)}"
-                )
-        self.journal.write(
-            "reconciled",
-            self.iso(now),
-            flags=list(self.blocked),
-            live_orders=sorted(self.orders),
-            recovered=sorted(self.recovered),
-        )
-        return self.blocked
-
     # ------------------------------------------------------------------ persistence
 
     def state(self) -> dict[str, Any]:
-        """Everything needed to continue after a restart, except what the feed rebuilds
-        (indicators): JSON-able, and ``restore(state())`` gives the same engine."""
-        tr = self.trade
-        return {
-            "trade": None if tr is None else _trade_dict(tr),
-            "trade_no": self.trade_no,
-            "realized": self.realized,
-            "day": self.day.isoformat() if self.day else None,
-            "day_realized": self.day_realized,
-            "trades_today": self.trades_today,
-            "day_halted": self.day_halted,
-            "gap_until": self.gap_until.isoformat() if self.gap_until else None,
-            "prev_close": self.prev_close,
-            "orders": {tag: o.to_dict() for tag, o in self.orders.items()},
-            "meta": {tag: self.meta[tag] for tag in self.orders},
-            "done": sorted(self.done),
-            "retries": [list(r) for r in self.retries],
-            "breaker": self.regime.to_dict(),
-            "breaker_on": self.breaker_on,
-            "tier": self.tier.value,
-            "last_close": _nan_none(self.last_close),
-            "last_vix": _nan_none(self.last_vix),
-            "now": self.now.isoformat(),
-            "bars_total": self.bars_total,
-            "bars_in_position": self.bars_in_position,
-            "quote_now": {k: list(v) for k, v in self._quote_now.items()},
-        }
+        """Everything needed to continue after a restart (``dyntrail.engine_state``)."""
+        from dyntrail.engine_state import engine_state
+
+        return engine_state(self)
 
     def restore(self, s: dict[str, Any]) -> None:
-        """Load a ``state()``; live orders are settled from the broker's book by ``reconcile``
-        (run on every start)."""
-        self.trade = None if s["trade"] is None else _trade_from(s["trade"])
-        self.trade_no, self.realized = s["trade_no"], s["realized"]
-        self.day = dt.date.fromisoformat(s["day"]) if s["day"] else None
-        self.day_realized, self.trades_today = s["day_realized"], s["trades_today"]
-        self.day_halted = s["day_halted"]
-        self.gap_until = dt.time.fromisoformat(s["gap_until"]) if s["gap_until"] else None
-        self.prev_close = s["prev_close"]
-        self.orders = {tag: Order.from_dict(d) for tag, d in s["orders"].items()}
-        self.meta = dict(s["meta"])
-        for order in self.orders.values():
-            if order.state is OrderState.NEW:
-                order.submit(self.now)
-            if order.state is OrderState.SUBMITTED:  # sent; what became of it is the book's
-                order.timeout(dt.datetime.fromisoformat(s["now"]))
-        self.done = dict.fromkeys(s["done"])
-        self.retries = [(a, int(q), int(n)) for a, q, n in s["retries"]]
-        self.regime.restore(s["breaker"])
-        self.breaker_on, self.tier = s["breaker_on"], VixTier(s["tier"])
-        self.last_close = math.nan if s["last_close"] is None else s["last_close"]
-        self.last_vix = math.nan if s["last_vix"] is None else s["last_vix"]
-        self.now = dt.datetime.fromisoformat(s["now"])
-        self.bars_total, self.bars_in_position = s["bars_total"], s["bars_in_position"]
-        self._quote_now = {k: (v[0], v[1]) for k, v in s["quote_now"].items()}
-        if self.day is not None:
-            self._offset = _offset(self.tz, dt.datetime.combine(self.day, dt.time(12)))
+        """Load a ``state()`` (``dyntrail.engine_state``)."""
+        from dyntrail.engine_state import restore_engine
+
+        restore_engine(self, s)
 
     # ------------------------------------------------------------------ equity
 
     def _equity(self, t: dt.datetime, equity: float, unrealized: float) -> None:
         self._on_equity(self.iso(t), equity, self.realized, unrealized)
-
-
-def _submitted(order: Order, t: dt.datetime) -> None:
-    if order.state is OrderState.NEW:
-        order.submit(t)
-
-
-def _nan_none(x: float) -> float | None:
-    return None if x != x else x
-
-
-def _trade_dict(tr: Trade) -> dict[str, Any]:
-    return {
-        "trade_id": tr.trade_id,
-        "position": tr.position.to_dict(),
-        "instrument": tr.instrument,
-        "right": tr.right,
-        "strike": tr.strike,
-        "expiry": tr.expiry.isoformat() if tr.expiry else None,
-        "entry_ts": tr.entry_ts,
-        "entry_price": tr.entry_price,
-        "qty": tr.qty,
-        "risk_per_unit": tr.risk_per_unit,
-        "mark_price": tr.mark_price,
-        "mark_underlying": tr.mark_underlying,
-        "buy_value": tr.buy_value,
-        "sell_value": tr.sell_value,
-        "costs": tr.costs,
-        "exit_qty": tr.exit_qty,
-        "exit_value": tr.exit_value,
-        "legs": tr.legs,
-        "entry_value": tr.entry_value,
-        "exit_legs": tr.exit_legs,
-        "applied": sorted(tr.applied),
-        "closing": tr.closing,
-        "last_exit_level": tr.last_exit_level,
-    }
-
-
-def _trade_from(d: dict[str, Any]) -> Trade:
-    return Trade(
-        d["trade_id"],
-        Position.from_dict(d["position"]),
-        d["instrument"],
-        d["right"],
-        d["strike"],
-        dt.date.fromisoformat(d["expiry"]) if d["expiry"] else None,
-        d["entry_ts"],
-        d["entry_price"],
-        d["qty"],
-        d["risk_per_unit"],
-        d["mark_price"],
-        d["mark_underlying"],
-        buy_value=d["buy_value"],
-        sell_value=d["sell_value"],
-        costs=d["costs"],
-        exit_qty=d["exit_qty"],
-        exit_value=d["exit_value"],
-        legs=d["legs"],
-        entry_value=d["entry_value"],
-        exit_legs=d["exit_legs"],
-        applied=set(d["applied"]),
-        closing=d["closing"],
-        last_exit_level=d["last_exit_level"],
-    )
 
 
 def _opt(x: float) -> float | None:
@@ -1121,16 +581,3 @@ def _offset(tz: ZoneInfo, naive: dt.datetime) -> str:
     sign = "+" if off >= dt.timedelta(0) else "-"
     mins = abs(int(off.total_seconds())) // 60
     return f"{sign}{mins // 60:02d}:{mins % 60:02d}"
-
-
-def _targets(pos: Position) -> dict[str, Any]:
-    return {
-        "side": pos.side.value,
-        "entry_underlying": pos.entry_underlying,
-        "stop": pos.stop_underlying,
-        "t1": pos.t1_underlying,
-        "t2": pos.t2_underlying,
-        "move_be": pos.move_be_underlying,
-        "qty": pos.qty,
-        "tier": pos.vix_tier.value,
-    }

@@ -45,6 +45,7 @@ from dyntrail.core.position import Position, open_position
 from dyntrail.core.regime import RegimeFeed, StreamingRegime
 from dyntrail.core.targets import DynamicTargetEngine, TargetContext
 from dyntrail.core.types import PositionAction, Side, VixTier
+from dyntrail.engine_state import engine_state, restore_engine
 from dyntrail.execution.broker import (
     Broker,
 )
@@ -548,14 +549,10 @@ class Engine(OrderFlow):
 
     def state(self) -> dict[str, Any]:
         """Everything needed to continue after a restart (``dyntrail.engine_state``)."""
-        from dyntrail.engine_state import engine_state
-
         return engine_state(self)
 
     def restore(self, s: dict[str, Any]) -> None:
         """Load a ``state()`` (``dyntrail.engine_state``)."""
-        from dyntrail.engine_state import restore_engine
-
         restore_engine(self, s)
 
     # ------------------------------------------------------------------ equity

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dyntrail.core.position import Position
 from dyntrail.core.types import VixTier
-from dyntrail.engine import Engine, _offset
 from dyntrail.execution.orders import Order, OrderState
 from dyntrail.trade import Trade
+
+if TYPE_CHECKING:
+    from dyntrail.engine import Engine
 
 
 def engine_state(engine: Engine) -> dict[str, Any]:
@@ -73,8 +75,7 @@ def restore_engine(engine: Engine, s: dict[str, Any]) -> None:
     engine.now = dt.datetime.fromisoformat(s["now"])
     engine.bars_total, engine.bars_in_position = s["bars_total"], s["bars_in_position"]
     engine._quote_now = {k: (v[0], v[1]) for k, v in s["quote_now"].items()}
-    if engine.day is not None:
-        engine._offset = _offset(engine.tz, dt.datetime.combine(engine.day, dt.time(12)))
+    engine._offset = ""  # recomputed for the first timestamp written
 
 
 def _nan_none(x: float) -> float | None:

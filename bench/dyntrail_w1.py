@@ -26,13 +26,7 @@ import numpy as np
 from w1_reference import Trade
 
 from dyntrail.core.config_load import parse_config
-from dyntrail.core.features import BatchFeatures
-from dyntrail.core.regime import BatchRegime
-from dyntrail.engine import Engine
-from dyntrail.execution.paper import FaultProfile, PaperBroker
-from dyntrail.journal import Journal
-from dyntrail.runners.backtest import ModelQuotes, resolve_instrument
-from dyntrail.trade import Trade as DtTrade
+from dyntrail.runners.backtest import run_signal_backtest
 
 W1_TOML = """
 [strategy.risk]
@@ -87,59 +81,34 @@ CFG = parse_config(W1_TOML, "W1")
 _REASON = {"exit_stop": "stop", "exit_target1": "target", "exit_eod": "eod"}
 
 
-def run(data, journal_dir: Path | None = None) -> list[Trade]:  # type: ignore[no-untyped-def]
+def run(data, journal_dir: Path | None = None, fast: bool = True) -> list[Trade]:  # type: ignore[no-untyped-def]
     """W1's trades from dyntrail's engine (bar indices into ``data``)."""
-    ts_list = data.ts.astype("datetime64[s]").astype(object).tolist()
-    bar = dt.timedelta(minutes=1)
-    close_iso = {t + bar: i for i, t in enumerate(ts_list)}
-    sessions = data.day.astype(np.int64)
-    features = BatchFeatures(
-        CFG, sessions, data.high, data.low, data.close, data.volume, entry_gates=False
-    )
-    closed: list[DtTrade] = []
+    bar = np.timedelta64(60, "s")
+    close_index = {t: i for i, t in enumerate((data.ts.astype("datetime64[s]") + bar).tolist())}
     with tempfile.TemporaryDirectory() as tmp:
-        path = (journal_dir or Path(tmp)) / "journal.jsonl"
-        with Journal(path) as journal:
-            engine = Engine(
-                CFG,
-                resolve_instrument(CFG),
-                [],
-                ModelQuotes(CFG),
-                PaperBroker(FaultProfile.none(), 0),
-                journal,
-                features,
-                1,
-                closed.append,
-                lambda row: None,
-                lambda ts, eq, re, un: None,
-                signals=data.entries.tolist(),
-                regime=BatchRegime(
-                    CFG,
-                    data.ts.astype("datetime64[s]") + np.timedelta64(60, "s"),
-                    np.full(len(ts_list), 15.0),
-                ),
-            )
-            o, h, lo, c = (
-                data.open.tolist(),
-                data.high.tolist(),
-                data.low.tolist(),
-                data.close.tolist(),
-            )
-            vol = data.volume.tolist()
-            for i, t in enumerate(ts_list):
-                engine.on_bar(i, t, o[i], h[i], lo[i], c[i], vol[i], 15.0)
-            engine.finish()
+        closed = run_signal_backtest(
+            CFG,
+            data.ts,
+            data.open,
+            data.high,
+            data.low,
+            data.close,
+            data.volume,
+            np.full(data.n, 15.0),
+            data.entries.tolist(),
+            (journal_dir or Path(tmp)) / "journal.jsonl",
+            fast=fast,
+        )
     out = []
     for tr in closed:
         entry_t = dt.datetime.fromisoformat(tr.entry_ts).replace(tzinfo=None)
         exit_t = dt.datetime.fromisoformat(tr.exit_ts).replace(tzinfo=None)
-        exit_price = tr.exit_value / tr.exit_qty
         out.append(
             Trade(
-                close_iso[entry_t],
-                close_iso[exit_t],
+                close_index[entry_t],
+                close_index[exit_t],
                 tr.entry_price,
-                exit_price,
+                tr.exit_value / tr.exit_qty,
                 _REASON.get(tr.exit_reason, tr.exit_reason),
             )
         )

@@ -233,6 +233,32 @@ class Engine(OrderFlow):
             self._maybe_enter(i, t, c, vix)
         self.prev_close = c
 
+    def quiet(self) -> bool:
+        """True when bars without a signal can change nothing but counters: flat, no live,
+        recovered or retried order, and entries from an external signal series."""
+        return (
+            self.signals is not None
+            and self.trade is None
+            and not self.orders
+            and not self.retries
+            and not self.recovered
+        )
+
+    def skip(
+        self, i: int, j: int, ts_last: dt.datetime, close_last: float, vix_last: float
+    ) -> None:
+        """Account for bars ``i .. j-1`` of one session that ``quiet`` said cannot act (no
+        signal, no session start, no breaker edge among them): only the counters and the last
+        values move. ``ts_last``, ``close_last`` and ``vix_last`` are bar ``j-1``'s."""
+        if j <= i:
+            return
+        t = ts_last + self.bar
+        self.bars_total += j - i
+        self.regime.advance(j - 1, t, vix_last)
+        self.tier, self.breaker_on = self.regime.tier, self.regime.tripped
+        self.last_vix, self.last_close, self.now = vix_last, close_last, t
+        self.prev_close = close_last
+
     def finish(self) -> None:
         """End of data: an open position is closed at the last close (``exit_eod``)."""
         tr = self.trade

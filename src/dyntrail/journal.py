@@ -26,6 +26,7 @@ from typing import IO, Any
 from dyntrail.errors import JournalError
 
 SCHEMA_VERSION = 1
+_ENCODE = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode  # made once
 _SECRET_KEYS = ("api_key", "api_secret", "access_token", "password", "totp", "secret")
 
 
@@ -118,7 +119,7 @@ class Journal:
         record.update(fields)
         if kind not in ("state", "equity"):
             self.recent.append((stamp, kind))
-        self._fh.write(json.dumps(record, separators=(",", ":"), allow_nan=False) + "\n")
+        self._fh.write(_ENCODE(record) + "\n")
         if self._fsync:
             self._fh.flush()
             os.fsync(self._fh.fileno())

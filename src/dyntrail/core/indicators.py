@@ -203,17 +203,30 @@ def atr(
     high: npt.ArrayLike, low: npt.ArrayLike, close: npt.ArrayLike, period: int = 14
 ) -> FloatArray:
     """Wilder ATR of every bar (NaN for bars ``0 .. period − 1``); equals ``talib.ATR`` and, bit
-    for bit, an :class:`Atr` fed ``update(high[i], low[i], close[i − 1])``."""
-    stream = Atr(period)
+    for bit, an :class:`Atr` fed ``update(high[i], low[i], close[i − 1])``: the true ranges are
+    taken with the same comparisons (vectorised), then the same sum and recurrence run in order."""
+    p = _check_period("period", period, 1)
     h, lo, c = _hlc(high, low, close)
     out = np.full(h.size, np.nan)
-    update = stream.update
-    prev: float | None = None
-    for i, (hi, lw, cl) in enumerate(zip(h.tolist(), lo.tolist(), c.tolist(), strict=True)):
-        value = update(hi, lw, prev)
-        if value is not None:
-            out[i] = value
-        prev = cl
+    if h.size <= p:
+        return out
+    prev, hh, ll = c[:-1], h[1:], lo[1:]
+    tr = hh - ll
+    to_high = np.abs(hh - prev)
+    tr = np.where(to_high > tr, to_high, tr)
+    to_low = np.abs(ll - prev)
+    tr = np.where(to_low > tr, to_low, tr)
+    trs = tr.tolist()
+    total = 0.0
+    for x in trs[:p]:
+        total += x
+    keep, divisor = float(p - 1), float(p)
+    value = total / divisor
+    values = [value]
+    for x in trs[p:]:
+        value = (value * keep + x) / divisor
+        values.append(value)
+    out[p:] = values
     return out
 
 

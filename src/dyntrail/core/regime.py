@@ -237,6 +237,10 @@ class BatchRegime(RegimeFeed):
             rise.tolist(),
         )
 
+    def edges(self) -> list[bool]:
+        """For each bar, whether the breaker trips on it (a bar no fast path may skip)."""
+        return list(self._cols[2])
+
     def advance(self, i: int, ts: dt.datetime, vix: float) -> None:
         c = self._cols
         self.tier, self.tripped, self.just_tripped = c[0][i], c[1][i], c[2][i]

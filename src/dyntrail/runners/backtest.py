@@ -299,3 +299,79 @@ def _write_csv(path: Path, columns: tuple[str, ...], rows: list[dict[str, Any]])
         w = csv.DictWriter(fh, fieldnames=columns, lineterminator="\n")
         w.writeheader()
         w.writerows(rows)
+
+
+def run_signal_backtest(
+    cfg: Config,
+    timestamps: np.ndarray,
+    open_: np.ndarray,
+    high: np.ndarray,
+    low: np.ndarray,
+    close: np.ndarray,
+    volume: np.ndarray | None,
+    vix: np.ndarray,
+    signals: list[bool],
+    journal_path: Path,
+    *,
+    bar_minutes: int = 1,
+    fast: bool = True,
+) -> list[Trade]:
+    """Backtest with entries from an external signal series (one bool per bar: go long at that
+    bar's close when flat) instead of the entry gates; exits, orders, journal as in any run.
+
+    With ``fast``, the flat stretches between signals are skipped: while the engine is
+    ``quiet`` nothing but counters can change until the next signal, session start or breaker
+    edge, so those bars are accounted for in one step. The trades and the journal are the same
+    as without it (a test holds them equal)."""
+    n = len(close)
+    ts_list: list[dt.datetime] = timestamps.astype("datetime64[s]").astype(object).tolist()
+    days = timestamps.astype("datetime64[D]")
+    sessions = days.astype(np.int64)
+    features = BatchFeatures(cfg, sessions, high, low, close, volume, entry_gates=False)
+    regime = BatchRegime(
+        cfg, timestamps.astype("datetime64[s]") + np.timedelta64(bar_minutes * 60, "s"), vix
+    )
+    eventful = np.asarray(signals, dtype=bool) | np.asarray(regime.edges(), dtype=bool)
+    eventful[0] = True
+    eventful[1:] |= days[1:] != days[:-1]
+    idx = np.flatnonzero(eventful)
+    # the next eventful bar at or after each bar (n when there is none)
+    nxt_l = np.append(idx, n)[np.searchsorted(idx, np.arange(n))].tolist()
+    closed: list[Trade] = []
+    o, h, lo, c, vx = (
+        open_.tolist(),
+        high.tolist(),
+        low.tolist(),
+        close.tolist(),
+        np.asarray(vix, dtype=float).tolist(),
+    )
+    vol = volume.tolist() if volume is not None else [None] * n
+    with Journal(journal_path) as journal:
+        engine = Engine(
+            cfg,
+            resolve_instrument(cfg),
+            [],
+            ModelQuotes(cfg),
+            PaperBroker(FaultProfile.none(), 0),
+            journal,
+            features,
+            bar_minutes,
+            closed.append,
+            lambda row: None,
+            lambda ts, eq, re, un: None,
+            signals=list(signals),
+            regime=regime,
+        )
+        i = 0
+        while i < n:
+            if fast and engine.quiet():
+                j = nxt_l[i]
+                if j > i:
+                    engine.skip(i, j, ts_list[j - 1], c[j - 1], vx[j - 1])
+                    i = j
+                    if i >= n:
+                        break
+            engine.on_bar(i, ts_list[i], o[i], h[i], lo[i], c[i], vol[i], vx[i])
+            i += 1
+        engine.finish()
+    return closed

@@ -106,6 +106,7 @@ class Engine(OrderFlow):
         settle: dt.timedelta = dt.timedelta(0),
         signals: list[bool] | None = None,
         regime: RegimeFeed | None = None,
+        record_acks: bool = True,
     ) -> None:
         self.cfg = cfg
         self.spec = spec
@@ -120,6 +121,9 @@ class Engine(OrderFlow):
         self.bar_minutes = bar_minutes
         self.settle = settle  # how long after sending an order the broker is polled in-bar
         self.signals = signals  # an external entry signal per bar replaces the entry gates
+        # Ack latency is a fact of a real or paper broker; a backtest's simulated acks have
+        # none worth reporting, so its fills carry no ack_ms (and the KPI says n/a).
+        self.record_acks = record_acks
         self.next_bar = cfg.strategy.bars.semantics == "next_bar"
         self.tz = ZoneInfo(cfg.session.timezone)
         self.options_mode = cfg.instrument.trade == "options"

@@ -48,6 +48,7 @@ class OrderFlow:
     retries: list[tuple[str, int, int]]
     blocked: list[str]
     settle: dt.timedelta
+    record_acks: bool
     options_mode: bool
     tick: float
     capital: float
@@ -353,7 +354,7 @@ class OrderFlow:
         decision = meta["decision"]
         slippage = (price - decision) if buy else (decision - price)
         ack_ms = None
-        if meta["ack"] is not None:
+        if meta["ack"] is not None and self.record_acks:
             sent = dt.datetime.fromisoformat(meta["sent"])
             ack_ms = round((dt.datetime.fromisoformat(meta["ack"]) - sent).total_seconds() * 1e3, 3)
         row = {

@@ -220,6 +220,7 @@ def run_backtest(
             fills.append,
             on_equity,
             regime=BatchRegime(cfg, b.timestamps + np.timedelta64(b.bar_minutes * 60, "s"), md.vix),
+            record_acks=False,
         )
         o, h, lo, c, vix = (
             b.open.tolist(),
@@ -361,6 +362,7 @@ def run_signal_backtest(
             lambda ts, eq, re, un: None,
             signals=list(signals),
             regime=regime,
+            record_acks=False,
         )
         i = 0
         while i < n:

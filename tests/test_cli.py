@@ -99,3 +99,11 @@ def test_readme_has_exactly_two_setup_commands_and_ci_runs_the_test_one() -> Non
 @pytest.mark.parametrize("sub", ["targets", "config"])
 def test_help(sub: str) -> None:
     assert run(sub, "--help").returncode == 0
+
+
+def test_config_check_resolves_the_instrument(tmp_path: Path) -> None:
+    bad = tmp_path / "inst.toml"
+    bad.write_text('[instrument]\nname = "NIFTI"\n', encoding="utf-8")
+    r = run("config", "check", str(bad))
+    assert r.returncode == 1
+    assert "key 'instrument'" in r.stderr and "unknown instrument 'NIFTI'" in r.stderr

@@ -40,8 +40,18 @@ ConfigOpt = Annotated[
 
 
 def _load(path: Path | None) -> DynamicTargetEngine:
+    """Load and check a config, the instrument it names included (its contract spec and any
+    ``[instrument.spec]`` overrides), printing every problem."""
+    from dyntrail.runners.backtest import resolve_instrument
+
     try:
-        return DynamicTargetEngine(load_config(path))
+        cfg = load_config(path)
+        try:
+            resolve_instrument(cfg)
+        except ConfigError as exc:
+            where = str(path) if path is not None else "<defaults>"
+            raise ConfigError([f"{where}: key 'instrument': {p}" for p in exc.problems]) from None
+        return DynamicTargetEngine(cfg)
     except ConfigError as exc:
         for line in exc.problems:
             err.print(f"[red]error[/red] {line}")

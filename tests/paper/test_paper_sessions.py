@@ -144,5 +144,7 @@ def test_resume_refuses_another_config_and_a_fresh_start_over_a_session(tmp_path
     run_paper(CFG, run, seed=3, days=1, faults=FaultProfile.none())
     with pytest.raises(JournalError, match="use --resume"):
         run_paper(CFG, run, seed=3, days=1)
+    with pytest.raises(JournalError, match="no session here to resume"):
+        run_paper(CFG, tmp_path / "nothing", resume=True)
     with pytest.raises(JournalError, match="another config"):
         run_paper(parse_config("[account]\nlots_per_trade = 1\n"), run, resume=True)

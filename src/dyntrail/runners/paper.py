@@ -100,6 +100,8 @@ def run_paper(
     jpath = run_dir / "journal.jsonl"
     config_text = dump_config(cfg)
     prior: list[dict[str, Any]] = []
+    if resume and not jpath.exists():
+        raise JournalError(f"{jpath}: no session here to resume; start one with --out {run_dir}")
     if jpath.exists() and jpath.stat().st_size > 0:
         if not resume:
             raise JournalError(f"{jpath}: a session exists here; use --resume to continue it")

@@ -102,7 +102,7 @@ class Engine(OrderFlow):
         bar_minutes: int,
         on_trade_closed: Callable[[Trade], None],
         on_fill: Callable[[dict[str, Any]], None],
-        on_equity: Callable[[str, float, float, float], None],
+        on_equity: Callable[[str, float, float, float], None] | None,
         settle: dt.timedelta = dt.timedelta(0),
         signals: list[bool] | None = None,
         regime: RegimeFeed | None = None,
@@ -588,7 +588,9 @@ class Engine(OrderFlow):
     # ------------------------------------------------------------------ equity
 
     def _equity(self, t: dt.datetime, equity: float, unrealized: float) -> None:
-        self._on_equity(self.iso(t), equity, self.realized, unrealized)
+        """Report an equity mark (``on_equity`` None: nobody keeps the curve, nothing to do)."""
+        if self._on_equity is not None:
+            self._on_equity(self.iso(t), equity, self.realized, unrealized)
 
 
 def _opt(x: float) -> float | None:

@@ -359,7 +359,7 @@ def run_signal_backtest(
             bar_minutes,
             closed.append,
             lambda row: None,
-            lambda ts, eq, re, un: None,
+            None,
             signals=list(signals),
             regime=regime,
             record_acks=False,

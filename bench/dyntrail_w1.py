@@ -25,59 +25,11 @@ from pathlib import Path
 import numpy as np
 from w1_reference import Trade
 
-from dyntrail.core.config_load import parse_config
+from dyntrail.core.config_load import load_config
 from dyntrail.runners.backtest import run_signal_backtest
 
-W1_TOML = """
-[strategy.risk]
-sl_underlying_pct = 0.006
-trail_to_be_underlying_pct = 0.004
-time_stop_min = 100000
-initial_stop_atr_mult = 2.5
-[strategy.targets]
-base_rr = 2.0
-scale_out_ratio = 1.0
-[strategy.atr]
-period = 14
-multiplier_trail = 2.5
-[strategy.time]
-entry_start = "09:15:00"
-entry_end = "15:16:00"
-flatten = "15:16:00"
-[strategy.bars]
-semantics = "next_bar"
-[strategy.trail]
-start = "entry"
-[strategy.momentum]
-enabled = false
-[strategy.time_left]
-enabled = false
-[strategy.entries]
-reenter_same_bar = false
-max_trades_per_day = 1000
-[instrument]
-trade = "underlying"
-underlying_slippage_ticks = 0
-[instrument.spec]
-lot_sizes = [{ from = 2000-01-01, lot_size = 1 }]
-[account]
-lots_per_trade = 1
-[limits]
-daily_loss_limit_pct = 0.99
-[costs]
-brokerage_per_order_inr = 0.0
-stt_sell_pct = [{ from = 2000-01-01, pct = 0.0 }]
-futures_stt_sell_pct = [{ from = 2000-01-01, pct = 0.0 }]
-exchange_txn_pct = 0.0
-futures_exchange_txn_pct = 0.0
-sebi_per_crore_inr = 0.0
-stamp_buy_pct = 0.0
-futures_stamp_buy_pct = 0.0
-gst_pct = 0.0
-[options]
-cushion_ticks = 0
-"""
-CFG = parse_config(W1_TOML, "W1")
+W1_CONFIG = Path(__file__).resolve().parents[1] / "examples" / "w1.toml"
+CFG = load_config(W1_CONFIG)
 _REASON = {"exit_stop": "stop", "exit_target1": "target", "exit_eod": "eod"}
 
 

@@ -8,42 +8,11 @@ from pathlib import Path
 
 import numpy as np
 
-from dyntrail.core.config_load import parse_config
+from dyntrail.core.config_load import load_config
 from dyntrail.data.synthetic import generate, weekdays
 from dyntrail.runners.backtest import run_signal_backtest
 
-CFG = parse_config(
-    """
-[strategy.risk]
-initial_stop_atr_mult = 2.5
-time_stop_min = 100000
-[strategy.targets]
-base_rr = 2.0
-scale_out_ratio = 1.0
-[strategy.time]
-entry_start = "09:15:00"
-entry_end = "15:16:00"
-flatten = "15:16:00"
-[strategy.bars]
-semantics = "next_bar"
-[strategy.trail]
-start = "entry"
-[strategy.momentum]
-enabled = false
-[strategy.time_left]
-enabled = false
-[strategy.entries]
-reenter_same_bar = false
-max_trades_per_day = 1000
-[instrument]
-trade = "underlying"
-underlying_slippage_ticks = 0
-[instrument.spec]
-lot_sizes = [{ from = 2000-01-01, lot_size = 1 }]
-[account]
-lots_per_trade = 1
-"""
-)
+CFG = load_config(Path(__file__).resolve().parents[2] / "examples" / "w1.toml")
 
 
 def _run(tmp: Path, name: str, fast: bool):  # type: ignore[no-untyped-def]

@@ -7,10 +7,8 @@ write byte-identical journals and trades.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import gc
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,9 +35,8 @@ from dyntrail.errors import DataError
 from dyntrail.execution.paper import FaultProfile, PaperBroker
 from dyntrail.instruments import load_instrument
 from dyntrail.journal import SCHEMA_VERSION, Journal, config_hash
-from dyntrail.trade import FILL_COLUMNS, TRADE_COLUMNS, Trade
-
-EQUITY_COLUMNS = ("timestamp", "equity", "realized", "unrealized", "drawdown_pct")
+from dyntrail.runners.outputs import EquityCurve, write_run
+from dyntrail.trade import Trade
 
 
 class ModelQuotes:
@@ -169,21 +166,7 @@ def run_backtest(
 
     trades: list[dict[str, Any]] = []
     fills: list[dict[str, Any]] = []
-    equity: list[tuple[str, float, float, float, float]] = []
-    capital = cfg.account.capital_inr
-    peak = [capital]
-
-    def on_equity(ts: str, eq: float, realized: float, unrealized: float) -> None:
-        peak[0] = max(peak[0], eq)
-        equity.append(
-            (
-                ts,
-                round(eq, 2),
-                round(realized, 2),
-                round(unrealized, 2),
-                round((peak[0] - eq) / capital, 6),
-            )
-        )
+    curve = EquityCurve(cfg.account.capital_inr)
 
     def on_trade(tr: Trade) -> None:
         trades.append(tr.row())
@@ -218,7 +201,7 @@ def run_backtest(
             b.bar_minutes,
             on_trade,
             fills.append,
-            on_equity,
+            curve.add,
             regime=BatchRegime(cfg, b.timestamps + np.timedelta64(b.bar_minutes * 60, "s"), md.vix),
             record_acks=False,
         )
@@ -241,16 +224,17 @@ def run_backtest(
     del engine, features, o, h, lo, c, vix, vol, ts_list
     gc.collect()
 
-    _write_csv(out_dir / "trades.csv", TRADE_COLUMNS, trades)
-    _write_csv(out_dir / "fills.csv", FILL_COLUMNS, fills)
-    _write_csv(
-        out_dir / "equity.csv",
-        EQUITY_COLUMNS,
-        [dict(zip(EQUITY_COLUMNS, row, strict=True)) for row in equity],
-    )
-    kpis = _kpis(cfg, out_dir, first, last, data_days, bars_total, bars_in_position)
-    (out_dir / "kpis.json").write_text(
-        json.dumps(kpis, indent=2, allow_nan=False) + "\n", encoding="utf-8"
+    kpis = write_run(
+        out_dir,
+        cfg,
+        trades,
+        fills,
+        curve.rows,
+        first=first,
+        last=last,
+        days=data_days,
+        bars_total=bars_total,
+        bars_in_position=bars_in_position,
     )
     if report:
         from dyntrail.analytics.report import write_report
@@ -266,40 +250,6 @@ def run_backtest(
         )
         write_report(out_dir, bars=bars_df)
     return BacktestResult(out_dir, kpis, len(trades), md.warnings)
-
-
-def _kpis(
-    cfg: Config,
-    out_dir: Path,
-    first: dt.date,
-    last: dt.date,
-    days: list[dt.date],
-    bars_total: int,
-    bars_in_position: int,
-) -> dict[str, Any]:
-    from dyntrail.analytics.kpis import compute_kpis
-
-    trades = pd.read_csv(out_dir / "trades.csv")
-    fills = pd.read_csv(out_dir / "fills.csv")
-    equity = pd.read_csv(out_dir / "equity.csv")
-    return compute_kpis(
-        trades,
-        fills,
-        equity,
-        capital=cfg.account.capital_inr,
-        data_start=first,
-        data_end=last,
-        trading_days=days,
-        bars_total=bars_total,
-        bars_in_position=bars_in_position,
-    )
-
-
-def _write_csv(path: Path, columns: tuple[str, ...], rows: list[dict[str, Any]]) -> None:
-    with path.open("w", encoding="utf-8", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=columns, lineterminator="\n")
-        w.writeheader()
-        w.writerows(rows)
 
 
 def run_signal_backtest(

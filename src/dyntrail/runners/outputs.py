@@ -88,11 +88,34 @@ def write_run(
     trades: list[dict[str, Any]],
     fills: list[dict[str, Any]],
     equity: list[dict[str, Any]],
-    kpis: dict[str, Any],
-) -> None:
+    *,
+    first: dt.date,
+    last: dt.date,
+    days: list[dt.date],
+    bars_total: int,
+    bars_in_position: int,
+) -> dict[str, Any]:
+    """Write ``trades.csv``, ``fills.csv`` and ``equity.csv``, compute the KPIs from the files
+    as written (what a user reads is what is measured) and write ``kpis.json``."""
+    import pandas as pd
+
+    from dyntrail.analytics.kpis import compute_kpis
+
     write_csv(out_dir / "trades.csv", TRADE_COLUMNS, trades)
     write_csv(out_dir / "fills.csv", FILL_COLUMNS, fills)
     write_csv(out_dir / "equity.csv", EQUITY_COLUMNS, equity)
+    kpis = compute_kpis(
+        pd.read_csv(out_dir / "trades.csv"),
+        pd.read_csv(out_dir / "fills.csv"),
+        pd.read_csv(out_dir / "equity.csv"),
+        capital=cfg.account.capital_inr,
+        data_start=first,
+        data_end=last,
+        trading_days=days,
+        bars_total=bars_total,
+        bars_in_position=bars_in_position,
+    )
     (out_dir / "kpis.json").write_text(
         json.dumps(kpis, indent=2, allow_nan=False) + "\n", encoding="utf-8"
     )
+    return kpis

@@ -300,30 +300,23 @@ def _outputs(
     killed: bool,
     report: bool,
 ) -> PaperResult:
-    import pandas as pd
-
-    from dyntrail.analytics.kpis import compute_kpis
-
     events = read_journal(run_dir / "journal.jsonl").events
     trades, fills, equity = project_journal(events, cfg.account.capital_inr)
     days = sorted(
         {dt.date.fromisoformat(ev["ts"][:10]) for ev in events if ev["kind"] == "day_start"}
     )
-    from dyntrail.runners.outputs import EQUITY_COLUMNS
-    from dyntrail.trade import FILL_COLUMNS, TRADE_COLUMNS
-
-    kpis = compute_kpis(
-        pd.DataFrame(trades, columns=list(TRADE_COLUMNS)),
-        pd.DataFrame(fills, columns=list(FILL_COLUMNS)).replace("", None),
-        pd.DataFrame(equity, columns=list(EQUITY_COLUMNS)),
-        capital=cfg.account.capital_inr,
-        data_start=first,
-        data_end=last,
-        trading_days=days,
+    kpis = write_run(
+        run_dir,
+        cfg,
+        trades,
+        fills,
+        equity,
+        first=first,
+        last=last,
+        days=days,
         bars_total=engine.bars_total,
         bars_in_position=engine.bars_in_position,
     )
-    write_run(run_dir, cfg, trades, fills, equity, kpis)
     if report:
         from dyntrail.analytics.report import write_report
 

@@ -128,6 +128,10 @@ class Engine(OrderFlow):
         self.tz = ZoneInfo(cfg.session.timezone)
         self.options_mode = cfg.instrument.trade == "options"
         self.tick = spec.tick_size
+        # read on every bar: taken out of the configuration once
+        self._slip = cfg.instrument.underlying_slippage_ticks * spec.tick_size
+        self._loss_floor = -cfg.limits.daily_loss_limit_pct * cfg.account.capital_inr
+        self._flatten_on_breaker = cfg.strategy.breaker.policy == "flatten"
         self._on_trade_closed, self._on_fill, self._on_equity = on_trade_closed, on_fill, on_equity
         # portfolio state (serialised by ``state``)
         self.trade: Trade | None = None
@@ -190,15 +194,18 @@ class Engine(OrderFlow):
         if ts.date() != self.day:
             self._new_day(ts.date(), o, ts)
         self.bars_total += 1
-        self.pump(ts)
+        if self.orders:
+            self.pump(ts)
         tr = self.trade
         exited = False
         if self.next_bar:  # stops move at the close with this bar's ATR: advance first
             self.f.advance(i, self.day, h, low, c, volume)
         if tr is not None:
             self.bars_in_position += 1
-            self._tidy_orders(tr, ts)
-            self._retry_exits(tr, ts, o)
+            if self.orders:
+                self._tidy_orders(tr, ts)
+            if self.retries:
+                self._retry_exits(tr, ts, o)
             if self.trade is not None:
                 self._walk(tr, t, o, h, low, c)
             exited = self.trade is None
@@ -220,10 +227,10 @@ class Engine(OrderFlow):
         self.breaker_on = br.tripped
         tr = self.trade
         if tr is not None:
-            self._mark(tr, t, c, vix)
-            if br.tripped and self.cfg.strategy.breaker.policy == "flatten":
+            unreal = self._mark(tr, t, c, vix)
+            if br.tripped and self._flatten_on_breaker:
                 self._exit(tr, PositionAction.EXIT_BREAKER, c, t, vix)
-            elif not self.day_halted and self._loss_hit(tr):
+            elif not self.day_halted and self.day_realized + unreal - tr.costs <= self._loss_floor:
                 self.day_halted = True
                 self.journal.write("risk_halt", self.iso(t), day_pnl=round(self._day_pnl(tr), 2))
                 self._exit(tr, PositionAction.EXIT_RISK, c, t, vix)
@@ -231,8 +238,8 @@ class Engine(OrderFlow):
             self.trade is None
             and not self.day_halted
             and not self.blocked
-            and not self.unresolved()
             and not (exited and not self.cfg.strategy.entries.reenter_same_bar)
+            and not self.unresolved()
         ):
             self._maybe_enter(i, t, c, vix)
         self.prev_close = c
@@ -318,17 +325,17 @@ class Engine(OrderFlow):
         pos = tr.position
         f = self.f
         stop_before, t1_before = pos.stop_underlying, pos.t1_hit
-        events = pos.on_bar(
+        events = pos.on_bar(  # NaN indicators (not yet known) are treated as missing
             self.targets,
             o,
             h,
             low,
             c,
-            _opt(f.atr),
+            f.atr,
             t,
             tier=self.tier,
-            swing_low=_opt(f.swing_low),
-            swing_high=_opt(f.swing_high),
+            swing_low=f.swing_low,
+            swing_high=f.swing_high,
         )
         for ev in events:
             if pos.t1_hit and not t1_before:
@@ -351,26 +358,34 @@ class Engine(OrderFlow):
                 reason=reason,
             )
 
-    def _mark(self, tr: Trade, t: dt.datetime, close: float, vix: float) -> None:
-        if self.options_mode and tr.expiry is not None and tr.strike is not None:
-            q = self.quotes.quote(
-                t, tr.expiry, tr.strike, OptionRight(tr.right), close, vix, self._tte(t, tr.expiry)
-            )
-            if q is not None:  # no quote: keep the last mark
-                tr.mark_price = q.last
-                self._quote_now[tr.instrument] = (q.bid, q.ask)
-        elif not self.options_mode:
+    def _mark(self, tr: Trade, t: dt.datetime, close: float, vix: float) -> float:
+        """Mark the open position at the close; returns its unrealized PnL."""
+        if self.options_mode:
+            if tr.expiry is not None and tr.strike is not None:
+                q = self.quotes.quote(
+                    t,
+                    tr.expiry,
+                    tr.strike,
+                    OptionRight(tr.right),
+                    close,
+                    vix,
+                    self._tte(t, tr.expiry),
+                )
+                if q is not None:  # no quote: keep the last mark
+                    tr.mark_price = q.last
+                    self._quote_now[tr.instrument] = (q.bid, q.ask)
+        else:
             tr.mark_price = close
-            slip = self.cfg.instrument.underlying_slippage_ticks * self.tick
+            slip = self._slip
             self._quote_now[tr.instrument] = (close - slip, close + slip)
         tr.mark_underlying = close
-        self._equity(t, self.capital + self.realized + tr.unrealized(), tr.unrealized())
+        unreal = tr.unrealized()
+        if self._on_equity is not None:
+            self._equity(t, self.capital + self.realized + unreal, unreal)
+        return unreal
 
     def _day_pnl(self, tr: Trade | None) -> float:
         return self.day_realized + (tr.unrealized() - tr.costs if tr is not None else 0.0)
-
-    def _loss_hit(self, tr: Trade | None) -> bool:
-        return self._day_pnl(tr) <= -self.cfg.limits.daily_loss_limit_pct * self.capital
 
     # ------------------------------------------------------------------ exits
 
@@ -410,7 +425,7 @@ class Engine(OrderFlow):
             bid, ask = (q.bid, q.ask) if q is not None else _NO_QUOTE
         else:
             decision = level
-            slip = self.cfg.instrument.underlying_slippage_ticks * self.tick
+            slip = self._slip
             bid, ask = level - slip, level + slip
         self._order(tr, action.value, side, qty, decision, level, t, attempt, bid, ask)
 
@@ -479,7 +494,7 @@ class Engine(OrderFlow):
             instrument = f"{self.spec.underlying}{expiry:%y%m%d}{int(strike)}{right}"
         else:
             decision = close
-            slip = self.cfg.instrument.underlying_slippage_ticks * self.tick
+            slip = self._slip
             bid, ask = close - slip, close + slip
             instrument = self.spec.underlying
         ctx = TargetContext(

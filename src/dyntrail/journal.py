@@ -28,6 +28,7 @@ from dyntrail.errors import JournalError
 SCHEMA_VERSION = 1
 _ENCODE = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode  # made once
 _SECRET_KEYS = ("api_key", "api_secret", "access_token", "password", "totp", "secret")
+_CHECKED_KEYS: set[str] = set()  # field names already found not to be credentials
 
 
 def config_hash(config_toml: str) -> str:
@@ -110,9 +111,11 @@ class Journal:
 
     def write(self, kind: str, ts: dt.datetime | str | None, **fields: Any) -> int:
         """Append one event; returns its sequence number."""
-        for key in fields:
-            if key.lower() in _SECRET_KEYS:
-                raise JournalError(f"refusing to journal a credential field {key!r}")
+        if not _CHECKED_KEYS.issuperset(fields):
+            for key in fields:
+                if key.lower() in _SECRET_KEYS:
+                    raise JournalError(f"refusing to journal a credential field {key!r}")
+            _CHECKED_KEYS.update(fields)
         self.seq += 1
         stamp = ts.isoformat() if isinstance(ts, dt.datetime) else ts
         record: dict[str, Any] = {"seq": self.seq, "ts": stamp, "kind": kind}

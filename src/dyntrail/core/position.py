@@ -23,7 +23,6 @@ import datetime as dt
 import math
 from dataclasses import asdict, dataclass, fields
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from dyntrail.core.regime import vix_tier as _vix_tier
 from dyntrail.core.targets import DynamicTargetEngine, TargetContext
@@ -107,7 +106,7 @@ class Position:
         """
         s = self.side.sign
         adverse, favourable = (low, high) if s > 0 else (high, low)
-        if engine.cfg.bars.semantics == "next_bar":
+        if engine.next_bar:
             return self._next_bar(
                 engine, open_, adverse, favourable, close, atr_now, now, tier, swing_low, swing_high
             )
@@ -177,19 +176,19 @@ class Position:
         if not self.t1_hit and s * (favourable - self.move_be_underlying) >= 0:
             self.be_moved = True
             self._tighten(self.entry_underlying)
-        if self.t1_hit or engine.cfg.trail.start == "entry":
+        if self.t1_hit or engine.trail_from_entry:
             trail = self._trail_level(engine, close, atr_now, clocked, tier, swing_low, swing_high)
-            if trail is not None:
-                self._tighten(trail)
+            if trail is not None and s * (trail - self.stop_underlying) > 0:
+                self.stop_underlying = trail  # tighter only (as ``_tighten``)
         if now is not None:
-            local = _exchange_time(now, engine.config.session.timezone)
-            if local.time() >= engine.cfg.time.flatten:
+            local = now if now.tzinfo is None else now.astimezone(engine.tz)
+            if local.time() >= engine.flatten:
                 events.append(BarEvent(PositionAction.EXIT_EOD, close))
             elif (
                 not self.be_moved
                 and not self.t1_hit
                 and self.entry_ts is not None
-                and now - self.entry_ts >= dt.timedelta(minutes=engine.cfg.time_stop_min)
+                and now - self.entry_ts >= engine.time_stop
             ):
                 events.append(BarEvent(PositionAction.EXIT_TIME, close))
         return events
@@ -237,15 +236,14 @@ class Position:
         if s * (price - self.stop_underlying) <= 0:
             return PositionAction.EXIT_STOP
         if now is not None:
-            cfg = engine.cfg
-            local = _exchange_time(now, engine.config.session.timezone)
-            if local.time() >= cfg.time.flatten:
+            local = now if now.tzinfo is None else now.astimezone(engine.tz)
+            if local.time() >= engine.flatten:
                 return PositionAction.EXIT_EOD
             if (
                 not self.be_moved
                 and not self.t1_hit
                 and self.entry_ts is not None
-                and now - self.entry_ts >= dt.timedelta(minutes=cfg.time_stop_min)
+                and now - self.entry_ts >= engine.time_stop
             ):
                 return PositionAction.EXIT_TIME
         if not self.t1_hit and s * (price - self.t1_underlying) >= 0:
@@ -337,11 +335,6 @@ class Position:
         d["vix_tier"] = VixTier(d["vix_tier"])
         d["entry_ts"] = dt.datetime.fromisoformat(d["entry_ts"]) if d.get("entry_ts") else None
         return cls(**d)
-
-
-def _exchange_time(now: dt.datetime, tz: str) -> dt.datetime:
-    """``now`` in exchange time: aware timestamps are converted, naive ones are taken as is."""
-    return now.astimezone(ZoneInfo(tz)) if now.tzinfo is not None else now
 
 
 def open_position(

@@ -16,8 +16,10 @@ move-to-BE 20080). A ``TargetContext`` adds the document's further dynamics, eac
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from dataclasses import dataclass
+from zoneinfo import ZoneInfo
 
 from dyntrail.core.config import Config, StrategySection
 from dyntrail.core.types import DynamicTargets, Side, VixTier
@@ -40,7 +42,7 @@ class TargetContext:
 class DynamicTargetEngine:
     """Targets and trailing levels from one strategy config (pure; holds no market state)."""
 
-    __slots__ = ("cfg", "config")
+    __slots__ = ("cfg", "config", "flatten", "next_bar", "time_stop", "trail_from_entry", "tz")
 
     def __init__(self, config: Config | StrategySection | None = None) -> None:
         full = config if isinstance(config, Config) else None
@@ -49,6 +51,12 @@ class DynamicTargetEngine:
             Config(strategy=strategy) if strategy is not None else Config()
         )
         self.cfg: StrategySection = self.config.strategy
+        # read by every position on every bar: derived from the (frozen) config once
+        self.next_bar = self.cfg.bars.semantics == "next_bar"
+        self.trail_from_entry = self.cfg.trail.start == "entry"
+        self.flatten: dt.time = self.cfg.time.flatten
+        self.time_stop = dt.timedelta(minutes=self.cfg.time_stop_min)
+        self.tz = ZoneInfo(self.config.session.timezone)
 
     def rr_for_tier(self, tier: VixTier) -> float:
         """Reward multiple per VIX tier; HALT keeps the conservative HIGH multiple (no entries)."""

@@ -15,10 +15,12 @@ class Side(enum.StrEnum):
     LONG = "long"
     SHORT = "short"
 
-    @property
-    def sign(self) -> int:
-        """+1 for LONG, -1 for SHORT: favourable underlying moves have this sign."""
-        return 1 if self is Side.LONG else -1
+    sign: int
+    """+1 for LONG, -1 for SHORT: favourable underlying moves have this sign (a plain attribute,
+    set once per member: it is read on every bar)."""
+
+    def __init__(self, value: str) -> None:
+        self.sign = 1 if value == "long" else -1
 
 
 class VixTier(enum.StrEnum):
@@ -46,10 +48,11 @@ class PositionAction(enum.StrEnum):
     EXIT_RISK = "exit_risk"  # daily loss limit reached
     EXIT_KILL = "exit_kill"  # operator kill switch
 
-    @property
-    def closes_position(self) -> bool:
-        """True when the action exits the whole remaining quantity."""
-        return self not in (PositionAction.SCALE_OUT_T1, PositionAction.T1_REACHED)
+    closes_position: bool
+    """True when the action exits the whole remaining quantity (set once per member)."""
+
+    def __init__(self, value: str) -> None:
+        self.closes_position = value not in ("scale_out_t1", "t1_reached")
 
     @property
     def needs_order(self) -> bool:

@@ -35,8 +35,6 @@ _REASON = {"exit_stop": "stop", "exit_target1": "target", "exit_eod": "eod"}
 
 def run(data, journal_dir: Path | None = None, fast: bool = True) -> list[Trade]:  # type: ignore[no-untyped-def]
     """W1's trades from dyntrail's engine (bar indices into ``data``)."""
-    bar = np.timedelta64(60, "s")
-    close_index = {t: i for i, t in enumerate((data.ts.astype("datetime64[s]") + bar).tolist())}
     with tempfile.TemporaryDirectory() as tmp:
         closed = run_signal_backtest(
             CFG,
@@ -51,17 +49,24 @@ def run(data, journal_dir: Path | None = None, fast: bool = True) -> list[Trade]
             (journal_dir or Path(tmp)) / "journal.jsonl",
             fast=fast,
         )
-    out = []
-    for tr in closed:
-        entry_t = dt.datetime.fromisoformat(tr.entry_ts).replace(tzinfo=None)
-        exit_t = dt.datetime.fromisoformat(tr.exit_ts).replace(tzinfo=None)
-        out.append(
-            Trade(
-                close_index[entry_t],
-                close_index[exit_t],
-                tr.entry_price,
-                tr.exit_value / tr.exit_qty,
-                _REASON.get(tr.exit_reason, tr.exit_reason),
-            )
+    # bar indices from the trades' close times (dyntrail stamps a bar by its close)
+    closes = data.ts.astype("datetime64[s]") + np.timedelta64(60, "s")
+    stamps = [(tr.entry_ts, tr.exit_ts) for tr in closed]
+    naive = np.array(
+        [dt.datetime.fromisoformat(x).replace(tzinfo=None) for pair in stamps for x in pair],
+        dtype="datetime64[s]",
+    )
+    where = np.searchsorted(closes, naive)
+    if not np.array_equal(closes[np.minimum(where, data.n - 1)], naive):
+        raise AssertionError("a trade's time is not a bar's close")
+    at = where.tolist()
+    return [
+        Trade(
+            at[2 * k],
+            at[2 * k + 1],
+            tr.entry_price,
+            tr.exit_value / tr.exit_qty,
+            _REASON.get(tr.exit_reason, tr.exit_reason),
         )
-    return out
+        for k, tr in enumerate(closed)
+    ]

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -98,3 +100,27 @@ def test_summary(tmp_path: Path) -> None:
     s = summarize(read_journal(p))
     assert s["trades_closed"] == 1 and s["positions_open"] == [2] and s["net_pnl"] == 10.5
     assert s["mode"] == "paper" and s["kinds"]["position_open"] == 2
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), np.float64("-inf")])
+def test_non_finite_numbers_are_refused_and_take_no_sequence_number(
+    tmp_path: Path, bad: float
+) -> None:
+    p = tmp_path / "j.jsonl"
+    with Journal(p) as j:
+        j.write("header", None, schema=1)
+        with pytest.raises(JournalError, match=r"position_closed .*'row\.exit_price'"):
+            j.write("position_closed", None, trade_id=1, row={"exit_price": bad})
+        assert j.write("fill", None, qty=1, fill_id=None) == 2  # null itself is fine
+    assert [e["seq"] for e in read_journal(p).events] == [1, 2]
+
+
+def test_numpy_scalars_are_numbers_and_datetimes_are_refused(tmp_path: Path) -> None:
+    p = tmp_path / "j.jsonl"
+    with Journal(p) as j:
+        j.write("e", None, price=np.float64(101.25), qty=np.int64(75), ok=np.bool_(True))
+        with pytest.raises(TypeError, match="datetime"):
+            j.write("e", None, at=dt.datetime(2025, 1, 1, 9, 15))
+    (ev,) = read_journal(p).events
+    assert (ev["price"], ev["qty"], ev["ok"]) == (101.25, 75, True)
+    assert p.read_bytes().endswith(b'"price":101.25,"qty":75,"ok":true}\n')

@@ -52,6 +52,7 @@ from dyntrail.execution.broker import (
 from dyntrail.execution.orders import Order
 from dyntrail.journal import Journal
 from dyntrail.orderflow import OrderFlow
+from dyntrail.stretches import Stretches
 from dyntrail.trade import Trade
 
 
@@ -87,7 +88,7 @@ MAX_ATTEMPTS = 50
 _NO_QUOTE = (0.0, 0.0)
 
 
-class Engine(OrderFlow):
+class Engine(OrderFlow, Stretches):
     """Runs the strategy on closed bars; see the module docstring for the order of work."""
 
     def __init__(
@@ -158,6 +159,7 @@ class Engine(OrderFlow):
         self.bars_in_position = 0
         self.now = dt.datetime(1970, 1, 1)
         self._offset = ""
+        self._iso_at, self._iso_text = dt.datetime(1, 1, 1), ""  # ``iso``'s last answer
         self._quote_now: dict[str, tuple[float, float]] = {}
         self.recovered: dict[str, dict[str, Any]] = {}  # journaled intents not in the snapshot
         self._broker_clock = dt.datetime(1970, 1, 1)
@@ -166,10 +168,14 @@ class Engine(OrderFlow):
     # ------------------------------------------------------------------ helpers
 
     def iso(self, naive: dt.datetime) -> str:
-        """Exchange-time ISO 8601 with the timezone's offset."""
+        """Exchange-time ISO 8601 with the timezone's offset (the last one is kept: a bar's
+        events share their time)."""
+        if naive == self._iso_at:
+            return self._iso_text
         if not self._offset:
             self._offset = _offset(self.tz, naive)
-        return naive.isoformat() + self._offset
+        self._iso_at, self._iso_text = naive, naive.isoformat() + self._offset
+        return self._iso_text
 
     def _tte(self, at: dt.datetime, expiry: dt.date) -> float:
         return time_to_expiry_years(
@@ -244,32 +250,6 @@ class Engine(OrderFlow):
             self._maybe_enter(i, t, c, vix)
         self.prev_close = c
 
-    def quiet(self) -> bool:
-        """True when bars without a signal can change nothing but counters: flat, no live,
-        recovered or retried order, and entries from an external signal series."""
-        return (
-            self.signals is not None
-            and self.trade is None
-            and not self.orders
-            and not self.retries
-            and not self.recovered
-        )
-
-    def skip(
-        self, i: int, j: int, ts_last: dt.datetime, close_last: float, vix_last: float
-    ) -> None:
-        """Account for bars ``i .. j-1`` of one session that ``quiet`` said cannot act (no
-        signal, no session start, no breaker edge among them): only the counters and the last
-        values move. ``ts_last``, ``close_last`` and ``vix_last`` are bar ``j-1``'s."""
-        if j <= i:
-            return
-        t = ts_last + self.bar
-        self.bars_total += j - i
-        self.regime.advance(j - 1, t, vix_last)
-        self.tier, self.breaker_on = self.regime.tier, self.regime.tripped
-        self.last_vix, self.last_close, self.now = vix_last, close_last, t
-        self.prev_close = close_last
-
     def finish(self) -> None:
         """End of data: an open position is closed at the last close (``exit_eod``)."""
         tr = self.trade
@@ -292,6 +272,7 @@ class Engine(OrderFlow):
             self._end_day()
         self.day = day
         self._offset = _offset(self.tz, ts)
+        self._iso_at = dt.datetime(1, 1, 1)
         self.day_realized = 0.0
         self.trades_today = 0
         self.day_halted = False
@@ -349,14 +330,17 @@ class Engine(OrderFlow):
             if self.trade is None:
                 return
         if pos.stop_underlying != stop_before:
-            reason = "be" if pos.stop_underlying == pos.entry_underlying else "trail"
-            self.journal.write(
-                "stop_moved",
-                self.iso(t),
-                trade_id=tr.trade_id,
-                level=pos.stop_underlying,
-                reason=reason,
-            )
+            self._stop_moved(tr, t)
+
+    def _stop_moved(self, tr: Trade, t: dt.datetime) -> None:
+        pos = tr.position
+        self.journal.write(
+            "stop_moved",
+            self.iso(t),
+            trade_id=tr.trade_id,
+            level=pos.stop_underlying,
+            reason="be" if pos.stop_underlying == pos.entry_underlying else "trail",
+        )
 
     def _mark(self, tr: Trade, t: dt.datetime, close: float, vix: float) -> float:
         """Mark the open position at the close; returns its unrealized PnL."""
@@ -532,10 +516,10 @@ class Engine(OrderFlow):
             "entry_signal",
             self.iso(t),
             trade_id=tr.trade_id,
-            side=side.value,
+            side=side,
             underlying=close,
             vix=vix,
-            tier=pos.vix_tier.value,
+            tier=pos.vix_tier,
             adx=_round(self.f.adx),
             vwap=_round(self.f.vwap),
             instrument=instrument,

@@ -2,9 +2,10 @@
 
 One JSON object per line: ``{"seq": n, "ts": "...", "kind": "...", ...}`` with sequence numbers
 that rise by one from 1; the first line is a ``header`` with the schema version and the hash of
-the resolved config. Lines are written in a fixed key order with Python's shortest float repr, so
-the same run writes the same bytes. With ``fsync=True`` each line is flushed and fsynced before
-``write`` returns: an intent is on disk before it is acted on.
+the resolved config. Lines are UTF-8, written by orjson in a fixed key order with the shortest
+float repr (a str enum as its value), so the same run writes the same bytes; NaN is refused.
+With ``fsync=True`` each line is flushed and fsynced before ``write`` returns: an intent is on
+disk before it is acted on.
 
 A crash can tear the last line. Reopening a journal whose last line is torn keeps those bytes (they
 are never rewritten), ends the fragment with a newline and appends a ``journal_recovered`` event
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import json
+import math
 import os
 from collections import Counter, deque
 from dataclasses import dataclass, field
@@ -23,10 +24,58 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
 
+import numpy as np
+import orjson
+
 from dyntrail.errors import JournalError
 
 SCHEMA_VERSION = 1
-_ENCODE = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode  # made once
+
+# orjson: about ten times faster than the standard library's encoder on these small records
+# (the journal was a fifth of a backtest's time). Datetimes are passed through to ``_default``
+# so that one is refused (write ``iso`` strings), as the standard library would.
+_OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_NON_STR_KEYS
+
+
+def _default(o: Any) -> Any:
+    """numpy scalars as Python numbers; anything else orjson cannot write is an error."""
+    if isinstance(o, np.generic) and isinstance(o.item(), bool | int | float):
+        return o.item()
+    raise TypeError(f"cannot journal a {type(o).__name__}: {o!r}")
+
+
+def _not_finite(o: Any) -> str | None:
+    """The key path of the first NaN or infinity in ``o`` (orjson writes them as null)."""
+    if isinstance(o, float):
+        return None if math.isfinite(o) else ""
+    if isinstance(o, dict):
+        items: Any = o.items()
+    elif isinstance(o, list | tuple):
+        items = enumerate(o)
+    else:
+        return None
+    for k, v in items:
+        bad = _not_finite(v)
+        if bad is not None:
+            return f"{k}.{bad}".rstrip(".")
+    return None
+
+
+def encode_line(record: dict[str, Any]) -> bytes:
+    """One journal line (without its newline): compact JSON, keys in the record's order.
+    A NaN or infinite number is refused (``JournalError`` naming the key): it could not be
+    read back as a number."""
+    line = orjson.dumps(record, default=_default, option=_OPTIONS)
+    if b"null" in line:
+        bad = _not_finite(record)
+        if bad is not None:
+            raise JournalError(
+                f"refusing to journal a {record.get('kind', 'record')} with a non-finite "
+                f"number at {bad!r}"
+            )
+    return line
+
+
 _SECRET_KEYS = ("api_key", "api_secret", "access_token", "password", "totp", "secret")
 _CHECKED_KEYS: set[str] = set()  # field names already found not to be credentials
 
@@ -60,7 +109,7 @@ def read_journal(path: str | Path) -> JournalRead:
     pending_torn: int | None = None
     for n, line in enumerate(lines, start=1):
         try:
-            ev = json.loads(line)
+            ev = orjson.loads(line)
             if not isinstance(ev, dict) or "seq" not in ev or "kind" not in ev:
                 raise ValueError("not a journal event")
         except ValueError:
@@ -104,9 +153,9 @@ class Journal:
             self.seq = read.events[-1]["seq"] if read.events else 0
             if read.torn_tail:
                 torn_line = self.path.read_bytes().count(b"\n") + 1
-        self._fh: IO[str] = self.path.open("a", encoding="utf-8", newline="\n")
+        self._fh: IO[bytes] = self.path.open("ab")
         if torn_line is not None:
-            self._fh.write("\n")
+            self._fh.write(b"\n")
             self.write("journal_recovered", None, torn_line=torn_line)
 
     def write(self, kind: str, ts: dt.datetime | str | None, **fields: Any) -> int:
@@ -116,17 +165,17 @@ class Journal:
                 if key.lower() in _SECRET_KEYS:
                     raise JournalError(f"refusing to journal a credential field {key!r}")
             _CHECKED_KEYS.update(fields)
-        self.seq += 1
+        seq = self.seq + 1
         stamp = ts.isoformat() if isinstance(ts, dt.datetime) else ts
-        record: dict[str, Any] = {"seq": self.seq, "ts": stamp, "kind": kind}
-        record.update(fields)
+        line = encode_line({"seq": seq, "ts": stamp, "kind": kind, **fields})
+        self._fh.write(line + b"\n")  # a refused record took no sequence number
+        self.seq = seq
         if kind not in ("state", "equity"):
             self.recent.append((stamp, kind))
-        self._fh.write(_ENCODE(record) + "\n")
         if self._fsync:
             self._fh.flush()
             os.fsync(self._fh.fileno())
-        return self.seq
+        return seq
 
     def close(self) -> None:
         if not self._fh.closed:

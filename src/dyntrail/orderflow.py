@@ -166,7 +166,7 @@ class OrderFlow:
             tag=tag,
             trade_id=tr.trade_id,
             action=action,
-            side=side.value,
+            side=side,  # a str enum is journaled as its value
             qty=qty,
             limit=lp.price,
             decision_price=round(decision, 4),
@@ -238,10 +238,17 @@ class OrderFlow:
         except Disconnected:
             return
         for ev in events:
-            body = ev.to_dict()
-            body["event"] = body.pop("kind")
-            body.pop("ts")
-            self.journal.write("broker_event", self.iso(ev.ts), **body)
+            self.journal.write(
+                "broker_event",
+                self.iso(ev.ts),
+                tag=ev.tag,
+                broker_order_id=ev.broker_order_id,
+                fill_id=ev.fill_id,
+                qty=ev.qty,
+                price=ev.price,
+                reason=ev.reason,
+                event=ev.kind,
+            )
             order = self.orders.get(ev.tag) or self.done.get(ev.tag)
             if order is None:
                 self.journal.write("orphan_event", self.iso(ev.ts), tag=ev.tag, event=ev.kind.value)
@@ -499,12 +506,12 @@ def _submitted(order: Order, t: dt.datetime) -> None:
 
 def _targets(pos: Position) -> dict[str, Any]:
     return {
-        "side": pos.side.value,
+        "side": pos.side,
         "entry_underlying": pos.entry_underlying,
         "stop": pos.stop_underlying,
         "t1": pos.t1_underlying,
         "t2": pos.t2_underlying,
         "move_be": pos.move_be_underlying,
         "qty": pos.qty,
-        "tier": pos.vix_tier.value,
+        "tier": pos.vix_tier,
     }

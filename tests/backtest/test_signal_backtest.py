@@ -1,14 +1,20 @@
-"""Backtests driven by an external entry signal (as in the W1 benchmark): the fast path that
-skips quiet flat bars changes nothing, and the next_bar rules hold on real runs."""
+"""Backtests driven by an external entry signal (as in the W1 benchmark): the fast paths that
+skip quiet flat bars and walk a position's calm bars change nothing, and the next_bar rules hold
+on real runs."""
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
+import json
+import tomllib
 from pathlib import Path
 
 import numpy as np
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from dyntrail.core.config_load import load_config
+from dyntrail.core.config_load import config_from_mapping, load_config
 from dyntrail.data.synthetic import generate, weekdays
 from dyntrail.runners.backtest import run_signal_backtest
 
@@ -48,3 +54,93 @@ def test_next_bar_exits_obey_w1_rules(tmp_path: Path) -> None:
         else:
             assert row["exit_reason"] in ("exit_eod", "exit_breaker")  # at the close
             assert price == m.close[i]
+
+
+# --------------------------------------------------------------------------- walking calm bars
+# ``hold`` walks a position's bars that can only move its stop in one loop. Any configuration
+# and data must give the journal of the bar-by-bar run, byte for byte.
+
+_W1 = tomllib.loads((Path(__file__).resolve().parents[2] / "examples" / "w1.toml").read_text())
+
+
+def _variant(  # type: ignore[no-untyped-def]
+    time_stop: int, loss_pct: float, policy: str, tier_trail: bool, scale: bool, near: bool = False
+):
+    raw = copy.deepcopy(_W1)
+    s = raw["strategy"]
+    s["risk"]["time_stop_min"] = time_stop
+    if near:  # break-even and targets close to the entry, a loose trail: they are reached
+        s["risk"].update(sl_underlying_pct=0.002, trail_to_be_underlying_pct=0.0008)
+        s["targets"]["base_rr"] = 1.0
+        s["atr"]["multiplier_trail"] = 5.0
+    s["breaker"] = {"policy": policy, "spike_points": 2.0}
+    raw["limits"]["daily_loss_limit_pct"] = loss_pct
+    if tier_trail:  # the regime upgrade: the trail's rule changes with the tier before each bar
+        s["trail"]["by_tier"] = {"high": {"method": "swing"}, "normal": {"multiplier": 1.5}}
+        s["trail"]["swing_bars"] = 3
+    if scale:  # two lots: half out at T1, the rest trails to T2
+        s["targets"]["scale_out_ratio"] = 0.5
+        raw["account"]["lots_per_trade"] = 2
+    return config_from_mapping(raw)
+
+
+def _both(tmp: Path, cfg, seed: int, tag: str):  # type: ignore[no-untyped-def]
+    m = generate(weekdays(dt.date(2025, 6, 2), dt.date(2025, 6, 11)), seed=seed, n_spikes=4)
+    signals = (np.random.default_rng(seed).random(m.close.size) < 0.02).tolist()
+    out = []
+    for fast in (False, True):
+        path = tmp / f"{tag}-{fast}.jsonl"
+        path.unlink(missing_ok=True)  # a journal that exists would be continued
+        trades = run_signal_backtest(
+            cfg, m.timestamps, m.open, m.high, m.low, m.close, m.volume, m.vix, signals, path,
+            fast=fast,
+        )  # fmt: skip
+        out.append(([t.row() for t in trades], path.read_bytes()))
+    return out
+
+
+@settings(
+    max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    seed=st.integers(0, 10_000),
+    time_stop=st.sampled_from([100_000, 12, 40]),
+    loss_pct=st.sampled_from([0.99, 0.0003, 0.0008]),
+    policy=st.sampled_from(["flatten", "block_entries"]),
+    tier_trail=st.booleans(),
+    scale=st.booleans(),
+    near=st.booleans(),
+)
+def test_walking_calm_bars_changes_no_journal_byte(
+    tmp_path: Path,
+    seed: int,
+    time_stop: int,
+    loss_pct: float,
+    policy: str,
+    tier_trail: bool,
+    scale: bool,
+    near: bool,
+) -> None:
+    cfg = _variant(time_stop, loss_pct, policy, tier_trail, scale, near)
+    (slow_rows, slow_j), (fast_rows, fast_j) = _both(tmp_path, cfg, seed, f"s{seed}")
+    assert fast_rows == slow_rows
+    assert fast_j == slow_j
+
+
+def test_walked_stretches_meet_every_rule_that_ends_them(tmp_path: Path) -> None:
+    """One fixed case in which the walk is cut short by each kind of event: stops, targets,
+    scale-outs, time stops, loss halts, breaker exits, flatten; and it equals bar by bar."""
+    cfg = _variant(40, 0.0002, "flatten", True, True, near=True)
+    kinds: set[str] = set()
+    reasons: set[str] = set()
+    for seed in (1, 2, 3):
+        (slow_rows, slow_j), (fast_rows, fast_j) = _both(tmp_path, cfg, seed, f"k{seed}")
+        assert fast_rows == slow_rows and fast_j == slow_j
+        for line in fast_j.splitlines():
+            ev = json.loads(line)
+            kinds.add(ev["kind"])
+            if ev["kind"] == "stop_moved":
+                reasons.add(ev["reason"])
+        reasons |= {r["exit_reason"] for r in fast_rows}
+    assert {"risk_halt", "breaker_tripped", "t1_hit", "stop_moved"} <= kinds
+    assert {"be", "trail", "exit_stop", "exit_time", "exit_target2"} <= reasons

@@ -149,6 +149,12 @@ class BatchFeatures(Features):
             ind.swing_structure(high, low, n).tolist() if swing else [0] * len(close),
         )
 
+    def stop_columns(self) -> tuple[list[float], list[float], list[float]]:
+        """ATR, last confirmed swing low and swing high of every bar (what moves a stop), for
+        loops that walk many bars; read-only."""
+        c = self._cols
+        return c[0], c[5], c[6]
+
     def advance(
         self,
         i: int,

@@ -138,10 +138,13 @@ def marketable_limit(
     Raises ValueError for a non-positive or non-finite mapped price or tick, a negative
     ``cushion_ticks``, ``cushion_pct`` outside [0, 1) or a negative/non-finite cap.
     """
-    try:
-        how = OrderSide(side)
-    except ValueError:
-        raise ValueError(f"side must be 'buy' or 'sell', got {side!r}") from None
+    if isinstance(side, OrderSide):
+        how = side
+    else:
+        try:
+            how = OrderSide(side)
+        except ValueError:
+            raise ValueError(f"side must be 'buy' or 'sell', got {side!r}") from None
     _check_tick(tick)
     if not (math.isfinite(mapped_price) and mapped_price > 0):
         raise ValueError(f"mapped_price must be finite and > 0, got {mapped_price}")

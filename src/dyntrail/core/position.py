@@ -173,13 +173,7 @@ class Position:
             level = open_ if s * (open_ - self.t2_underlying) >= 0 else self.t2_underlying
             events.append(BarEvent(PositionAction.EXIT_TARGET2, level))
             return events
-        if not self.t1_hit and s * (favourable - self.move_be_underlying) >= 0:
-            self.be_moved = True
-            self._tighten(self.entry_underlying)
-        if self.t1_hit or engine.trail_from_entry:
-            trail = self._trail_level(engine, close, atr_now, clocked, tier, swing_low, swing_high)
-            if trail is not None and s * (trail - self.stop_underlying) > 0:
-                self.stop_underlying = trail  # tighter only (as ``_tighten``)
+        self.close_moves(engine, favourable, close, atr_now, clocked, tier, swing_low, swing_high)
         if now is not None:
             local = now if now.tzinfo is None else now.astimezone(engine.tz)
             if local.time() >= engine.flatten:
@@ -192,6 +186,59 @@ class Position:
             ):
                 events.append(BarEvent(PositionAction.EXIT_TIME, close))
         return events
+
+    def close_moves(
+        self,
+        engine: DynamicTargetEngine,
+        favourable: float,
+        close: float,
+        atr_now: float | None,
+        clocked: bool,
+        tier: VixTier | None,
+        swing_low: float | None,
+        swing_high: float | None,
+    ) -> None:
+        """What a next-bar close does to the stop (after the bar's exits): break-even once the
+        favourable extreme reached it before T1, then the trail; the stop only ever tightens."""
+        s = self.side.sign
+        if not self.t1_hit and s * (favourable - self.move_be_underlying) >= 0:
+            self.be_moved = True
+            self._tighten(self.entry_underlying)
+        if self.t1_hit or engine.trail_from_entry:
+            trail = self._trail_level(engine, close, atr_now, clocked, tier, swing_low, swing_high)
+            if trail is not None and s * (trail - self.stop_underlying) > 0:
+                self.stop_underlying = trail  # tighter only (as ``_tighten``)
+
+    def acts_on(
+        self,
+        engine: DynamicTargetEngine,
+        open_: float,
+        adverse: float,
+        favourable: float,
+        now: dt.datetime,
+    ) -> bool:
+        """Next-bar semantics: could this bar, closing at ``now``, make the position act? True
+        when it touches the stop or a target standing before it, closes at or after flatten, or
+        closes with a time stop due that only a break-even on this very bar could call off (a
+        conservative answer). False means the bar can only move the stop (``close_moves``)."""
+        s = self.side.sign
+        stop = self.stop_underlying
+        if s * (open_ - stop) <= 0 or s * (adverse - stop) <= 0:
+            return True
+        if not self.t1_hit:
+            if s * (favourable - self.t1_underlying) >= 0:
+                return True
+        elif s * (favourable - self.t2_underlying) >= 0:
+            return True
+        local = now if now.tzinfo is None else now.astimezone(engine.tz)
+        if local.time() >= engine.flatten:
+            return True
+        return (
+            not self.be_moved
+            and not self.t1_hit
+            and self.entry_ts is not None
+            and now - self.entry_ts >= engine.time_stop
+        )
 
     def scale_out_qty(self, engine: DynamicTargetEngine) -> int:
         """Quantity to sell at T1: ``scale_out_ratio`` of the open quantity, rounded down to whole

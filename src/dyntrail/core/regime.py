@@ -227,19 +227,22 @@ class BatchRegime(RegimeFeed):
             [4, 3, 2, 1],
             default=0,
         )
-        until = (last_incl + cool).astype(object)
-        order = [VixTier.LOW, VixTier.NORMAL, VixTier.REDUCED, VixTier.HIGH, VixTier.HALT]
-        self._cols = (
-            [order[k] for k in tiers.tolist()],
-            tripped.tolist(),
-            just.tolist(),
-            [u if tr else None for u, tr in zip(until.tolist(), tripped.tolist(), strict=True)],
-            rise.tolist(),
+        order = np.array(
+            [VixTier.LOW, VixTier.NORMAL, VixTier.REDUCED, VixTier.HIGH, VixTier.HALT], dtype=object
         )
+        until: list[dt.datetime | None] = [None] * len(v)  # only while tripped
+        on = np.flatnonzero(tripped)
+        for k, u in zip(on.tolist(), (last_incl[on] + cool).astype(object).tolist(), strict=True):
+            until[k] = u
+        self._cols = (order[tiers].tolist(), tripped.tolist(), just.tolist(), until, rise.tolist())
 
     def edges(self) -> list[bool]:
         """For each bar, whether the breaker trips on it (a bar no fast path may skip)."""
         return list(self._cols[2])
+
+    def tiers_and_trips(self) -> tuple[list[VixTier], list[bool]]:
+        """The tier and whether the breaker is tripped, after each bar; read-only."""
+        return self._cols[0], self._cols[1]
 
     def advance(self, i: int, ts: dt.datetime, vix: float) -> None:
         c = self._cols

@@ -42,7 +42,16 @@ class TargetContext:
 class DynamicTargetEngine:
     """Targets and trailing levels from one strategy config (pure; holds no market state)."""
 
-    __slots__ = ("cfg", "config", "flatten", "next_bar", "time_stop", "trail_from_entry", "tz")
+    __slots__ = (
+        "atr_trail_mult",
+        "cfg",
+        "config",
+        "flatten",
+        "next_bar",
+        "time_stop",
+        "trail_from_entry",
+        "tz",
+    )
 
     def __init__(self, config: Config | StrategySection | None = None) -> None:
         full = config if isinstance(config, Config) else None
@@ -57,6 +66,7 @@ class DynamicTargetEngine:
         self.flatten: dt.time = self.cfg.time.flatten
         self.time_stop = dt.timedelta(minutes=self.cfg.time_stop_min)
         self.tz = ZoneInfo(self.config.session.timezone)
+        self.atr_trail_mult = self.cfg.atr_trail_mult
 
     def rr_for_tier(self, tier: VixTier) -> float:
         """Reward multiple per VIX tier; HALT keeps the conservative HIGH multiple (no entries)."""
@@ -147,5 +157,5 @@ class DynamicTargetEngine:
 
         This is the candidate level only; the position keeps the tighter of it and its stop, so a
         long stop never moves down and a short stop never moves up."""
-        offset = (self.cfg.atr_trail_mult if multiplier is None else multiplier) * atr_now
+        offset = (self.atr_trail_mult if multiplier is None else multiplier) * atr_now
         return last_underlying - side.sign * offset

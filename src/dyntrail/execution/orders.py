@@ -74,7 +74,9 @@ def client_tag(day: dt.date, position_no: int, action: str, attempt: int) -> Cli
         raise ValueError(f"no tag code for action {action!r}")
     if not (0 <= position_no < 10_000 and 1 <= attempt < 1000):
         raise ValueError(f"position {position_no} / attempt {attempt} out of range for a tag")
-    return ClientTag(f"D{day:%y%m%d}P{position_no:02d}{code}{attempt}")
+    return ClientTag(
+        f"D{day.year % 100:02d}{day.month:02d}{day.day:02d}P{position_no:02d}{code}{attempt}"
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,10 +205,20 @@ class Order:
     - ``to_dict``/``from_dict`` round-trip exactly (the journal and the paper broker store it).
     """
 
-    __slots__ = ("broker_order_id", "fills", "history", "intent", "limit", "reason", "state")
+    __slots__ = (
+        "_filled",
+        "broker_order_id",
+        "fills",
+        "history",
+        "intent",
+        "limit",
+        "reason",
+        "state",
+        "tag",
+    )
 
     def __init__(self, intent: OrderIntent) -> None:
-        ClientTag(intent.tag)
+        self.tag = ClientTag(intent.tag)
         if not (isinstance(intent.qty, int) and intent.qty > 0):
             raise ValueError(f"order {intent.tag}: qty must be a positive int, got {intent.qty!r}")
         _check_price(intent.limit, f"order {intent.tag}: limit")
@@ -216,12 +228,10 @@ class Order:
         self.broker_order_id: BrokerOrderId | None = None
         self.reason = ""
         self.fills: dict[str, Fill] = {}
+        self._filled = 0  # the sum of the fills' quantities (fills are only ever added)
         self.history: list[Transition] = []
 
     # -- read-only views ---------------------------------------------------------------------
-    @property
-    def tag(self) -> ClientTag:
-        return ClientTag(self.intent.tag)
 
     @property
     def side(self) -> OrderSide:
@@ -237,7 +247,7 @@ class Order:
 
     @property
     def filled_qty(self) -> int:
-        return sum(f.qty for f in self.fills.values())
+        return self._filled
 
     @property
     def avg_price(self) -> float:
@@ -248,7 +258,7 @@ class Order:
 
     @property
     def remaining(self) -> int:
-        return self.qty - self.filled_qty
+        return self.intent.qty - self._filled
 
     @property
     def is_terminal(self) -> bool:
@@ -307,6 +317,7 @@ class Order:
             nxt = OrderState.FILLED
         self._set_broker_id(broker_order_id)
         self.fills[fill.fill_id] = fill
+        self._filled += fill.qty
         self._commit(OrderEventKind.FILL, fill.ts, nxt)
         return True
 
@@ -389,6 +400,7 @@ class Order:
             for f in d["fills"]:
                 fill = fill_from_dict(f)
                 order.fills[fill.fill_id] = fill
+                order._filled += fill.qty
             order.history = [
                 Transition(
                     dt.datetime.fromisoformat(ts), OrderEventKind(k), OrderState(b), OrderState(a)

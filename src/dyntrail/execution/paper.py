@@ -223,14 +223,14 @@ class PaperBroker:
 
     # -- the protocol ------------------------------------------------------------------------
     def place(self, intent: OrderIntent, now: dt.datetime) -> None:
-        Order(intent)  # validates tag, qty and limit before anything happens
+        order = Order(intent)  # validates tag, qty and limit before anything happens
         self._advance(now)
         try:
             if self._down(now):
                 if intent.tag not in self._entries and self._chance(
                     intent.tag, _Draw.PLACED_ANYWAY, self.profile.disconnect_placed_prob
                 ):
-                    self._accept(intent, now)
+                    self._accept(order, now)
                 raise Disconnected(f"place {intent.tag} at {now}: link down, outcome unknown")
             limit = self.profile.max_orders_per_s
             recent = [t for t in self._place_times if now - t < dt.timedelta(seconds=1)]
@@ -244,7 +244,7 @@ class PaperBroker:
                     f"place {intent.tag}: the broker already holds it as "
                     f"{self._entries[intent.tag].order.broker_order_id}"
                 )
-            self._accept(intent, now)
+            self._accept(order, now)
         finally:
             self._save()
 
@@ -325,10 +325,10 @@ class PaperBroker:
             o.expire(ts)
             self._emit(e, BrokerEventKind.EXPIRED, ts)
 
-    def _accept(self, intent: OrderIntent, now: dt.datetime) -> None:
+    def _accept(self, order: Order, now: dt.datetime) -> None:
+        intent = order.intent
         boid = BrokerOrderId(f"PB{self._next_id:06d}")
         self._next_id += 1
-        order = Order(intent)
         order.submit(now, boid)
         p = self.profile
         zero = dt.timedelta(0)

@@ -270,10 +270,11 @@ def run_signal_backtest(
     """Backtest with entries from an external signal series (one bool per bar: go long at that
     bar's close when flat) instead of the entry gates; exits, orders, journal as in any run.
 
-    With ``fast``, the flat stretches between signals are skipped: while the engine is
-    ``quiet`` nothing but counters can change until the next signal, session start or breaker
-    edge, so those bars are accounted for in one step. The trades and the journal are the same
-    as without it (a test holds them equal)."""
+    With ``fast``, stretches of bars are accounted for in one step (``dyntrail.stretches``):
+    flat ones between signals, where nothing but counters can change until the next signal,
+    session start or breaker edge, and, with next-bar semantics, a position's bars that can only
+    move its stop. The trades and the journal are the same as without it (tests hold them
+    equal)."""
     n = len(close)
     ts_list: list[dt.datetime] = timestamps.astype("datetime64[s]").astype(object).tolist()
     days = timestamps.astype("datetime64[D]")
@@ -282,12 +283,11 @@ def run_signal_backtest(
     regime = BatchRegime(
         cfg, timestamps.astype("datetime64[s]") + np.timedelta64(bar_minutes * 60, "s"), vix
     )
-    eventful = np.asarray(signals, dtype=bool) | np.asarray(regime.edges(), dtype=bool)
-    eventful[0] = True
-    eventful[1:] |= days[1:] != days[:-1]
-    idx = np.flatnonzero(eventful)
-    # the next eventful bar at or after each bar (n when there is none)
-    nxt_l = np.append(idx, n)[np.searchsorted(idx, np.arange(n))].tolist()
+    boundary = np.asarray(regime.edges(), dtype=bool)  # a session start or a breaker edge
+    boundary[0] = True
+    boundary[1:] |= days[1:] != days[:-1]
+    eventful = boundary | np.asarray(signals, dtype=bool)
+    nxt_l, nxt_b = _next_true(eventful), _next_true(boundary)
     closed: list[Trade] = []
     o, h, lo, c, vx = (
         open_.tolist(),
@@ -316,14 +316,26 @@ def run_signal_backtest(
         )
         i = 0
         while i < n:
-            if fast and engine.quiet():
-                j = nxt_l[i]
-                if j > i:
-                    engine.skip(i, j, ts_list[j - 1], c[j - 1], vx[j - 1])
-                    i = j
-                    if i >= n:
-                        break
+            if fast:
+                if engine.quiet():
+                    j = nxt_l[i]
+                    if j > i:
+                        engine.skip(i, j, ts_list[j - 1], c[j - 1], vx[j - 1])
+                        i = j
+                elif engine.calm():
+                    i = engine.hold(i, nxt_b[i], ts_list, o, h, lo, c, vx)
+                if i >= n:
+                    break
             engine.on_bar(i, ts_list[i], o[i], h[i], lo[i], c[i], vol[i], vx[i])
             i += 1
         engine.finish()
     return closed
+
+
+def _next_true(flags: np.ndarray) -> list[int]:
+    """For each index, the first index at or after it where ``flags`` is true (len when none)."""
+    idx = np.flatnonzero(flags)
+    nxt: list[int] = np.append(idx, len(flags))[
+        np.searchsorted(idx, np.arange(len(flags)))
+    ].tolist()
+    return nxt

@@ -13,7 +13,9 @@ W1's rules are dyntrail configuration, not code written for the benchmark:
   by their close); entries on W1's signal series (``Engine(signals=...)``) before flatten, not on
   a bar that exited (``reenter_same_bar = false``);
 - the underlying is traded, one unit, no costs, no slippage, no order cushion; VIX is held at 15
-  (tier NORMAL; the breaker never trips).
+  (tier NORMAL; the breaker never trips);
+- ATR14 comes with W1's data, as it does for every peer (W1 excludes indicator cost from the
+  timings); ``w1_data.py --check`` shows it equals dyntrail's own ATR bit for bit.
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ def run(data, journal_dir: Path | None = None, fast: bool = True) -> list[Trade]
             data.entries.tolist(),
             (journal_dir or Path(tmp)) / "journal.jsonl",
             fast=fast,
+            atr=data.atr14,  # W1 hands every engine its ATR14 (equal to dyntrail's, bit for bit)
         )
     # bar indices from the trades' close times (dyntrail stamps a bar by its close)
     closes = data.ts.astype("datetime64[s]") + np.timedelta64(60, "s")

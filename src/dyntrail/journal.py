@@ -178,9 +178,11 @@ class Journal:
         return seq
 
     def close(self) -> None:
+        """Flush and close; a durable journal (``fsync=True``) is fsynced first."""
         if not self._fh.closed:
             self._fh.flush()
-            os.fsync(self._fh.fileno())
+            if self._fsync:
+                os.fsync(self._fh.fileno())
             self._fh.close()
 
     def __enter__(self) -> Journal:

@@ -144,3 +144,19 @@ def test_walked_stretches_meet_every_rule_that_ends_them(tmp_path: Path) -> None
         reasons |= {r["exit_reason"] for r in fast_rows}
     assert {"risk_halt", "breaker_tripped", "t1_hit", "stop_moved"} <= kinds
     assert {"be", "trail", "exit_stop", "exit_time", "exit_target2"} <= reasons
+
+
+def test_an_atr_handed_in_is_used_as_the_engines_own(tmp_path: Path) -> None:
+    from dyntrail.core.indicators import atr
+
+    m = generate(weekdays(dt.date(2025, 3, 3), dt.date(2025, 3, 7)), seed=5)
+    signals = (np.random.default_rng(5).random(m.close.size) < 0.02).tolist()
+    args = (CFG, m.timestamps, m.open, m.high, m.low, m.close, m.volume, m.vix, signals)
+    own = run_signal_backtest(*args, tmp_path / "own.jsonl")
+    given = run_signal_backtest(
+        *args, tmp_path / "given.jsonl", atr=atr(m.high, m.low, m.close, CFG.strategy.atr_period)
+    )
+    assert [t.row() for t in given] == [t.row() for t in own]
+    assert (tmp_path / "given.jsonl").read_bytes() == (tmp_path / "own.jsonl").read_bytes()
+    wider = run_signal_backtest(*args, tmp_path / "wide.jsonl", atr=np.full(m.close.size, 50.0))
+    assert [t.row()["stop_initial"] for t in wider] != [t.row()["stop_initial"] for t in own]

@@ -122,10 +122,15 @@ class BatchFeatures(Features):
         volume: NDArray[np.float64] | None,
         *,
         entry_gates: bool = True,
+        atr: NDArray[np.float64] | None = None,
     ) -> None:
         """``entry_gates=False`` (entries come from an external signal) leaves out what only
         the entry gates read (ADX/DI, and VWAP unless momentum needs it); swings are computed
-        only when a trail rule or the momentum context reads them. What is left out is NaN."""
+        only when a trail rule or the momentum context reads them. What is left out is NaN.
+        ``atr``: the ATR of every bar computed elsewhere (Wilder, ``[strategy.atr] period``,
+        NaN while not yet known), used instead of computing it here."""
+        if atr is not None and len(atr) != len(close):
+            raise ValueError(f"atr has {len(atr)} values for {len(close)} bars")
         super().__init__()
         s = cfg.strategy
         p, q, n = s.atr_period, s.entries.adx_period, s.trail.swing_bars
@@ -137,7 +142,7 @@ class BatchFeatures(Features):
         )
         sh, sl = ind.swings(high, low, n) if swing else (None, None)
         self._cols: tuple[list[float], ...] = (
-            ind.atr(high, low, close, p).tolist(),
+            (ind.atr(high, low, close, p) if atr is None else np.asarray(atr, float)).tolist(),
             ind.adx(high, low, close, q).tolist() if entry_gates else none,
             ind.plus_di(high, low, close, q).tolist() if entry_gates else none,
             ind.minus_di(high, low, close, q).tolist() if entry_gates else none,

@@ -115,6 +115,8 @@ class FaultProfile:
         return cls(**zeros, order_timeout_s=None, max_orders_per_s=None)
 
 
+_ZERO = dt.timedelta(0)
+_ONE_SECOND = dt.timedelta(seconds=1)
 _LATENCIES = ("ack_median_ms", "ack_sigma", "fill_median_ms", "fill_sigma")
 _RATES = (
     "reject_rate",
@@ -233,12 +235,13 @@ class PaperBroker:
                     self._accept(order, now)
                 raise Disconnected(f"place {intent.tag} at {now}: link down, outcome unknown")
             limit = self.profile.max_orders_per_s
-            recent = [t for t in self._place_times if now - t < dt.timedelta(seconds=1)]
-            self._place_times = recent
-            if limit is not None and len(recent) >= limit:
-                raise RateLimited(
-                    f"place {intent.tag} at {now}: more than {limit} orders within one second"
-                )
+            if limit is not None:  # the times of recent places are kept only for the limit
+                recent = [t for t in self._place_times if now - t < _ONE_SECOND]
+                self._place_times = recent
+                if len(recent) >= limit:
+                    raise RateLimited(
+                        f"place {intent.tag} at {now}: more than {limit} orders within one second"
+                    )
             if intent.tag in self._entries:
                 raise DuplicateTag(
                     f"place {intent.tag}: the broker already holds it as "
@@ -292,6 +295,9 @@ class PaperBroker:
         """Apply every ack, reject and expiry due by ``now``, in time order; set the clock."""
         if self._clock is not None and now < self._clock:
             raise ValueError(f"time went backwards: {now} is before the broker clock {self._clock}")
+        if not self._live:
+            self._clock = now
+            return
         while True:
             due: tuple[dt.datetime, _Entry] | None = None
             for e in self._live.values():
@@ -331,7 +337,7 @@ class PaperBroker:
         self._next_id += 1
         order.submit(now, boid)
         p = self.profile
-        zero = dt.timedelta(0)
+        zero = _ZERO
         ack_ts = now + (
             _latency(self._keyed(intent.tag, _Draw.ACK_LATENCY), p.ack_median_ms, p.ack_sigma)
             if p.ack_median_ms > 0
@@ -347,7 +353,8 @@ class PaperBroker:
             expire_ts = ack_ts + dt.timedelta(seconds=p.order_timeout_s)
         self._entries[intent.tag] = _Entry(order, boid, ack_ts, ack_ts + fill_lat, expire_ts)
         self._live[intent.tag] = self._entries[intent.tag]
-        self._place_times.append(now)
+        if p.max_orders_per_s is not None:
+            self._place_times.append(now)
 
     def _try_fill(self, e: _Entry, now: dt.datetime, q: tuple[float, float] | None) -> None:
         """Match one working order against the quote: at most one fill per order per market

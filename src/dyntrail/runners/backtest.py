@@ -266,6 +266,7 @@ def run_signal_backtest(
     *,
     bar_minutes: int = 1,
     fast: bool = True,
+    atr: np.ndarray | None = None,
 ) -> list[Trade]:
     """Backtest with entries from an external signal series (one bool per bar: go long at that
     bar's close when flat) instead of the entry gates; exits, orders, journal as in any run.
@@ -274,12 +275,13 @@ def run_signal_backtest(
     flat ones between signals, where nothing but counters can change until the next signal,
     session start or breaker edge, and, with next-bar semantics, a position's bars that can only
     move its stop. The trades and the journal are the same as without it (tests hold them
-    equal)."""
+    equal). ``atr`` hands in an ATR computed elsewhere (as a benchmark's data), otherwise the
+    engine computes its own."""
     n = len(close)
     ts_list: list[dt.datetime] = timestamps.astype("datetime64[s]").astype(object).tolist()
     days = timestamps.astype("datetime64[D]")
     sessions = days.astype(np.int64)
-    features = BatchFeatures(cfg, sessions, high, low, close, volume, entry_gates=False)
+    features = BatchFeatures(cfg, sessions, high, low, close, volume, entry_gates=False, atr=atr)
     regime = BatchRegime(
         cfg, timestamps.astype("datetime64[s]") + np.timedelta64(bar_minutes * 60, "s"), vix
     )
@@ -334,8 +336,7 @@ def run_signal_backtest(
 
 def _next_true(flags: np.ndarray) -> list[int]:
     """For each index, the first index at or after it where ``flags`` is true (len when none)."""
-    idx = np.flatnonzero(flags)
-    nxt: list[int] = np.append(idx, len(flags))[
-        np.searchsorted(idx, np.arange(len(flags)))
-    ].tolist()
+    n = len(flags)
+    at = np.where(flags, np.arange(n), n)
+    nxt: list[int] = np.minimum.accumulate(at[::-1])[::-1].tolist()
     return nxt

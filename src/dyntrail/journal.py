@@ -46,18 +46,15 @@ def _default(o: Any) -> Any:
 
 def _not_finite(o: Any) -> str | None:
     """The key path of the first NaN or infinity in ``o`` (orjson writes them as null)."""
-    if isinstance(o, float):
-        return None if math.isfinite(o) else ""
-    if isinstance(o, dict):
-        items: Any = o.items()
-    elif isinstance(o, list | tuple):
-        items = enumerate(o)
-    else:
-        return None
+    items = o.items() if isinstance(o, dict) else enumerate(o)
     for k, v in items:
-        bad = _not_finite(v)
-        if bad is not None:
-            return f"{k}.{bad}".rstrip(".")
+        if isinstance(v, float):
+            if not math.isfinite(v):
+                return str(k)
+        elif isinstance(v, dict | list | tuple):
+            bad = _not_finite(v)
+            if bad is not None:
+                return f"{k}.{bad}"
     return None
 
 

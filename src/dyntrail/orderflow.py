@@ -60,6 +60,7 @@ class OrderFlow:
     _broker_clock: dt.datetime
     _quote_now: dict[str, tuple[float, float]]
     _on_fill: Callable[[dict[str, Any]], None]
+    _on_equity: Callable[[str, float, float, float], None] | None
     _on_trade_closed: Callable[[Trade], None]
 
     if TYPE_CHECKING:  # provided by Engine
@@ -329,7 +330,8 @@ class OrderFlow:
     ) -> None:
         meta = self.meta[order.tag]
         tr.applied.add(fid)
-        first_of_order = sum(1 for f in order.fills if f in tr.applied) == 1
+        fills = order.fills
+        first_of_order = len(fills) == 1 or sum(1 for f in fills if f in tr.applied) == 1
         value = price * qty
         buy = order.side is OrderSide.BUY
         cost = order_costs(
@@ -364,10 +366,10 @@ class OrderFlow:
         if meta["ack"] is not None and self.record_acks:
             sent = dt.datetime.fromisoformat(meta["sent"])
             ack_ms = round((dt.datetime.fromisoformat(meta["ack"]) - sent).total_seconds() * 1e3, 3)
-        row = {
+        at = self.iso(ts)
+        row = {  # the fill's journal line, then (with its time) the fills.csv row
             "trade_id": tr.trade_id,
             "leg": 0 if entry else tr.exit_legs + 1,
-            "ts": self.iso(ts),
             "action": meta["action"],
             "side": "buy" if buy else "sell",
             "qty": qty,
@@ -382,26 +384,22 @@ class OrderFlow:
         }
         if not entry:
             tr.exit_legs += 1
-        self.journal.write(
-            "fill", row["ts"], fill_id=fid, **{k: v for k, v in row.items() if k != "ts"}
-        )
+        self.journal.write("fill", at, fill_id=fid, **row)
+        row["ts"] = at
         self._on_fill(row)
         if entry and tr.closing:  # bought after the exit was decided: sell that too
             self.retries.append((tr.closing, qty, 1))
         if entry and tr.risk_per_unit == 0.0:
             tr.risk_per_unit = self._risk_per_unit(tr, pos, ts)
-            self.journal.write("position_open", self.iso(ts), trade_id=tr.trade_id, **_targets(pos))
+            self.journal.write("position_open", at, trade_id=tr.trade_id, **_targets(pos))
             self.journal.write(
-                "stop_moved",
-                self.iso(ts),
-                trade_id=tr.trade_id,
-                level=pos.stop_underlying,
-                reason="initial",
+                "stop_moved", at, trade_id=tr.trade_id, level=pos.stop_underlying, reason="initial"
             )
         if not entry and pos.qty == 0 and not self._entry_working(tr):
             self._close(tr, meta["action"], meta["underlying"], ts)
-        else:
-            self._equity(ts, self.capital + self.realized + tr.unrealized(), tr.unrealized())
+        elif self._on_equity is not None:
+            unreal = tr.unrealized()
+            self._equity(ts, self.capital + self.realized + unreal, unreal)
 
     def _entry_working(self, tr: Trade) -> bool:
         return any(
@@ -411,22 +409,25 @@ class OrderFlow:
         )
 
     def _close(self, tr: Trade, action: str, level: float, ts: dt.datetime) -> None:
-        tr.exit_ts, tr.exit_underlying, tr.exit_reason = self.iso(ts), level, action
-        pnl = tr.pnl_net()
+        at = self.iso(ts)
+        tr.exit_ts, tr.exit_underlying, tr.exit_reason = at, level, action
+        row = tr.row()
+        pnl = row["pnl_net"]
         self.realized += pnl
         self.day_realized += pnl
         self.trade = None
         self.retries = []
         self.journal.write(
             "position_closed",
-            self.iso(ts),
+            at,
             trade_id=tr.trade_id,
             reason=action,
             pnl_net=pnl,
-            costs=round(tr.costs, 2),
-            row=tr.row(),
+            costs=row["costs"],
+            row=row,
         )
-        self._equity(ts, self.capital + self.realized, 0.0)
+        if self._on_equity is not None:
+            self._equity(ts, self.capital + self.realized, 0.0)
         self._on_trade_closed(tr)
 
     def _reject_row(self, tr: Trade, order: Order) -> dict[str, Any]:

@@ -102,6 +102,8 @@ class Trade:
         pos = self.position
         exit_price = self.exit_value / self.exit_qty if self.exit_qty else 0.0
         risk = self.risk_per_unit * self.qty
+        gross = self.pnl_gross()
+        net = round(gross - self.costs, 2)  # pnl_net()
         return {
             "trade_id": self.trade_id,
             "side": pos.side.value,
@@ -121,8 +123,8 @@ class Trade:
             "stop_initial": round(pos.stop_initial, 2),
             "t1": round(pos.t1_underlying, 2),
             "t2": round(pos.t2_underlying, 2),
-            "r_multiple": round(self.pnl_net() / risk, 4) if risk > 0 else "",
+            "r_multiple": round(net / risk, 4) if risk > 0 else "",
             "costs": round(self.costs, 2),
-            "pnl_gross": self.pnl_gross(),
-            "pnl_net": self.pnl_net(),
+            "pnl_gross": gross,
+            "pnl_net": net,
         }

@@ -323,19 +323,15 @@ class Position:
         swing_low: float | None,
         swing_high: float | None,
     ) -> float | None:
-        trail = engine.cfg.trail
-        method, mult = trail.method, None
         if clocked:
-            rule = trail.by_tier.get(tier or self.vix_tier)
-            if rule is not None:
-                method, mult = rule.method, rule.multiplier
-        else:
-            method = TrailMethod.ATR  # the document's skeleton trails on ATR only
+            method, mult = engine.trail_rules[tier or self.vix_tier]
+        else:  # the document's skeleton trails on ATR only
+            method, mult = TrailMethod.ATR, engine.atr_trail_mult
         if method is TrailMethod.SWING:
             swing = swing_low if self.side is Side.LONG else swing_high
             if swing is None or not math.isfinite(swing):
                 return None
-            return swing * (1.0 - self.side.sign * trail.swing_buffer_pct)
+            return swing * (1.0 - self.side.sign * engine.cfg.trail.swing_buffer_pct)
         if atr_now is None or not math.isfinite(atr_now):
             return None
         return engine.update_trailing(self.side, price, atr_now, mult)

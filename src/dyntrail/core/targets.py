@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 from dyntrail.core.config import Config, StrategySection
-from dyntrail.core.types import DynamicTargets, Side, VixTier
+from dyntrail.core.types import DynamicTargets, Side, TrailMethod, VixTier
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +50,7 @@ class DynamicTargetEngine:
         "next_bar",
         "time_stop",
         "trail_from_entry",
+        "trail_rules",
         "tz",
     )
 
@@ -67,6 +68,15 @@ class DynamicTargetEngine:
         self.time_stop = dt.timedelta(minutes=self.cfg.time_stop_min)
         self.tz = ZoneInfo(self.config.session.timezone)
         self.atr_trail_mult = self.cfg.atr_trail_mult
+        trail = self.cfg.trail
+        self.trail_rules: dict[VixTier, tuple[TrailMethod, float]] = {
+            tier: (rule.method, rule.multiplier)
+            if (rule := trail.by_tier.get(tier)) is not None and rule.multiplier is not None
+            else (rule.method if rule is not None else trail.method, self.atr_trail_mult)
+            for tier in VixTier
+        }
+        """Per tier, the trail's method and ATR multiple (``[strategy.trail.by_tier]`` or the
+        defaults): the regime upgrade, resolved once."""
 
     def rr_for_tier(self, tier: VixTier) -> float:
         """Reward multiple per VIX tier; HALT keeps the conservative HIGH multiple (no entries)."""

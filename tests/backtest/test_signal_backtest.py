@@ -160,3 +160,20 @@ def test_an_atr_handed_in_is_used_as_the_engines_own(tmp_path: Path) -> None:
     assert (tmp_path / "given.jsonl").read_bytes() == (tmp_path / "own.jsonl").read_bytes()
     wider = run_signal_backtest(*args, tmp_path / "wide.jsonl", atr=np.full(m.close.size, 50.0))
     assert [t.row()["stop_initial"] for t in wider] != [t.row()["stop_initial"] for t in own]
+
+
+def test_few_collections_restores_the_collectors_thresholds() -> None:
+    import gc
+
+    from dyntrail.runners.backtest import few_collections
+
+    before = gc.get_threshold()
+    with few_collections(12_345):
+        assert gc.get_threshold()[0] == max(12_345, before[0])
+    assert gc.get_threshold() == before
+    try:
+        with few_collections():
+            raise KeyError("boom")
+    except KeyError:
+        pass
+    assert gc.get_threshold() == before

@@ -192,7 +192,7 @@ class BatchRegime(RegimeFeed):
     """The same values computed over the whole series at once (``close_ts``: naive bar close
     times, increasing; ``vix``: the VIX known at each)."""
 
-    __slots__ = ("_cols",)
+    __slots__ = ("_cols", "_edges", "_rise")
 
     def __init__(self, cfg: Config, close_ts: Any, vix: Any) -> None:
         import numpy as np
@@ -234,11 +234,13 @@ class BatchRegime(RegimeFeed):
         on = np.flatnonzero(tripped)
         for k, u in zip(on.tolist(), (last_incl[on] + cool).astype(object).tolist(), strict=True):
             until[k] = u
-        self._cols = (order[tiers].tolist(), tripped.tolist(), just.tolist(), until, rise.tolist())
+        self._cols = (order[tiers].tolist(), tripped.tolist(), just.tolist(), until)
+        self._edges, self._rise = just, rise  # read rarely: kept as arrays
 
-    def edges(self) -> list[bool]:
-        """For each bar, whether the breaker trips on it (a bar no fast path may skip)."""
-        return list(self._cols[2])
+    def edges(self) -> Any:
+        """For each bar, whether the breaker trips on it (a bar no fast path may skip): a
+        numpy bool array (a copy)."""
+        return self._edges.copy()
 
     def tiers_and_trips(self) -> tuple[list[VixTier], list[bool]]:
         """The tier and whether the breaker is tripped, after each bar; read-only."""
@@ -246,5 +248,5 @@ class BatchRegime(RegimeFeed):
 
     def advance(self, i: int, ts: dt.datetime, vix: float) -> None:
         c = self._cols
-        self.tier, self.tripped, self.just_tripped = c[0][i], c[1][i], c[2][i]
-        self.until, self.rise = c[3][i], c[4][i]
+        self.tier, self.tripped, self.just_tripped, self.until = c[0][i], c[1][i], c[2][i], c[3][i]
+        self.rise = float(self._rise[i])

@@ -284,6 +284,7 @@ class PaperBroker:
                 working = e.order.state in (OrderState.ACKED, OrderState.PARTIALLY_FILLED)
                 if working and e.fill_from_ts <= now:
                     self._try_fill(e, now, quote(e.order.instrument))
+            self._prune()  # filled ones leave the scan now: the next call finds less to do
             if not self._down(now):
                 out, self._outbox = self._outbox, []
         finally:

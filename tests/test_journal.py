@@ -124,3 +124,13 @@ def test_numpy_scalars_are_numbers_and_datetimes_are_refused(tmp_path: Path) -> 
     (ev,) = read_journal(p).events
     assert (ev["price"], ev["qty"], ev["ok"]) == (101.25, 75, True)
     assert p.read_bytes().endswith(b'"price":101.25,"qty":75,"ok":true}\n')
+
+
+def test_nulls_written_for_none_do_not_hide_a_nan(tmp_path: Path) -> None:
+    with Journal(tmp_path / "j.jsonl") as j:
+        j.write("e", None, a=None, reason="null and void", b=None)  # nulls that are fine
+        with pytest.raises(JournalError, match="'row.x'"):
+            j.write("e", None, a=None, row={"x": float("nan")})
+        with pytest.raises(JournalError, match="'b'"):
+            j.write("e", None, a="null", b=float("nan"))
+    assert [e["reason"] for e in read_journal(tmp_path / "j.jsonl").events] == ["null and void"]

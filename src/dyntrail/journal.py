@@ -63,7 +63,9 @@ def encode_line(record: dict[str, Any]) -> bytes:
     A NaN or infinite number is refused (``JournalError`` naming the key): it could not be
     read back as a number."""
     line = orjson.dumps(record, default=_default, option=_OPTIONS)
-    if b"null" in line:
+    # Each top-level None writes one null; any more (a NaN, a nested None, "null" in a string)
+    # and the record is searched.
+    if b"null" in line and line.count(b"null") != list(record.values()).count(None):
         bad = _not_finite(record)
         if bad is not None:
             raise JournalError(

@@ -14,7 +14,7 @@ import enum
 import math
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from dyntrail.core.order_pricing import OrderSide
 from dyntrail.errors import BrokerError, JournalError
@@ -185,9 +185,9 @@ class Overfill(BrokerError):
     """A fill that would take the filled quantity past the order's quantity."""
 
 
-@dataclass(frozen=True, slots=True)
-class Transition:
-    """One applied step of an order's life, at market time ``ts``."""
+class Transition(NamedTuple):
+    """One applied step of an order's life, at market time ``ts`` (a named tuple: immutable,
+    and several are made for every order)."""
 
     ts: dt.datetime
     kind: OrderEventKind

@@ -129,7 +129,7 @@ def test_numpy_scalars_are_numbers_and_datetimes_are_refused(tmp_path: Path) -> 
 def test_nulls_written_for_none_do_not_hide_a_nan(tmp_path: Path) -> None:
     with Journal(tmp_path / "j.jsonl") as j:
         j.write("e", None, a=None, reason="null and void", b=None)  # nulls that are fine
-        with pytest.raises(JournalError, match="'row.x'"):
+        with pytest.raises(JournalError, match=r"'row\.x'"):
             j.write("e", None, a=None, row={"x": float("nan")})
         with pytest.raises(JournalError, match="'b'"):
             j.write("e", None, a="null", b=float("nan"))

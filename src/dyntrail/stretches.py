@@ -13,6 +13,7 @@ generated data with break-even moves, trails, tier changes, time stops and loss 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from dyntrail.core.features import BatchFeatures, Features
@@ -107,12 +108,12 @@ class Stretches:
         self,
         i: int,
         j: int,
-        ts: list[dt.datetime],
-        o: list[float],
-        h: list[float],
-        lo: list[float],
-        c: list[float],
-        vix: list[float],
+        ts: Sequence[dt.datetime],
+        o: Sequence[float],
+        h: Sequence[float],
+        lo: Sequence[float],
+        c: Sequence[float],
+        vix: Sequence[float],
     ) -> int:
         """Walk bars ``i .. j-1`` of one session (no session start or breaker edge among them)
         while ``calm`` holds and none can make the position act; return the first bar not

@@ -141,20 +141,20 @@ class BatchFeatures(Features):
             or any(r.method == "swing" for r in s.trail.by_tier.values())
         )
         sh, sl = ind.swings(high, low, n) if swing else (None, None)
-        self._cols: tuple[list[float], ...] = (
-            (ind.atr(high, low, close, p) if atr is None else np.asarray(atr, float)).tolist(),
-            ind.adx(high, low, close, q).tolist() if entry_gates else none,
-            ind.plus_di(high, low, close, q).tolist() if entry_gates else none,
-            ind.minus_di(high, low, close, q).tolist() if entry_gates else none,
-            ind.session_vwap(sessions, high, low, close, volume).tolist()
+        self._cols: tuple[Sequence[float], ...] = (
+            _view(ind.atr(high, low, close, p) if atr is None else atr),
+            _view(ind.adx(high, low, close, q)) if entry_gates else none,
+            _view(ind.plus_di(high, low, close, q)) if entry_gates else none,
+            _view(ind.minus_di(high, low, close, q)) if entry_gates else none,
+            _view(ind.session_vwap(sessions, high, low, close, volume))
             if entry_gates or s.momentum.enabled
             else none,
-            sl.tolist() if sl is not None else none,
-            sh.tolist() if sh is not None else none,
+            _view(sl) if sl is not None else none,
+            _view(sh) if sh is not None else none,
             ind.swing_structure(high, low, n).tolist() if swing else [0] * len(close),
         )
 
-    def stop_columns(self) -> tuple[list[float], list[float], list[float]]:
+    def stop_columns(self) -> tuple[Sequence[float], Sequence[float], Sequence[float]]:
         """ATR, last confirmed swing low and swing high of every bar (what moves a stop), for
         loops that walk many bars; read-only."""
         c = self._cols
@@ -178,3 +178,8 @@ class BatchFeatures(Features):
         self.swing_low = c[5][i]
         self.swing_high = c[6][i]
         self.structure = int(c[7][i])
+
+
+def _view(values: NDArray[np.float64]) -> memoryview:
+    """A read-only view whose items are Python floats: no list of them is made up front."""
+    return np.ascontiguousarray(values, dtype=np.float64).data.toreadonly()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import gc
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -308,14 +308,10 @@ def run_signal_backtest(
     eventful = boundary | np.asarray(signals, dtype=bool)
     nxt_l, nxt_b = _next_true(eventful), _next_true(boundary)
     closed: list[Trade] = []
-    o, h, lo, c, vx = (
-        open_.tolist(),
-        high.tolist(),
-        low.tolist(),
-        close.tolist(),
-        np.asarray(vix, dtype=float).tolist(),
-    )
-    vol = volume.tolist() if volume is not None else [None] * n
+    # Views, not lists: a bar's value becomes a Python float only when it is read (most bars
+    # of a signal backtest are skipped or walked, and a list would make them all, then free them).
+    o, h, lo, c, vx = (_column(a) for a in (open_, high, low, close, vix))
+    vol: Sequence[float | None] = _column(volume) if volume is not None else [None] * n
     with Journal(journal_path) as journal:
         engine = Engine(
             cfg,
@@ -351,9 +347,13 @@ def run_signal_backtest(
     return closed
 
 
-def _next_true(flags: np.ndarray) -> list[int]:
+def _column(values: np.ndarray) -> memoryview:
+    """A read-only view of a float column whose items are Python floats."""
+    return np.ascontiguousarray(values, dtype=np.float64).data.toreadonly()
+
+
+def _next_true(flags: np.ndarray) -> memoryview:
     """For each index, the first index at or after it where ``flags`` is true (len when none)."""
     n = len(flags)
-    at = np.where(flags, np.arange(n), n)
-    nxt: list[int] = np.minimum.accumulate(at[::-1])[::-1].tolist()
-    return nxt
+    at = np.where(flags, np.arange(n, dtype=np.int64), n)
+    return np.ascontiguousarray(np.minimum.accumulate(at[::-1])[::-1]).data.toreadonly()

@@ -47,7 +47,7 @@ def run(data, journal_dir: Path | None = None, fast: bool = True) -> list[Trade]
             data.close,
             data.volume,
             np.full(data.n, 15.0),
-            data.entries.tolist(),
+            data.entries,
             (journal_dir or Path(tmp)) / "journal.jsonl",
             fast=fast,
             atr=data.atr14,  # W1 hands every engine its ATR14 (equal to dyntrail's, bit for bit)

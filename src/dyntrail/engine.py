@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
@@ -105,7 +105,7 @@ class Engine(OrderFlow, Stretches):
         on_fill: Callable[[dict[str, Any]], None],
         on_equity: Callable[[str, float, float, float], None] | None,
         settle: dt.timedelta = dt.timedelta(0),
-        signals: list[bool] | None = None,
+        signals: Sequence[int] | None = None,  # truthy: a long entry signal at that bar
         regime: RegimeFeed | None = None,
         record_acks: bool = True,
     ) -> None:

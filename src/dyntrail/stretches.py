@@ -30,7 +30,7 @@ class Stretches:
     """Bar stretches of the engine (see the module docstring)."""
 
     # The engine's state this part reads and writes (set by ``Engine.__init__``).
-    signals: list[bool] | None
+    signals: Sequence[int] | None
     trade: Trade | None
     orders: dict[str, Order]
     retries: list[tuple[str, int, int]]

@@ -6,6 +6,7 @@ import abc
 import datetime as dt
 import math
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -234,7 +235,12 @@ class BatchRegime(RegimeFeed):
         on = np.flatnonzero(tripped)
         for k, u in zip(on.tolist(), (last_incl[on] + cool).astype(object).tolist(), strict=True):
             until[k] = u
-        self._cols = (order[tiers].tolist(), tripped.tolist(), just.tolist(), until)
+        self._cols = (
+            order[tiers].tolist(),
+            np.ascontiguousarray(tripped).data.toreadonly(),  # items are Python bools
+            np.ascontiguousarray(just).data.toreadonly(),
+            until,
+        )
         self._edges, self._rise = just, rise  # read rarely: kept as arrays
 
     def edges(self) -> Any:
@@ -242,11 +248,12 @@ class BatchRegime(RegimeFeed):
         numpy bool array (a copy)."""
         return self._edges.copy()
 
-    def tiers_and_trips(self) -> tuple[list[VixTier], list[bool]]:
+    def tiers_and_trips(self) -> tuple[Sequence[VixTier], Sequence[int]]:
         """The tier and whether the breaker is tripped, after each bar; read-only."""
         return self._cols[0], self._cols[1]
 
     def advance(self, i: int, ts: dt.datetime, vix: float) -> None:
         c = self._cols
-        self.tier, self.tripped, self.just_tripped, self.until = c[0][i], c[1][i], c[2][i], c[3][i]
+        self.tier, self.until = c[0][i], c[3][i]
+        self.tripped, self.just_tripped = bool(c[1][i]), bool(c[2][i])
         self.rise = float(self._rise[i])

@@ -278,7 +278,7 @@ def run_signal_backtest(
     close: np.ndarray,
     volume: np.ndarray | None,
     vix: np.ndarray,
-    signals: list[bool],
+    signals: Sequence[bool] | np.ndarray,
     journal_path: Path,
     *,
     bar_minutes: int = 1,
@@ -305,7 +305,10 @@ def run_signal_backtest(
     boundary = np.asarray(regime.edges(), dtype=bool)  # a session start or a breaker edge
     boundary[0] = True
     boundary[1:] |= days[1:] != days[:-1]
-    eventful = boundary | np.asarray(signals, dtype=bool)
+    sig = np.ascontiguousarray(signals, dtype=bool)
+    if sig.shape != (n,):
+        raise ValueError(f"signals has shape {sig.shape} for {n} bars")
+    eventful = boundary | sig
     nxt_l, nxt_b = _next_true(eventful), _next_true(boundary)
     closed: list[Trade] = []
     # Views, not lists: a bar's value becomes a Python float only when it is read (most bars
@@ -325,7 +328,7 @@ def run_signal_backtest(
             closed.append,
             lambda row: None,
             None,
-            signals=list(signals),
+            signals=sig.data.toreadonly(),  # items are Python bools
             regime=regime,
             record_acks=False,
         )

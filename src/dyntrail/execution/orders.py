@@ -221,7 +221,7 @@ class Order:
         self.tag = ClientTag(intent.tag)
         if not (isinstance(intent.qty, int) and intent.qty > 0):
             raise ValueError(f"order {intent.tag}: qty must be a positive int, got {intent.qty!r}")
-        _check_price(intent.limit, f"order {intent.tag}: limit")
+        _check_price(intent.limit, "order", intent.tag, "limit")
         self.intent = intent
         self.limit = float(intent.limit)
         self.state = OrderState.NEW
@@ -306,7 +306,7 @@ class Order:
             return False
         if not (isinstance(fill.qty, int) and fill.qty > 0):
             raise ValueError(f"fill {fill.fill_id}: qty must be a positive int, got {fill.qty!r}")
-        _check_price(fill.price, f"fill {fill.fill_id}: price")
+        _check_price(fill.price, "fill", fill.fill_id, "price")
         nxt = self._next(OrderEventKind.FILL)
         if fill.qty > self.remaining:
             raise Overfill(
@@ -344,7 +344,7 @@ class Order:
         order that is new or working can be amended (not a change of state)."""
         if not (self.state is OrderState.NEW or self.is_working):
             raise InvalidTransition(self.state, "modify", self.tag)
-        _check_price(limit, f"order {self.tag}: limit")
+        _check_price(limit, "order", self.tag, "limit")
         self.limit = float(limit)
 
     # -- persistence -------------------------------------------------------------------------
@@ -435,6 +435,8 @@ def fill_from_dict(d: dict[str, Any]) -> Fill:
     )
 
 
-def _check_price(value: float, what: str) -> None:
-    if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
-        raise ValueError(f"{what} must be finite and > 0, got {value!r}")
+def _check_price(value: float, kind: str, name: str, field: str) -> None:
+    """``value`` must be a finite number > 0 (the message, made only on failure, names the
+    ``kind`` ("order"/"fill"), its ``name`` and the ``field``)."""
+    if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+        raise ValueError(f"{kind} {name}: {field} must be finite and > 0, got {value!r}")

@@ -280,7 +280,7 @@ class PaperBroker:
         self._advance(now)
         out: list[BrokerEvent] = []
         try:
-            for e in list(self._live.values()):
+            for e in self._live.values():  # matching never adds or removes entries
                 working = e.order.state in (OrderState.ACKED, OrderState.PARTIALLY_FILLED)
                 if working and e.fill_from_ts <= now:
                     self._try_fill(e, now, quote(e.order.instrument))
@@ -318,12 +318,15 @@ class PaperBroker:
     def _act(self, ts: dt.datetime, e: _Entry) -> None:
         o = e.order
         if o.state is OrderState.SUBMITTED:
-            if self._chance(o.tag, _Draw.REJECT, self.profile.reject_rate):
+            p = self.profile
+            if p.reject_rate > 0 and self._chance(o.tag, _Draw.REJECT, p.reject_rate):
                 o.reject(ts, "paper: rejected by risk checks")
                 self._emit(e, BrokerEventKind.REJECT, ts, reason=o.reason)
                 return
             o.ack(ts, e.boid)
-            if self._chance(o.tag, _Draw.OUT_OF_ORDER, self.profile.out_of_order_rate):
+            if p.out_of_order_rate > 0 and self._chance(
+                o.tag, _Draw.OUT_OF_ORDER, p.out_of_order_rate
+            ):
                 e.held_ack = True
             else:
                 self._emit(e, BrokerEventKind.ACK, ts)

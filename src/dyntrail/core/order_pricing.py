@@ -10,6 +10,7 @@ Tick arithmetic is done in whole ticks, so prices print exactly (``101.35``, nev
 from __future__ import annotations
 
 import enum
+import functools
 import math
 from dataclasses import dataclass
 from decimal import Decimal
@@ -79,7 +80,13 @@ def _ticks(price: float, tick: float, direction: TickRounding) -> int:
 
 def _from_ticks(n: int, tick: float) -> float:
     """``n`` ticks as the float nearest to the exact decimal product (``2027 × 0.05 → 101.35``)."""
-    return float(n * Decimal(repr(float(tick))))
+    return float(n * _decimal(float(tick)))
+
+
+@functools.lru_cache(maxsize=64)
+def _decimal(tick: float) -> Decimal:
+    """The tick as the decimal it was written as (a handful of ticks exist: kept)."""
+    return Decimal(repr(tick))
 
 
 def round_to_tick(price: float, tick: float, direction: TickRounding | str) -> float:

@@ -74,9 +74,9 @@ def client_tag(day: dt.date, position_no: int, action: str, attempt: int) -> Cli
         raise ValueError(f"no tag code for action {action!r}")
     if not (0 <= position_no < 10_000 and 1 <= attempt < 1000):
         raise ValueError(f"position {position_no} / attempt {attempt} out of range for a tag")
-    return ClientTag(
-        f"D{day.year % 100:02d}{day.month:02d}{day.day:02d}P{position_no:02d}{code}{attempt}"
-    )
+    # digits, "D", "P" and an action letter, at most 16 characters: a valid tag by construction
+    text = f"D{day.year % 100:02d}{day.month:02d}{day.day:02d}P{position_no:02d}{code}{attempt}"
+    return str.__new__(ClientTag, text)
 
 
 @dataclass(frozen=True, slots=True)

@@ -115,12 +115,14 @@ def test_non_finite_numbers_are_refused_and_take_no_sequence_number(
     assert [e["seq"] for e in read_journal(p).events] == [1, 2]
 
 
-def test_numpy_scalars_are_numbers_and_datetimes_are_refused(tmp_path: Path) -> None:
+def test_numpy_scalars_are_numbers_and_what_json_cannot_hold_is_refused(tmp_path: Path) -> None:
     p = tmp_path / "j.jsonl"
     with Journal(p) as j:
         j.write("e", None, price=np.float64(101.25), qty=np.int64(75), ok=np.bool_(True))
-        with pytest.raises(TypeError, match="datetime"):
+        with pytest.raises(JournalError, match=r"cannot journal a e: .*datetime"):
             j.write("e", None, at=dt.datetime(2025, 1, 1, 9, 15))
+        with pytest.raises(JournalError, match="64-bit"):
+            j.write("e", None, seed=2**70)
     (ev,) = read_journal(p).events
     assert (ev["price"], ev["qty"], ev["ok"]) == (101.25, 75, True)
     assert p.read_bytes().endswith(b'"price":101.25,"qty":75,"ok":true}\n')

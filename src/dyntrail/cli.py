@@ -19,6 +19,7 @@ from dyntrail.core.types import Side
 from dyntrail.errors import ConfigError, DyntrailError
 from dyntrail.starter import STARTER_TOML
 
+_MAX_SEED = 2**63 - 1  # a seed is journaled: JSON numbers here are 64-bit
 app = typer.Typer(
     help="dyntrail: intraday ATM index-option trades with dynamic targets and trailing stops.",
     no_args_is_help=True,
@@ -166,7 +167,9 @@ def backtest(
     out_dir: Annotated[
         Path | None, typer.Option("--out", help="Run folder (default: runs/<time>).")
     ] = None,
-    seed: Annotated[int, typer.Option(help="Seed of the built-in dataset.")] = 7,
+    seed: Annotated[
+        int, typer.Option(help="Seed of the built-in dataset.", min=0, max=_MAX_SEED)
+    ] = 7,
     date_from: Annotated[str | None, typer.Option("--from", help="First day, YYYY-MM-DD.")] = None,
     date_to: Annotated[str | None, typer.Option("--to", help="Last day, YYYY-MM-DD.")] = None,
     no_report: Annotated[bool, typer.Option("--no-report", help="Skip report.html.")] = False,
@@ -239,7 +242,7 @@ def report(run_dir: Annotated[Path, typer.Argument(help="A backtest run folder."
 def data_synth(
     out_dir: Annotated[Path, typer.Option("--out", help="Folder to write.")],
     months: Annotated[int, typer.Option(help="Months of trading days.")] = 12,
-    seed: Annotated[int, typer.Option(help="Random seed.")] = 7,
+    seed: Annotated[int, typer.Option(help="Random seed.", min=0, max=_MAX_SEED)] = 7,
     start: Annotated[str, typer.Option(help="First day, YYYY-MM-DD.")] = "2025-01-01",
     fmt: Annotated[str, typer.Option("--format", help="parquet or csv.")] = "parquet",
 ) -> None:
@@ -270,7 +273,10 @@ def paper(
     ] = None,
     config: ConfigOpt = None,
     days: Annotated[int, typer.Option(help="Trading days of the synthetic stream.")] = 5,
-    seed: Annotated[int, typer.Option(help="Seed of the stream and of the broker's faults.")] = 7,
+    seed: Annotated[
+        int,
+        typer.Option(help="Seed of the stream and of the broker's faults.", min=0, max=_MAX_SEED),
+    ] = 7,
     speed: Annotated[str, typer.Option(help="Market minutes per second, or 'max'.")] = "60",
     faults: Annotated[str, typer.Option(help="Paper broker faults: 'default' or 'none'.")] = (
         "default"

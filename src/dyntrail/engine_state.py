@@ -76,6 +76,7 @@ def restore_engine(engine: Engine, s: dict[str, Any]) -> None:
     engine.bars_total, engine.bars_in_position = s["bars_total"], s["bars_in_position"]
     engine._quote_now = {k: (v[0], v[1]) for k, v in s["quote_now"].items()}
     engine._offset = ""  # recomputed for the first timestamp written
+    engine._iso_at = dt.datetime(1, 1, 1)
 
 
 def _nan_none(x: float) -> float | None:

@@ -62,7 +62,10 @@ def encode_line(record: dict[str, Any]) -> bytes:
     """One journal line (without its newline): compact JSON, keys in the record's order.
     A NaN or infinite number is refused (``JournalError`` naming the key): it could not be
     read back as a number."""
-    line = orjson.dumps(record, default=_default, option=_OPTIONS)
+    try:
+        line = orjson.dumps(record, default=_default, option=_OPTIONS)
+    except orjson.JSONEncodeError as exc:  # a type it cannot write, an int beyond 64 bits
+        raise JournalError(f"cannot journal a {record.get('kind', 'record')}: {exc}") from exc
     # Each top-level None writes one null; any more (a NaN, a nested None, "null" in a string)
     # and the record is searched.
     if b"null" in line and line.count(b"null") != list(record.values()).count(None):

@@ -45,7 +45,6 @@ from dyntrail.execution.broker import (
 )
 from dyntrail.execution.orders import Order
 from dyntrail.journal import Journal
-from dyntrail.orderflow import OrderFlow
 from dyntrail.stretches import Stretches
 from dyntrail.trade import Trade
 
@@ -82,7 +81,7 @@ MAX_ATTEMPTS = 50
 _NO_QUOTE = (0.0, 0.0)
 
 
-class Engine(OrderFlow, Entering, Stretches):
+class Engine(Entering, Stretches):  # Entering extends OrderFlow
     """Runs the strategy on closed bars; see the module docstring for the order of work."""
 
     def __init__(

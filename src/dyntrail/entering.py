@@ -2,8 +2,8 @@
 ATM option of the next eligible expiry; on a gap morning the strike whose delta is nearest 0.5),
 the position opens with its targets from the context at entry, and the entry order goes out.
 
-``Entering`` is a part of ``dyntrail.engine.Engine`` kept in its own room, like
-``dyntrail.orderflow.OrderFlow``; it is not used on its own.
+``Entering`` is a part of ``dyntrail.engine.Engine`` kept in its own room; it extends
+``dyntrail.orderflow.OrderFlow`` (an entry ends in an order) and is not used on its own.
 """
 
 from __future__ import annotations
@@ -28,54 +28,36 @@ from dyntrail.core.order_pricing import OrderSide
 from dyntrail.core.position import open_position
 from dyntrail.core.targets import DynamicTargetEngine, TargetContext
 from dyntrail.core.types import Side, VixTier
-from dyntrail.journal import Journal
+from dyntrail.orderflow import OrderFlow
 from dyntrail.trade import Trade
 
 if TYPE_CHECKING:
-    from dyntrail.core.config import Config
     from dyntrail.engine import QuoteSource
 
 
-class Entering:
-    """Entries of the engine (see the module docstring)."""
+class Entering(OrderFlow):
+    """Entries of the engine (see the module docstring); an entry's order goes out through the
+    order flow it extends."""
 
-    # The engine's state this part reads and writes (set by ``Engine.__init__``).
-    cfg: Config
+    # The engine's state this part reads and writes besides the order flow's (set by
+    # ``Engine.__init__``).
     spec: InstrumentSpec
     trading_days: list[dt.date]
     quotes: QuoteSource
-    journal: Journal
     f: Features
     targets: DynamicTargetEngine
     signals: Sequence[int] | None
-    options_mode: bool
     bar_minutes: int
-    trade: Trade | None
     trade_no: int
-    trades_today: int
     tier: VixTier
     breaker_on: bool
     day_halted: bool
     gap_until: dt.time | None
     _slip: float
 
-    if TYPE_CHECKING:  # provided by Engine and OrderFlow
+    if TYPE_CHECKING:  # provided by Engine
 
-        def iso(self, naive: dt.datetime) -> str: ...
         def _tte(self, at: dt.datetime, expiry: dt.date) -> float: ...
-        def _order(
-            self,
-            tr: Trade,
-            action: str,
-            side: OrderSide,
-            qty: int,
-            decision: float,
-            underlying: float,
-            t: dt.datetime,
-            attempt: int,
-            bid: float,
-            ask: float,
-        ) -> None: ...
 
     def _maybe_enter(self, i: int, t: dt.datetime, close: float, vix: float) -> None:
         if self.signals is not None:  # external signals: long on a signal, before flatten

@@ -138,8 +138,9 @@ def test_long_short_mirror(moves: list[float], atr: float | None) -> None:
     for m in moves:
         a = lo.on_tick(ENGINE, 20000.0 * (1 + m), 100.0, atr)
         b = sh.on_tick(ENGINE, 20000.0 * (1 - m), 100.0, atr)
-        # reflected paths give the same actions, up to float rounding at a level's edge
-        if abs(abs(m) - 0.004) > 1e-9 and abs(abs(m) - 0.009) > 1e-9:
+        # reflected paths give the same actions, up to float rounding at a level's edge: the
+        # entry (the stop after break-even or T1), break-even, the stop, T1 and T2
+        if all(abs(abs(m) - level) > 1e-9 for level in (0.0, 0.004, 0.006, 0.009, 0.012)):
             assert a == b
         assert lo.stop_underlying - 20000.0 == pytest.approx(20000.0 - sh.stop_underlying)
 

@@ -20,7 +20,7 @@ nothing.
 
 MB here is 2**20 bytes (``ru_maxrss`` kB / 1024), as in ``w1_memory.py``.
 
-    /tmp/tv/bin/python bench/demo.py [--runs 3] [--out /tmp/dyntrail-demo]
+    python bench/demo.py [--runs 3] [--out DIR]   (DIR: dyntrail-demo in the system's temp folder)
 """
 
 from __future__ import annotations
@@ -303,7 +303,8 @@ def in_process(runs: int, out: Path, cache: Path) -> tuple[InProcess, float]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--runs", type=int, default=3, help="warm runs (default 3)")
-    ap.add_argument("--out", type=Path, default=Path("/tmp/dyntrail-demo"), help="work folder")
+    default_out = Path(tempfile.gettempdir()) / "dyntrail-demo"
+    ap.add_argument("--out", type=Path, default=default_out, help="work folder")
     ap.add_argument(
         "--rss",
         choices=("auto", "time", "wait4"),

@@ -1,9 +1,10 @@
 """W1 on nautilus_trader (``BacktestEngine`` over 1-minute bars), run in its own interpreter.
 
-nautilus_trader pins its own numpy/pandas, so it lives in a separate venv (``/tmp/nautenv`` by
-default, or ``$W1_NAUTILUS_PYTHON``). The harness calls :func:`measure` / :func:`run`, which
-write the dataset to a ``.npz`` file and start this file as a script in that interpreter; the
-script times the runs itself (imports and the ``.npz`` read excluded) and prints JSON.
+nautilus_trader pins its own numpy/pandas, so it lives in a separate venv (``.venv-nautilus``
+at the repository's root by default, or ``$W1_NAUTILUS_PYTHON``). The harness calls
+:func:`measure` / :func:`run`, which write the dataset to a ``.npz`` file and start this file
+as a script in that interpreter; the script times the runs itself (imports and the ``.npz``
+read excluded) and prints JSON.
 
 How W1 maps onto nautilus_trader: the simulated exchange turns each bar into four trade prices,
 open → high → low → close, and matches resting orders against each before the strategy's
@@ -44,7 +45,7 @@ if str(BENCH) not in sys.path:
 from w1_reference import W1_PARAMS, Trade, W1Params  # noqa: E402
 
 PRICE_PRECISION = 9
-DEFAULT_PYTHON = "/tmp/nautenv/bin/python"
+DEFAULT_PYTHON = str(BENCH.parent / ".venv-nautilus" / "bin" / "python")
 
 
 def python_path() -> str:

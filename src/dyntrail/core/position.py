@@ -175,16 +175,9 @@ class Position:
             return events
         self.close_moves(engine, favourable, close, atr_now, clocked, tier, swing_low, swing_high)
         if now is not None:
-            local = now if now.tzinfo is None else now.astimezone(engine.tz)
-            if local.time() >= engine.flatten:
-                events.append(BarEvent(PositionAction.EXIT_EOD, close))
-            elif (
-                not self.be_moved
-                and not self.t1_hit
-                and self.entry_ts is not None
-                and now - self.entry_ts >= engine.time_stop
-            ):
-                events.append(BarEvent(PositionAction.EXIT_TIME, close))
+            rule = self._time_rule(engine, now)
+            if rule is not None:
+                events.append(BarEvent(rule, close))
         return events
 
     def close_moves(
@@ -206,8 +199,8 @@ class Position:
             self._tighten(self.entry_underlying)
         if self.t1_hit or engine.trail_from_entry:
             trail = self._trail_level(engine, close, atr_now, clocked, tier, swing_low, swing_high)
-            if trail is not None and s * (trail - self.stop_underlying) > 0:
-                self.stop_underlying = trail  # tighter only (as ``_tighten``)
+            if trail is not None:
+                self._tighten(trail)
 
     def acts_on(
         self,
@@ -230,15 +223,22 @@ class Position:
                 return True
         elif s * (favourable - self.t2_underlying) >= 0:
             return True
+        return self._time_rule(engine, now) is not None
+
+    def _time_rule(self, engine: DynamicTargetEngine, now: dt.datetime) -> PositionAction | None:
+        """The time rules at ``now``: at or after flatten -> ``exit_eod``; neither break-even nor
+        T1 within the time stop of entry -> ``exit_time``; else None."""
         local = now if now.tzinfo is None else now.astimezone(engine.tz)
         if local.time() >= engine.flatten:
-            return True
-        return (
+            return PositionAction.EXIT_EOD
+        if (
             not self.be_moved
             and not self.t1_hit
             and self.entry_ts is not None
             and now - self.entry_ts >= engine.time_stop
-        )
+        ):
+            return PositionAction.EXIT_TIME
+        return None
 
     def scale_out_qty(self, engine: DynamicTargetEngine) -> int:
         """Quantity to sell at T1: ``scale_out_ratio`` of the open quantity, rounded down to whole
@@ -283,16 +283,9 @@ class Position:
         if s * (price - self.stop_underlying) <= 0:
             return PositionAction.EXIT_STOP
         if now is not None:
-            local = now if now.tzinfo is None else now.astimezone(engine.tz)
-            if local.time() >= engine.flatten:
-                return PositionAction.EXIT_EOD
-            if (
-                not self.be_moved
-                and not self.t1_hit
-                and self.entry_ts is not None
-                and now - self.entry_ts >= engine.time_stop
-            ):
-                return PositionAction.EXIT_TIME
+            rule = self._time_rule(engine, now)
+            if rule is not None:
+                return rule
         if not self.t1_hit and s * (price - self.t1_underlying) >= 0:
             self.t1_hit = True
             if not clocked:

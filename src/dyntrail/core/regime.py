@@ -8,10 +8,14 @@ import math
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dyntrail.core.config import BreakerSection, Config, StrategySection, VixSection
 from dyntrail.core.types import VixTier
+
+if TYPE_CHECKING:
+    import numpy as np
+    from numpy.typing import NDArray
 
 
 def _vix_section(config: Config | StrategySection | VixSection) -> VixSection:
@@ -241,9 +245,10 @@ class BatchRegime(RegimeFeed):
             np.ascontiguousarray(just).data.toreadonly(),
             until,
         )
-        self._edges, self._rise = just, rise  # read rarely: kept as arrays
+        self._edges: NDArray[np.bool_] = just  # read rarely: kept as arrays
+        self._rise: NDArray[np.float64] = rise
 
-    def edges(self) -> Any:
+    def edges(self) -> NDArray[np.bool_]:
         """For each bar, whether the breaker trips on it (a bar no fast path may skip): a
         numpy bool array (a copy)."""
         return self._edges.copy()

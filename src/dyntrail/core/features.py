@@ -142,15 +142,15 @@ class BatchFeatures(Features):
         )
         sh, sl = ind.swings(high, low, n) if swing else (None, None)
         self._cols: tuple[Sequence[float], ...] = (
-            _view(ind.atr(high, low, close, p) if atr is None else atr),
-            _view(ind.adx(high, low, close, q)) if entry_gates else none,
-            _view(ind.plus_di(high, low, close, q)) if entry_gates else none,
-            _view(ind.minus_di(high, low, close, q)) if entry_gates else none,
-            _view(ind.session_vwap(sessions, high, low, close, volume))
+            column_view(ind.atr(high, low, close, p) if atr is None else atr),
+            column_view(ind.adx(high, low, close, q)) if entry_gates else none,
+            column_view(ind.plus_di(high, low, close, q)) if entry_gates else none,
+            column_view(ind.minus_di(high, low, close, q)) if entry_gates else none,
+            column_view(ind.session_vwap(sessions, high, low, close, volume))
             if entry_gates or s.momentum.enabled
             else none,
-            _view(sl) if sl is not None else none,
-            _view(sh) if sh is not None else none,
+            column_view(sl) if sl is not None else none,
+            column_view(sh) if sh is not None else none,
             ind.swing_structure(high, low, n).tolist() if swing else [0] * len(close),
         )
 
@@ -180,6 +180,7 @@ class BatchFeatures(Features):
         self.structure = int(c[7][i])
 
 
-def _view(values: NDArray[np.float64]) -> memoryview:
-    """A read-only view whose items are Python floats: no list of them is made up front."""
-    return np.ascontiguousarray(values, dtype=np.float64).data.toreadonly()
+def column_view(values: NDArray[np.generic], dtype: type[np.generic] = np.float64) -> memoryview:
+    """A per-bar column as a read-only view whose items are Python numbers (floats by default):
+    reading bar ``i`` makes one object, where a list would make one for every bar up front."""
+    return np.ascontiguousarray(values, dtype=dtype).data.toreadonly()

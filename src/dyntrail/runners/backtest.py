@@ -20,7 +20,7 @@ import pandas as pd
 
 from dyntrail.core.config import Config
 from dyntrail.core.config_load import dump_config
-from dyntrail.core.features import BatchFeatures
+from dyntrail.core.features import BatchFeatures, column_view
 from dyntrail.core.options import OptionRight
 from dyntrail.core.regime import BatchRegime
 from dyntrail.data.calendar import trading_days
@@ -313,8 +313,8 @@ def run_signal_backtest(
     closed: list[Trade] = []
     # Views, not lists: a bar's value becomes a Python float only when it is read (most bars
     # of a signal backtest are skipped or walked, and a list would make them all, then free them).
-    o, h, lo, c, vx = (_column(a) for a in (open_, high, low, close, vix))
-    vol: Sequence[float | None] = _column(volume) if volume is not None else [None] * n
+    o, h, lo, c, vx = (column_view(a) for a in (open_, high, low, close, vix))
+    vol: Sequence[float | None] = column_view(volume) if volume is not None else [None] * n
     with Journal(journal_path) as journal:
         engine = Engine(
             cfg,
@@ -350,13 +350,8 @@ def run_signal_backtest(
     return closed
 
 
-def _column(values: np.ndarray) -> memoryview:
-    """A read-only view of a float column whose items are Python floats."""
-    return np.ascontiguousarray(values, dtype=np.float64).data.toreadonly()
-
-
 def _next_true(flags: np.ndarray) -> memoryview:
     """For each index, the first index at or after it where ``flags`` is true (len when none)."""
     n = len(flags)
     at = np.where(flags, np.arange(n, dtype=np.int64), n)
-    return np.ascontiguousarray(np.minimum.accumulate(at[::-1])[::-1]).data.toreadonly()
+    return column_view(np.minimum.accumulate(at[::-1])[::-1], np.int64)

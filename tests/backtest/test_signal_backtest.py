@@ -11,6 +11,7 @@ import tomllib
 from pathlib import Path
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -127,9 +128,22 @@ def test_walking_calm_bars_changes_no_journal_byte(
     assert fast_j == slow_j
 
 
-def test_walked_stretches_meet_every_rule_that_ends_them(tmp_path: Path) -> None:
+def test_walked_stretches_meet_every_rule_that_ends_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """One fixed case in which the walk is cut short by each kind of event: stops, targets,
     scale-outs, time stops, loss halts, breaker exits, flatten; and it equals bar by bar."""
+    from dyntrail.engine import Engine
+
+    walked = [0]
+    hold = Engine.hold
+
+    def counting_hold(self, i, *args):  # type: ignore[no-untyped-def]
+        k = hold(self, i, *args)
+        walked[0] += k - i
+        return k
+
+    monkeypatch.setattr(Engine, "hold", counting_hold)
     cfg = _variant(40, 0.0002, "flatten", True, True, near=True)
     kinds: set[str] = set()
     reasons: set[str] = set()
@@ -144,6 +158,7 @@ def test_walked_stretches_meet_every_rule_that_ends_them(tmp_path: Path) -> None
         reasons |= {r["exit_reason"] for r in fast_rows}
     assert {"risk_halt", "breaker_tripped", "t1_hit", "stop_moved"} <= kinds
     assert {"be", "trail", "exit_stop", "exit_time", "exit_target2"} <= reasons
+    assert walked[0] > 1000  # the fast runs did walk bars in one loop
 
 
 def test_an_atr_handed_in_is_used_as_the_engines_own(tmp_path: Path) -> None:

@@ -11,9 +11,16 @@ from collections.abc import Iterator
 
 import pytest
 
+from dyntrail.core.config_load import parse_config
 from dyntrail.core.contracts import expiries_between, next_expiry
 from dyntrail.data import calendar
-from dyntrail.data.calendar import holidays_known_through, session_bounds, trading_days
+from dyntrail.data.calendar import (
+    SPECIAL_SESSIONS,
+    holidays_known_through,
+    session_bounds,
+    session_days,
+    trading_days,
+)
 from dyntrail.errors import DataError
 from dyntrail.instruments import load_instrument
 
@@ -44,7 +51,7 @@ def test_known_holidays_are_excluded(holiday: dt.date) -> None:
 
 
 def test_weekends_excluded_and_ordinary_days_kept() -> None:
-    assert all(d.weekday() < 5 for d in DAYS)
+    assert all(d.weekday() < 5 for d in DAYS if d not in SPECIAL_SESSIONS)
     assert sorted(set(DAYS)) == DAYS
     assert D(2024, 1, 25) in DAYS and D(2025, 8, 28) in DAYS  # ordinary Thursdays
     assert DAYS[0] == D(2024, 1, 1) and DAYS[-1] == D(2026, 12, 31)  # both ends inclusive
@@ -56,6 +63,24 @@ def test_holiday_list_covers_2024_to_2026() -> None:
         weekdays = sum(1 for k in range(366) if (D(year, 1, 1) + dt.timedelta(k)).weekday() < 5)
         sessions = sum(1 for d in DAYS if d.year == year)
         assert 10 <= weekdays - sessions <= 20  # NSE lists 13-17 weekday holidays a year
+
+
+@pytest.mark.parametrize(
+    "special",
+    [
+        D(2024, 1, 20),  # Saturday: full session, 2024-01-22 declared a holiday instead
+        D(2025, 2, 1),  # Saturday: Union Budget 2025-26
+        D(2026, 2, 1),  # Sunday: Union Budget 2026-27
+    ],
+)
+def test_weekend_special_sessions_are_trading_days(special: dt.date) -> None:
+    assert special.weekday() >= 5
+    assert special in DAYS
+    assert special not in trading_days(special, special, extra_holidays=[special])
+
+
+def test_disaster_recovery_drill_is_not_a_trading_day() -> None:
+    assert D(2024, 3, 2) not in DAYS  # Saturday DR drill: two short sessions
 
 
 def test_muhurat_sessions_left_out_unless_asked() -> None:
@@ -90,6 +115,38 @@ def test_argument_errors_and_coverage_guard() -> None:
         trading_days(D(2026, 12, 1), D(2027, 1, 31))
     beyond = trading_days(D(2026, 12, 28), D(2027, 1, 5), allow_beyond_coverage=True)
     assert beyond[-1] == D(2027, 1, 5)
+
+
+# --------------------------------------------------------------------------- session_days
+
+
+def test_session_days_inside_coverage_has_no_warning() -> None:
+    days, warnings = session_days(None, D(2025, 1, 1), D(2025, 12, 31))
+    assert days == [d for d in DAYS if d.year == 2025] and warnings == []
+
+
+def test_session_days_past_coverage_are_weekdays_with_a_warning() -> None:
+    # 2027: the library lists no NSE holiday; paper and live trading must keep working.
+    days, warnings = session_days(None, D(2026, 12, 28), D(2027, 1, 31))
+    assert days[:4] == [D(2026, 12, 28), D(2026, 12, 29), D(2026, 12, 30), D(2026, 12, 31)]
+    assert D(2027, 1, 26) in days  # Republic Day, unknown to the library
+    assert all(d.weekday() < 5 for d in days)
+    assert len(warnings) == 1 and "2027" in warnings[0] and "[calendar] holidays" in warnings[0]
+
+
+def test_session_days_use_the_users_holidays_and_sessions() -> None:
+    cfg = parse_config(
+        "[calendar]\n"
+        "holidays = [2027-01-26, 2025-03-03]\n"  # a 2027 holiday; a pretend 2025 closure
+        "sessions = [2027-01-30]\n"  # a pretend Saturday session
+    ).calendar
+    days, warnings = session_days(cfg, D(2025, 3, 1), D(2027, 2, 5))
+    assert D(2027, 1, 26) not in days and D(2025, 3, 3) not in days
+    assert D(2027, 1, 30) in days and D(2027, 1, 25) in days
+    assert len(warnings) == 1
+    assert "2027" in warnings[0] and "the 1 of 2027 in [calendar] holidays" in warnings[0]
+    # A 2027 expiry: NIFTY's Tuesday 2027-01-26 is the user's holiday, so Monday 01-25.
+    assert next_expiry(NIFTY, D(2027, 1, 20), days) == D(2027, 1, 25)
 
 
 def test_session_bounds() -> None:

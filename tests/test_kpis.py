@@ -23,9 +23,15 @@ from dyntrail.analytics.kpis import (
     compute_kpis,
     months_between,
 )
+from dyntrail.analytics.report import _costs_section
+from dyntrail.analytics.summary import kpi_table
 from dyntrail.core.config import AcceptanceSection, Config
 from dyntrail.core.config_load import dump_config
+from dyntrail.core.costs import PARTS as COST_PARTS
+from dyntrail.core.costs import order_costs
 from dyntrail.errors import DataError
+from dyntrail.runners.outputs import write_csv
+from dyntrail.trade import FILL_COLUMNS
 
 CAP = 100_000.0
 D = [dt.date(2024, 1, d) for d in (1, 2, 3, 4, 5)]  # Mon..Fri
@@ -254,3 +260,91 @@ def test_accept_run_exit_codes(tmp_path: Path) -> None:
     (run / "config.toml").unlink()
     code, out = _accept(run)
     assert code == 2 and "config.toml" in out
+
+
+# --------------------------------------------------------------------------- costs by component
+
+
+def _fill_row(tid: int, side: str, value: float, day: dt.date) -> dict[str, Any]:
+    """A fills.csv row as the engine writes it: costs and cost_<part> from order_costs."""
+    c = order_costs(Config().costs, day, is_buy=side == "buy", value_inr=value, futures=False)
+    price = value / 150
+    return {
+        "trade_id": tid, "leg": 0 if side == "buy" else 1, "side": side, "qty": 150,
+        "action": "entry" if side == "buy" else "exit_target2", "price": price,
+        "decision_price": price, "slippage": 0.0, "slippage_pct": 0.0, "underlying": 22000.0,
+        "ts": f"{day.isoformat()}T10:00:00+05:30", "tag": f"T{tid}{side}", "costs": c.total,
+        **{f"cost_{k}": v for k, v in c.parts().items()},
+    }  # fmt: skip
+
+
+def _through_csv(tmp_path: Path, rows: list[dict[str, Any]], columns: tuple[str, ...]) -> Any:
+    path = tmp_path / "fills.csv"
+    write_csv(path, columns, rows)
+    return pd.read_csv(path)
+
+
+def _cost_run(tmp_path: Path) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
+    """Two option round trips either side of 2024-10-01 (STT and exchange charges change) and a
+    rejected order (costs 0, no components)."""
+    days = (dt.date(2024, 9, 30), dt.date(2024, 10, 1))
+    rows = [_fill_row(t, s, v, d) for t, d in enumerate(days, 1)
+            for s, v in (("buy", 15_000.0), ("sell", 18_000.0))]  # fmt: skip
+    reject = {k: v for k, v in _fill_row(3, "buy", 1.0, days[1]).items() if k[:5] != "cost_"}
+    reject |= {"action": "rejected", "price": "", "costs": 0.0}
+    rows.append(reject)
+    per_trade = [sum(r["costs"] for r in rows if r["trade_id"] == t) for t in (1, 2)]
+    tr = trades([(days[0], 100.0), (days[1], 50.0)], costs=per_trade)
+    return tr, rows
+
+
+def test_costs_breakdown_adds_up_to_total_costs(tmp_path: Path) -> None:
+    tr, rows = _cost_run(tmp_path)
+    k = kpis_of(tr, fi=_through_csv(tmp_path, rows, FILL_COLUMNS))
+    b = k["costs_breakdown"]
+    assert list(b) == list(COST_PARTS)
+    assert round(sum(b.values()), 2) == round(k["total_costs"], 2)  # to the paisa
+    # STT on the two sells: 0.0625 % of 18,000 on 2024-09-30, 0.1 % on 2024-10-01
+    assert b["stt"] == pytest.approx(11.25 + 18.0)
+    assert b["brokerage"] == 80.0 and b["ipft"] == pytest.approx(2 * (0.07 + 0.09))  # Rs 50/crore
+    json.dumps(k, allow_nan=False)
+
+
+def test_costs_breakdown_absent_for_older_fills(tmp_path: Path) -> None:
+    tr, rows = _cost_run(tmp_path)
+    old = _through_csv(tmp_path, rows, tuple(FILL_COLS))  # a fills.csv from before the columns
+    assert kpis_of(tr, fi=old)["costs_breakdown"] is None
+    bare = [{k: v for k, v in r.items() if not k.startswith("cost_")} for r in rows]
+    unwired = _through_csv(tmp_path, bare, FILL_COLUMNS)  # columns written, values empty
+    assert unwired["cost_stt"].isna().all()
+    assert kpis_of(tr, fi=unwired)["costs_breakdown"] is None
+    no_fills = _through_csv(tmp_path, [], FILL_COLUMNS)
+    assert kpis_of(trades([]), fi=no_fills)["costs_breakdown"] == dict.fromkeys(COST_PARTS, 0.0)
+
+
+def test_costs_breakdown_that_does_not_reconcile_is_an_error(tmp_path: Path) -> None:
+    tr, rows = _cost_run(tmp_path)
+    rows[1]["cost_gst"] += 1.0
+    with pytest.raises(DataError, match=r"row 1: cost_\* components add up to"):
+        kpis_of(tr, fi=_through_csv(tmp_path, rows, FILL_COLUMNS))
+    tr, rows = _cost_run(tmp_path)
+    rows[2] = {k: v for k, v in rows[2].items() if not k.startswith("cost_")}
+    with pytest.raises(DataError, match=r"row 2: costs .* without its cost_"):
+        kpis_of(tr, fi=_through_csv(tmp_path, rows, FILL_COLUMNS))
+
+
+def test_costs_breakdown_in_the_terminal_table_and_the_report(tmp_path: Path) -> None:
+    tr, rows = _cost_run(tmp_path)
+    k = kpis_of(tr, fi=_through_csv(tmp_path, rows, FILL_COLUMNS))
+    buf = io.StringIO()
+    Console(file=buf, width=100, color_system=None).print(kpi_table(k))
+    text = buf.getvalue()
+    assert "  STT" in text and "  IPFT" in text and f"{k['costs_breakdown']['stt']:,.2f}" in text
+    page = _costs_section(k)
+    assert "IPFT (NSE investor protection fund)" in page and "Total" in page
+    assert "class='warn'" not in page
+    assert "class='warn'" in _costs_section({**k, "total_costs": k["total_costs"] + 1.0})
+    assert "no per-component costs" in _costs_section({**k, "costs_breakdown": None})
+    buf = io.StringIO()
+    Console(file=buf, width=100, color_system=None).print(kpi_table({**k, "costs_breakdown": None}))
+    assert "  STT" not in buf.getvalue()

@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from dyntrail.core.config_load import dump_config, load_config
 from dyntrail.core.exit_pricing import option_exit_price_from_underlying_move
@@ -35,6 +36,15 @@ app.add_typer(journal_app, name="journal")
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
+_STYLE = {"error": "red", "warning": "yellow", "flagged": "yellow"}
+
+
+def _say(level: str, message: str) -> None:
+    """One line on stderr: the level in colour, the message as plain text (never read as
+    markup: a message may hold ``[low, high]``)."""
+    err.print(Text.assemble((level, _STYLE.get(level, "")), " ", message))
+
+
 ConfigOpt = Annotated[
     Path | None, typer.Option("--config", "-c", help="TOML config file (default: built-in).")
 ]
@@ -55,7 +65,7 @@ def _load(path: Path | None) -> DynamicTargetEngine:
         return DynamicTargetEngine(cfg)
     except ConfigError as exc:
         for line in exc.problems:
-            err.print(f"[red]error[/red] {line}")
+            _say("error", str(line))
         raise typer.Exit(1) from None
 
 
@@ -73,12 +83,12 @@ def targets(
     """Print the VIX tier, rr, stop, T1, T2 and the move-to-break-even level for one entry."""
     engine = _load(config)
     if not entry > 0:
-        err.print(f"[red]error[/red] --entry must be a positive price, got {entry}")
+        _say("error", f"--entry must be a positive price, got {entry}")
         raise typer.Exit(2)
     try:
         tier = vix_tier(vix, engine.config)
     except ValueError as exc:
-        err.print(f"[red]error[/red] --vix: {exc}")
+        _say("error", f"--vix: {exc}")
         raise typer.Exit(2) from None
     tgt = engine.compute_targets(side, entry, tier)
     levels = {
@@ -142,7 +152,7 @@ def config_init(
 ) -> None:
     """Write a commented starter config (the design document's block plus dyntrail's keys)."""
     if path.exists() and not force:
-        err.print(f"[red]error[/red] {path} exists; use --force to overwrite")
+        _say("error", f"{path} exists; use --force to overwrite")
         raise typer.Exit(1)
     path.write_text(STARTER_TOML, encoding="utf-8")
     out.print(f"wrote {path}")
@@ -154,7 +164,7 @@ def _date(value: str | None, option: str) -> dt.date | None:
     try:
         return dt.date.fromisoformat(value)
     except ValueError:
-        err.print(f"[red]error[/red] {option}: {value!r} is not a date (YYYY-MM-DD)")
+        _say("error", f"{option}: {value!r} is not a date (YYYY-MM-DD)")
         raise typer.Exit(2) from None
 
 
@@ -183,6 +193,9 @@ def backtest(
 
     engine = _load(config)
     d_from, d_to = _date(date_from, "--from"), _date(date_to, "--to")
+    if d_from is not None and d_to is not None and d_from > d_to:
+        _say("error", f"--from {d_from} is later than --to {d_to}: give the first day first")
+        raise typer.Exit(2)
     if data is None:
         with err.status("building the built-in synthetic dataset…"):
             data = builtin_dataset(seed=seed)
@@ -207,14 +220,31 @@ def backtest(
                 report=not no_report,
             )
     except DyntrailError as exc:
-        err.print(f"[red]error[/red] {exc}")
+        _say("error", str(exc))
         raise typer.Exit(1) from None
+    for line in result.formats:
+        err.print(f"read {line}", markup=False)
     for w in result.warnings:
-        err.print(f"[yellow]warning[/yellow] {w}")
+        _say("warning", str(w))
     out.print(kpi_table(result.kpis))
+    _print_checks(result.kpis)
     out.print(f"run folder: {result.run_dir}")
     if not no_report:
         out.print(f"report: {result.run_dir / 'report.html'}")
+
+
+def _print_checks(kpis: dict[str, object]) -> None:
+    """The run's own checks (flat at flatten, within expiry, PnL reconciles) and its warnings."""
+    from dyntrail.analytics.checks import check_lines
+
+    checks = kpis.get("checks")
+    if isinstance(checks, dict):
+        for ok, line in check_lines(checks):
+            mark = ("ok  ", "green") if ok else ("FAIL", "red")
+            out.print(Text.assemble(mark, " ", line))
+    warnings = kpis.get("warnings")
+    for w in warnings if isinstance(warnings, list) else []:
+        _say("warning", str(w))
 
 
 @app.command()
@@ -233,7 +263,7 @@ def report(run_dir: Annotated[Path, typer.Argument(help="A backtest run folder."
     try:
         path = write_report(run_dir)
     except (DyntrailError, OSError) as exc:
-        err.print(f"[red]error[/red] {exc}")
+        _say("error", str(exc))
         raise typer.Exit(1) from None
     out.print(f"report: {path}")
 
@@ -252,12 +282,75 @@ def data_synth(
     first = _date(start, "--start")
     try:
         synth_to_folder(
-            out_dir, months=months, seed=seed, start=first or dt.date(2025, 1, 1), fmt=fmt
+            out_dir,
+            months=months,
+            seed=seed,
+            start=first or dt.date(2025, 1, 1),
+            fmt=fmt,
+            on_warning=lambda note: _say("warning", note),
         )
     except (ValueError, DyntrailError) as exc:
-        err.print(f"[red]error[/red] {exc}")
+        _say("error", str(exc))
         raise typer.Exit(2) from None
     out.print(f"wrote {out_dir}")
+
+
+@data_app.command("check")
+def data_check(
+    folder: Annotated[Path, typer.Argument(help="Data folder.")],
+    config: ConfigOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Load a data folder as a backtest would and report what was found: how each file was
+    read, sessions, bars per session, gaps, bars outside the session, VIX, options (exit 1 with
+    the problem if it does not load)."""
+    from dyntrail.data.check import check_folder
+
+    engine = _load(config)
+    try:
+        report = check_folder(folder, engine.config)
+    except DyntrailError as exc:
+        _say("error", str(exc))
+        raise typer.Exit(1) from None
+    if as_json:
+        out.print(json.dumps(report.to_dict(), indent=2), markup=False, soft_wrap=True)
+        return
+    for w in report.warnings:
+        _say("warning", w)
+    for line in report.lines():
+        out.print(line, markup=False, soft_wrap=True)
+
+
+@data_app.command("options")
+def data_options(
+    data: Annotated[Path, typer.Option(help="Data folder with underlying and vix files.")],
+    instrument: Annotated[str, typer.Option(help="Contract spec: NIFTY or BANKNIFTY.")] = "NIFTY",
+    strikes: Annotated[int, typer.Option(help="Strikes each side of ATM.", min=0, max=100)] = 6,
+    seed: Annotated[int, typer.Option(help="Random seed.", min=0, max=_MAX_SEED)] = 7,
+    fmt: Annotated[str, typer.Option("--format", help="parquet or csv.")] = "parquet",
+    stop_quotes: Annotated[
+        float,
+        typer.Option(help="Chance per contract and day that its quotes stop in the afternoon."),
+    ] = 0.0,
+) -> None:
+    """Write recorded-style option quotes (options.parquet or .csv) into a data folder: strikes
+    around ATM of the two nearest expiries every bar, with no bids on expiry afternoons,
+    near-zero premiums and, with --stop-quotes, quotes that stop."""
+    from dyntrail.data.options_record import count_rows, write_option_quotes
+
+    try:
+        path = write_option_quotes(
+            data,
+            instrument=instrument,
+            strikes_each_side=strikes,
+            seed=seed,
+            fmt=fmt,
+            stop_quotes=stop_quotes,
+        )
+    except (ValueError, DyntrailError) as exc:
+        err.print(f"error {exc}", markup=False)
+        raise typer.Exit(2) from None
+    out.print(f"wrote {path}: {count_rows(path):,} rows", markup=False)
 
 
 @app.command()
@@ -293,12 +386,12 @@ def paper(
 
     engine = _load(config)
     if faults not in ("default", "none"):
-        err.print(f"[red]error[/red] --faults: {faults!r} is not 'default' or 'none'")
+        _say("error", f"--faults: {faults!r} is not 'default' or 'none'")
         raise typer.Exit(2)
     try:
         rate = None if speed == "max" else float(speed)
     except ValueError:
-        err.print(f"[red]error[/red] --speed: {speed!r} is not a number or 'max'")
+        _say("error", f"--speed: {speed!r} is not a number or 'max'")
         raise typer.Exit(2) from None
     run_dir = resume or out_dir
     live = LiveView(enabled=view and out.is_terminal)
@@ -317,11 +410,12 @@ def paper(
                 report=True,
             )
     except DyntrailError as exc:
-        err.print(f"[red]error[/red] {exc}")
+        _say("error", str(exc))
         raise typer.Exit(1) from None
     for flag in result.flags:
-        err.print(f"[yellow]flagged[/yellow] {flag}")
+        _say("flagged", str(flag))
     out.print(kpi_table(result.kpis, title="paper session KPIs"))
+    _print_checks(result.kpis)
     state = "stopped by the kill switch (flat)" if result.killed else "complete"
     out.print(f"session {state}: {result.run_dir}")
 
@@ -337,10 +431,10 @@ def journal_verify(
     try:
         summary = summarize(read_journal(file))
     except DyntrailError as exc:
-        err.print(f"[red]error[/red] {exc}")
+        _say("error", str(exc))
         raise typer.Exit(1) from None
     for w in summary["warnings"]:
-        err.print(f"[yellow]warning[/yellow] {w}")
+        _say("warning", str(w))
     if as_json:
         out.print_json(json.dumps(summary))
         return

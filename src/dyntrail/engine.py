@@ -27,6 +27,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
+from dyntrail.closing import Closing
 from dyntrail.core.config import Config
 from dyntrail.core.contracts import InstrumentSpec, time_to_expiry_years
 from dyntrail.core.entries import gap_delay_until
@@ -77,11 +78,10 @@ class QuoteSource(Protocol):
     ) -> Quote | None: ...
 
 
-MAX_ATTEMPTS = 50
 _NO_QUOTE = (0.0, 0.0)
 
 
-class Engine(Entering, Stretches):  # Entering extends OrderFlow
+class Engine(Entering, Closing, Stretches):  # Entering and Closing extend OrderFlow
     """Runs the strategy on closed bars; see the module docstring for the order of work."""
 
     def __init__(
@@ -203,9 +203,11 @@ class Engine(Entering, Stretches):  # Entering extends OrderFlow
             self.bars_in_position += 1
             if self.orders:
                 self._tidy_orders(tr, ts)
-            if self.retries:
+            if tr.carried:
+                self._exit_carried(tr, ts, o)
+            elif self.retries:
                 self._retry_exits(tr, ts, o)
-            if self.trade is not None:
+            if self.trade is not None and not tr.closing:  # an exit decided is not re-decided
                 self._walk(tr, t, o, h, low, c)
             exited = self.trade is None
         if not self.next_bar:
@@ -244,11 +246,23 @@ class Engine(Entering, Stretches):  # Entering extends OrderFlow
         self.prev_close = c
 
     def finish(self) -> None:
-        """End of data: an open position is closed at the last close (``exit_eod``)."""
+        """End of data: an open position is closed at the last close (``exit_eod``). One that
+        cannot be is settled if its contract expired that day, else left open and journaled
+        (``open_at_end``) with its last mark."""
         tr = self.trade
-        if tr is not None and self.day is not None:
+        if tr is not None and self.day is not None and not tr.closing:
             self._exit(tr, PositionAction.EXIT_EOD, self.last_close, self.now, self.last_vix)
         self._end_day()
+        tr = self.trade
+        if tr is not None:
+            self.journal.write(
+                "open_at_end",
+                self.iso(self.now),
+                trade_id=tr.trade_id,
+                instrument=tr.instrument,
+                qty=tr.position.qty,
+                mark=tr.mark_price,
+            )
 
     def kill(self, reason: str) -> None:
         """Kill switch: flatten at the last close and stop entries for the day."""
@@ -263,6 +277,10 @@ class Engine(Entering, Stretches):  # Entering extends OrderFlow
     def _new_day(self, day: dt.date, day_open: float, ts: dt.datetime) -> None:
         if self.day is not None:
             self._end_day()
+        tr = self.trade
+        if tr is not None and tr.expiry is not None and tr.expiry < day and self.options_mode:
+            # the data has no bar of the expiry day: settled against the last close known
+            self._settle_expired(tr, dt.datetime.combine(tr.expiry, self.cfg.session.close))
         self.day = day
         self._offset = _offset(self.tz, ts)
         self._iso_at = dt.datetime(1, 1, 1)
@@ -281,6 +299,8 @@ class Engine(Entering, Stretches):  # Entering extends OrderFlow
         if self.day is None:
             return
         close_ts = dt.datetime.combine(self.day, self.cfg.session.close)
+        if self.trade is not None:
+            self._session_closed(self.trade, close_ts)
         tr = self.trade
         unreal = tr.unrealized() if tr is not None else 0.0
         equity = self.capital + self.realized + unreal
@@ -400,6 +420,10 @@ class Engine(Entering, Stretches):  # Entering extends OrderFlow
             decision = self._mapped(tr, tr.mark_underlying, level, t_years)
             q = self.quotes.quote(t, tr.expiry, tr.strike, right, level, vix, t_years)
             bid, ask = (q.bid, q.ask) if q is not None else _NO_QUOTE
+            if bid <= 0.0 and side is OrderSide.SELL:  # nothing to sell into: no order
+                self._wait(tr, action, qty, attempt, t, "no_quote" if q is None else "no_bid")
+                return
+            tr.waiting = ""
         else:
             decision = level
             slip = self._slip
@@ -408,14 +432,19 @@ class Engine(Entering, Stretches):  # Entering extends OrderFlow
 
     def _retry_exits(self, tr: Trade, ts: dt.datetime, o: float) -> None:
         """Exits that ended unfilled go out again, re-priced against the quote at this bar's
-        open, with the next attempt number."""
+        open, with the next attempt number; one that cannot fill waits (``_exit``). There is no
+        last attempt: the session's close decides (``_session_closed``)."""
         retries, self.retries = self.retries, []
         for action, qty, attempt in retries:
-            if attempt > MAX_ATTEMPTS:
-                raise RuntimeError(f"exit of trade {tr.trade_id} unfilled after {attempt} tries")
             self._exit(tr, PositionAction(action), o, ts, self.last_vix, attempt=attempt, qty=qty)
             if self.trade is None:
                 return
+
+    def _exit_carried(self, tr: Trade, ts: dt.datetime, o: float) -> None:
+        """A position the last session could not flatten exits at this session's open."""
+        tr.carried = False
+        self.retries = []
+        self._exit(tr, PositionAction.EXIT_CARRIED, o, ts, self.last_vix)
 
     def _risk_per_unit(self, tr: Trade, pos: Position, t: dt.datetime) -> float:
         """Premium lost per unit if the initial stop is hit, by the configured mapping."""

@@ -108,6 +108,9 @@ def _trade_dict(tr: Trade) -> dict[str, Any]:
         "applied": sorted(tr.applied),
         "closing": tr.closing,
         "last_exit_level": tr.last_exit_level,
+        "flags": list(tr.flags),
+        "carried": tr.carried,
+        "waiting": tr.waiting,
     }
 
 
@@ -136,4 +139,7 @@ def _trade_from(d: dict[str, Any]) -> Trade:
         applied=set(d["applied"]),
         closing=d["closing"],
         last_exit_level=d["last_exit_level"],
+        flags=list(d.get("flags", [])),
+        carried=bool(d.get("carried", False)),
+        waiting=str(d.get("waiting", "")),
     )

@@ -32,7 +32,8 @@ from dyntrail.orderflow import OrderFlow
 from dyntrail.trade import Trade
 
 if TYPE_CHECKING:
-    from dyntrail.engine import QuoteSource
+    from dyntrail.core.config import OptionsSection
+    from dyntrail.engine import Quote, QuoteSource
 
 
 class Entering(OrderFlow):
@@ -85,8 +86,6 @@ class Entering(OrderFlow):
 
     def _enter(self, side: Side, t: dt.datetime, close: float, vix: float) -> None:
         day = t.date()
-        lot = self.spec.lot_size_on(day)
-        qty = min(self.cfg.account.lots_per_trade, self.cfg.limits.max_lots) * lot
         right, strike, expiry = "", None, None
         if self.options_mode:
             o = self.cfg.options
@@ -102,8 +101,9 @@ class Entering(OrderFlow):
             t_years = self._tte(t, expiry)
             strike = self._choose_strike(t, expiry, opt_right, close, vix, t_years)
             q = self.quotes.quote(t, expiry, strike, opt_right, close, vix, t_years)
-            if q is None or q.ask <= 0:
-                self.journal.write("entry_skipped", self.iso(t), reason="no_quote", side=side.value)
+            skip = _entry_guard(o, q, t_years)
+            if skip or q is None:
+                self.journal.write("entry_skipped", self.iso(t), reason=skip, side=side.value)
                 return
             decision, bid, ask = q.last, q.bid, q.ask
             instrument = f"{self.spec.underlying}{expiry:%y%m%d}{int(strike)}{right}"
@@ -112,6 +112,12 @@ class Entering(OrderFlow):
             slip = self._slip
             bid, ask = close - slip, close + slip
             instrument = self.spec.underlying
+        # The lot belongs to the contract: the chosen expiry's, or the nearest monthly's (futures).
+        if expiry is not None:
+            lot = self.spec.lot_size_for(expiry, self.trading_days)
+        else:
+            lot = self.spec.futures_lot_size_on(day)
+        qty = min(self.cfg.account.lots_per_trade, self.cfg.limits.max_lots) * lot
         ctx = TargetContext(
             atr=_opt(self.f.atr),
             vwap=_opt(self.f.vwap),
@@ -190,3 +196,18 @@ def _round(x: float) -> float | None:
 
 def _minutes_between(a: dt.time, b: dt.time) -> float:
     return (b.hour * 60 + b.minute + b.second / 60) - (a.hour * 60 + a.minute + a.second / 60)
+
+
+_MINUTES_PER_YEAR = 365.0 * 24 * 60  # the ACT/365 basis of ``time_to_expiry_years``
+
+
+def _entry_guard(o: OptionsSection, q: Quote | None, t_years: float) -> str:
+    """Why an option entry is refused ("" when it is not): no quote to buy at, a contract that
+    expires within ``min_minutes_to_expiry``, or an ask below ``min_premium_inr``."""
+    if q is None or q.ask <= 0:
+        return "no_quote"
+    if t_years * _MINUTES_PER_YEAR < o.min_minutes_to_expiry:
+        return "near_expiry"
+    if q.ask < o.min_premium_inr:
+        return "premium_below_min"
+    return ""

@@ -1,11 +1,20 @@
 """Instrument specs: the packaged defaults (``dyntrail/instruments.toml``) merged with the user's
-overrides, turned into the core's ``InstrumentSpec``.
+overrides, turned into the core's ``InstrumentSpec``; and the coverage check a runner makes
+before a run.
 
 Overrides have the shape of the packaged file: a mapping from instrument name to a table of keys
 (``strike_step``, ``tick_size``, ``freeze_qty``, ``lot_sizes``, ``expiry_rules``). A key given in
 an override replaces the packaged key entirely (a ``lot_sizes`` list replaces the whole list, it
 is not merged entry by entry). An override may also define a new instrument, which must then
 give every key. Names are case-insensitive (``"nifty"`` is ``NIFTY``).
+
+Entry shapes (TOML dates, or "YYYY-MM-DD" strings):
+
+- ``lot_sizes``: ``{ lot_size, first_expiry, first_monthly_expiry? }`` keyed by contract expiry
+  (see ``dyntrail.core.contracts.ContractLot``). The old ``{ from, lot_size }`` still loads and
+  means first_expiry = first_monthly_expiry = from: the contracts *expiring* on or after it.
+- ``expiry_rules``: ``{ from, weekday, cycle?, monthly_weekday? }``.
+- ``freeze_qty``: a number (one limit on every date) or a list of ``{ from, freeze_qty }``.
 """
 
 from __future__ import annotations
@@ -13,17 +22,29 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
-from dyntrail.core.contracts import DatedLotSize, ExpiryRule, InstrumentSpec
+from dyntrail.core.contracts import (
+    ContractLot,
+    DatedFreezeQty,
+    ExpiryRule,
+    InstrumentSpec,
+    MissingFact,
+    next_expiry,
+)
 from dyntrail.errors import ConfigError
 
+if TYPE_CHECKING:
+    from dyntrail.core.config import Config
+
 PACKAGED_SOURCE = "dyntrail/instruments.toml"
+SPEC_KEY = "[instrument.spec]"
 _KEYS = ("strike_step", "tick_size", "freeze_qty", "lot_sizes", "expiry_rules")
-_LOT_KEYS = ("from", "lot_size")
-_RULE_KEYS = ("from", "weekday", "cycle")
+_LOT_KEYS = ("lot_size", "first_expiry", "first_monthly_expiry", "from")
+_RULE_KEYS = ("from", "weekday", "cycle", "monthly_weekday")
+_FREEZE_KEYS = ("from", "freeze_qty")
 
 Overrides = Mapping[str, Mapping[str, Any]]
 
@@ -87,45 +108,82 @@ def spec_from_mapping(
         problems = [f"{where}: unknown key {k!r}; valid keys: {', '.join(_KEYS)}" for k in unknown]
         problems += [f"{where}: missing key {k!r}" for k in missing]
         raise ConfigError(problems)
-    lot_entries = _entries(table["lot_sizes"], _LOT_KEYS, f"{where} lot_sizes")
-    rule_entries = _entries(table["expiry_rules"], _RULE_KEYS, f"{where} expiry_rules")
+    lot_entries = _tables(table["lot_sizes"], _LOT_KEYS, f"{where} lot_sizes")
+    rule_entries = _tables(table["expiry_rules"], _RULE_KEYS, f"{where} expiry_rules")
     try:
-        lots = tuple(DatedLotSize(d, e["lot_size"]) for d, e in lot_entries)
-        rules = tuple(
-            ExpiryRule(d, e["weekday"], e.get("cycle", "weekly")) for d, e in rule_entries
-        )
         return InstrumentSpec(
             underlying=name,
             strike_step=table["strike_step"],
             tick_size=table["tick_size"],
-            freeze_qty=table["freeze_qty"],
-            lot_sizes=lots,
-            expiry_rules=rules,
+            freeze_qtys=_freeze_qtys(table["freeze_qty"], f"{where} freeze_qty"),
+            lot_sizes=tuple(_lot(e, at) for at, e in lot_entries),
+            expiry_rules=tuple(_rule(e, at) for at, e in rule_entries),
         )
     except ValueError as exc:
         raise ConfigError(f"{where}: {exc}") from None
 
 
-def _entries(
-    value: Any, keys: tuple[str, ...], where: str
-) -> list[tuple[dt.date, Mapping[str, Any]]]:
-    """Check a list of dated tables; return (from date, table) pairs. ``cycle`` may be left out."""
+def _tables(value: Any, keys: tuple[str, ...], where: str) -> list[tuple[str, Mapping[str, Any]]]:
+    """Check a list of tables for unknown keys; return (location, table) pairs."""
     if not isinstance(value, list) or not all(isinstance(e, Mapping) for e in value):
         raise ConfigError(f"{where}: expected a list of tables, got {value!r}")
-    out: list[tuple[dt.date, Mapping[str, Any]]] = []
+    out: list[tuple[str, Mapping[str, Any]]] = []
     for i, entry in enumerate(value):
         at = f"{where}[{i}]"
         unknown = sorted(set(entry) - set(keys))
         if unknown:
             raise ConfigError(f"{at}: unknown key(s) {unknown}; valid keys: {', '.join(keys)}")
-        lacking = [k for k in keys if k != "cycle" and k not in entry]
-        if lacking:
-            raise ConfigError(f"{at}: {dict(entry)!r} lacks {', '.join(lacking)}")
-        out.append((_date(entry["from"], at), entry))
+        out.append((at, entry))
     return out
 
 
-def _date(value: Any, where: str) -> dt.date:
+def _required(entry: Mapping[str, Any], at: str, *keys: str) -> None:
+    lacking = [k for k in keys if k not in entry]
+    if lacking:
+        raise ConfigError(f"{at}: {dict(entry)!r} lacks {', '.join(lacking)}")
+
+
+def _lot(entry: Mapping[str, Any], at: str) -> ContractLot:
+    """A lot entry; ``from`` is the old key: the contracts expiring on or after it."""
+    _required(entry, at, "lot_size")
+    if "from" in entry:
+        if "first_expiry" in entry or "first_monthly_expiry" in entry:
+            raise ConfigError(
+                f"{at}: give first_expiry (and first_monthly_expiry) or the old 'from', not both"
+            )
+        first = _date(entry["from"], at, "from")
+        return ContractLot(entry["lot_size"], first, first)
+    _required(entry, at, "first_expiry")
+    monthly = entry.get("first_monthly_expiry")
+    return ContractLot(
+        entry["lot_size"],
+        _date(entry["first_expiry"], at, "first_expiry"),
+        None if monthly is None else _date(monthly, at, "first_monthly_expiry"),
+    )
+
+
+def _rule(entry: Mapping[str, Any], at: str) -> ExpiryRule:
+    _required(entry, at, "from", "weekday")
+    return ExpiryRule(
+        _date(entry["from"], at, "from"),
+        entry["weekday"],
+        entry.get("cycle", "weekly"),
+        entry.get("monthly_weekday"),
+    )
+
+
+def _freeze_qtys(value: Any, where: str) -> tuple[DatedFreezeQty, ...]:
+    """A plain number is one limit on every date; else a list of ``{ from, freeze_qty }``."""
+    if not isinstance(value, list):
+        return (DatedFreezeQty(dt.date.min, value),)
+    out = []
+    for at, entry in _tables(value, _FREEZE_KEYS, where):
+        _required(entry, at, *_FREEZE_KEYS)
+        out.append(DatedFreezeQty(_date(entry["from"], at, "from"), entry["freeze_qty"]))
+    return tuple(out)
+
+
+def _date(value: Any, where: str, key: str) -> dt.date:
     """A TOML date or an ISO "YYYY-MM-DD" string (a date-time is refused)."""
     if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
         return value
@@ -134,4 +192,88 @@ def _date(value: Any, where: str) -> dt.date:
             return dt.date.fromisoformat(value.strip())
         except ValueError:
             pass
-    raise ConfigError(f"{where}: 'from' {value!r} is not a date; write it as 2024-11-20")
+    raise ConfigError(f"{where}: {key!r} {value!r} is not a date; write it as 2024-11-20")
+
+
+# --------------------------------------------------------------------------- coverage
+
+
+def check_coverage(
+    spec: InstrumentSpec,
+    first_day: dt.date,
+    last_day: dt.date,
+    trading_days: Iterable[dt.date],
+    *,
+    trade: Literal["options", "underlying"] = "options",
+    skip_expiry_day: bool = False,
+    min_days_to_expiry: int = 0,
+) -> None:
+    """Before a run: ask for every trading day in ``[first_day, last_day]`` exactly what the
+    engine will ask, and raise one ``ConfigError`` listing every fact the spec lacks.
+
+    For each day: the freeze quantity; with ``trade="options"`` the next expiry (with the
+    config's ``skip_expiry_day`` and ``min_days_to_expiry``) and that contract's lot; with
+    ``"underlying"`` the lot of the nearest monthly contract. ``trading_days`` is the calendar
+    the engine gets (it must reach past ``last_day`` to the expiries). Each problem names the
+    instrument, the first date it hits, and the ``[instrument.spec]`` key and entry field that
+    would cover it.
+    """
+    days = sorted(set(trading_days))
+    gaps: dict[tuple[str, str], list[MissingFact]] = {}
+    other: dict[str, str] = {}
+    lots: dict[dt.date, int] = {}
+
+    def ask(question: Callable[[], object], day: dt.date) -> None:
+        try:
+            question()
+        except MissingFact as gap:
+            gaps.setdefault((gap.key, gap.field), []).append(gap)
+        except ValueError as exc:
+            other.setdefault(str(exc), f"{spec.underlying} on {day.isoformat()}: {exc}")
+
+    def lot(day: dt.date) -> int:
+        if trade != "options":
+            return spec.futures_lot_size_on(day)
+        expiry = next_expiry(
+            spec, day, days, skip_expiry_day=skip_expiry_day, min_days_to_expiry=min_days_to_expiry
+        )
+        if expiry not in lots:  # many days share an expiry
+            lots[expiry] = spec.lot_size_for(expiry, days)
+        return lots[expiry]
+
+    for day in (d for d in days if first_day <= d <= last_day):
+        ask(functools.partial(spec.freeze_qty_on, day), day)
+        ask(functools.partial(lot, day), day)
+    problems = [_gap_problem(found) for found in gaps.values()] + list(other.values())
+    if problems:
+        raise ConfigError(problems)
+
+
+def check_config_coverage(
+    cfg: Config,
+    spec: InstrumentSpec,
+    first_day: dt.date,
+    last_day: dt.date,
+    trading_days: Iterable[dt.date],
+) -> None:
+    """``check_coverage`` with the options a config gives the engine."""
+    check_coverage(
+        spec,
+        first_day,
+        last_day,
+        trading_days,
+        trade=cfg.instrument.trade,
+        skip_expiry_day=cfg.options.skip_expiry_day,
+        min_days_to_expiry=cfg.options.min_days_to_expiry,
+    )
+
+
+def _gap_problem(found: list[MissingFact]) -> str:
+    """One line for the gaps of one key: the earliest date decides what an entry must cover."""
+    first = min(found, key=lambda g: g.day)
+    dates = sorted({g.day for g in found})
+    more = f" (and {len(dates) - 1} later, up to {dates[-1].isoformat()})" if dates[1:] else ""
+    fix = f"add an entry to {SPEC_KEY} {first.key} ({first.field} <= {first.day.isoformat()})"
+    if first.key == "freeze_qty":
+        fix += ", or set freeze_qty to one number"
+    return f"{first.underlying} has no {first.what}{more}: {fix}"

@@ -12,7 +12,7 @@ import datetime as dt
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from dyntrail.core.costs import order_costs
+from dyntrail.core.costs import CostBreakdown, order_costs
 from dyntrail.core.order_pricing import OrderSide, marketable_limit
 from dyntrail.core.position import Position
 from dyntrail.errors import BrokerError
@@ -31,6 +31,7 @@ from dyntrail.trade import Trade
 
 if TYPE_CHECKING:
     from dyntrail.core.config import Config
+    from dyntrail.core.contracts import InstrumentSpec
 
 
 class OrderFlow:
@@ -38,6 +39,7 @@ class OrderFlow:
 
     # The engine's state this part reads and writes (set by ``Engine.__init__``).
     cfg: Config
+    spec: InstrumentSpec
     journal: Journal
     broker: Broker
     trade: Trade | None
@@ -151,16 +153,41 @@ class OrderFlow:
             cushion_cap=o.cushion_cap_inr,
         )
         self._quote_now[tr.instrument] = (bid, ask)  # what the broker fills against
-        tag = client_tag(self.day or t.date(), tr.trade_id % 10_000, action, attempt)
-        while tag in self.orders or tag in self.done:  # the same rule firing again
+        day, no = self.day or t.date(), tr.trade_id % 10_000
+        parts = freeze_slices(qty, self.spec.freeze_qty_on(day), tr.position.lot_size)
+        numbered = len(parts) > 1  # an order above the freeze quantity goes out in parts
+
+        def tag_of(k: int) -> str:
+            return client_tag(day, no, action, attempt, k + 1 if numbered else 0)
+
+        while tag_of(0) in self.orders or tag_of(0) in self.done:  # the same rule again
             attempt += 1
-            tag = client_tag(self.day or t.date(), tr.trade_id % 10_000, action, attempt)
-        if tag in self.recovered:  # journaled before a crash: settle it from the broker's book
-            self._adopt_recovered(tr, tag, t)
-            return
+        for k, part in enumerate(parts):
+            tag = tag_of(k)
+            if tag in self.recovered:  # journaled before a crash: settle it from the book
+                self._adopt_recovered(tr, tag, t)
+                continue
+            self._send(tr, tag, action, side, part, lp.price, decision, underlying, t, attempt)
+        self.pump(t + self.settle)
+
+    def _send(
+        self,
+        tr: Trade,
+        tag: str,
+        action: str,
+        side: OrderSide,
+        qty: int,
+        limit: float,
+        decision: float,
+        underlying: float,
+        t: dt.datetime,
+        attempt: int,
+    ) -> None:
+        """Journal one order, then send it."""
         intent = OrderIntent(
-            tag, tr.trade_id, tr.legs, action, side, qty, lp.price, decision, tr.instrument, t
+            tag, tr.trade_id, tr.legs, action, side, qty, limit, decision, tr.instrument, t
         )
+        bid, ask = self._quote_now[tr.instrument]
         self.journal.write(
             "order",
             self.iso(t),
@@ -169,7 +196,7 @@ class OrderFlow:
             action=action,
             side=side,  # a str enum is journaled as its value
             qty=qty,
-            limit=lp.price,
+            limit=limit,
             decision_price=round(decision, 4),
             underlying=round(underlying, 2),
             instrument=tr.instrument,
@@ -190,7 +217,6 @@ class OrderFlow:
         }
         tr.legs += 1
         self._place(order, t)
-        self.pump(t + self.settle)
 
     def _adopt_recovered(self, tr: Trade, tag: str, t: dt.datetime) -> None:
         rec = self.recovered.pop(tag)
@@ -332,61 +358,37 @@ class OrderFlow:
         tr.applied.add(fid)
         fills = order.fills
         first_of_order = len(fills) == 1 or sum(1 for f in fills if f in tr.applied) == 1
-        value = price * qty
         buy = order.side is OrderSide.BUY
         cost = order_costs(
             self.cfg.costs,
             ts.date(),
             is_buy=buy,
-            value_inr=value,
+            value_inr=price * qty,
             futures=not self.options_mode,
             include_brokerage=first_of_order,
-        ).total
-        if buy:
-            tr.buy_value += value
-        else:
-            tr.sell_value += value
-        tr.costs += cost
-        pos = tr.position
-        entry = meta["action"] == "entry"
-        if entry:
-            tr.entry_value += value
-            pos.qty += qty
-            tr.qty = pos.qty
-            tr.entry_price = tr.entry_value / pos.qty
-            pos.entry_option_price = tr.entry_price
-        else:
-            tr.exit_qty += qty
-            tr.exit_value += value
-            tr.last_exit_level = meta["underlying"]
-            pos.reduce(qty)
-        decision = meta["decision"]
-        slippage = (price - decision) if buy else (decision - price)
+        )
         ack_ms = None
         if meta["ack"] is not None and self.record_acks:
             sent = dt.datetime.fromisoformat(meta["sent"])
             ack_ms = round((dt.datetime.fromisoformat(meta["ack"]) - sent).total_seconds() * 1e3, 3)
+        action = meta["action"]
+        entry = action == "entry"
+        self._book(
+            tr,
+            fid=fid,
+            action=action,
+            buy=buy,
+            qty=qty,
+            price=price,
+            decision=meta["decision"],
+            underlying=meta["underlying"],
+            cost=cost,
+            tag=order.tag,
+            ack_ms=ack_ms,
+            ts=ts,
+        )
+        pos = tr.position
         at = self.iso(ts)
-        row = {  # the fill's journal line, then (with its time) the fills.csv row
-            "trade_id": tr.trade_id,
-            "leg": 0 if entry else tr.exit_legs + 1,
-            "action": meta["action"],
-            "side": "buy" if buy else "sell",
-            "qty": qty,
-            "price": price,
-            "decision_price": round(decision, 4),
-            "slippage": round(slippage, 4),
-            "slippage_pct": round(slippage / decision, 6) if decision > 0 else "",
-            "underlying": round(meta["underlying"], 2),
-            "costs": cost,
-            "tag": order.tag,
-            "ack_ms": "" if ack_ms is None else ack_ms,
-        }
-        if not entry:
-            tr.exit_legs += 1
-        self.journal.write("fill", at, fill_id=fid, **row)
-        row["ts"] = at
-        self._on_fill(row)
         if entry and tr.closing:  # bought after the exit was decided: sell that too
             self.retries.append((tr.closing, qty, 1))
         if entry and tr.risk_per_unit == 0.0:
@@ -396,10 +398,76 @@ class OrderFlow:
                 "stop_moved", at, trade_id=tr.trade_id, level=pos.stop_underlying, reason="initial"
             )
         if not entry and pos.qty == 0 and not self._entry_working(tr):
-            self._close(tr, meta["action"], meta["underlying"], ts)
+            self._close(tr, action, meta["underlying"], ts)
         elif self._on_equity is not None:
             unreal = tr.unrealized()
             self._equity(ts, self.capital + self.realized + unreal, unreal)
+
+    def _book(
+        self,
+        tr: Trade,
+        *,
+        fid: str,
+        action: str,
+        buy: bool,
+        qty: int,
+        price: float,
+        decision: float | None,
+        underlying: float,
+        cost: CostBreakdown,
+        tag: str,
+        ack_ms: float | None,
+        ts: dt.datetime,
+    ) -> None:
+        """Book one leg (a fill, or the exchange's settlement) on the trade: its value, costs and
+        quantity; journal it (``fill``) and hand its ``fills.csv`` row on. ``decision`` None: no
+        order decided the price (a settlement), so there is no slippage to report."""
+        value = price * qty
+        total = cost.total
+        if buy:
+            tr.buy_value += value
+        else:
+            tr.sell_value += value
+        tr.costs += total
+        pos = tr.position
+        entry = action == "entry"
+        if entry:
+            tr.entry_value += value
+            pos.qty += qty
+            tr.qty = pos.qty
+            tr.entry_price = tr.entry_value / pos.qty
+            pos.entry_option_price = tr.entry_price
+        else:
+            tr.exit_qty += qty
+            tr.exit_value += value
+            tr.last_exit_level = underlying
+            pos.reduce(qty)
+            tr.exit_legs += 1
+        slippage: float | str = ""
+        slippage_pct: float | str = ""
+        if decision is not None:
+            slippage = round((price - decision) if buy else (decision - price), 4)
+            slippage_pct = round(slippage / decision, 6) if decision > 0 else ""
+        at = self.iso(ts)
+        row: dict[str, Any] = {  # the fill's journal line, then (with its time) the fills.csv row
+            "trade_id": tr.trade_id,
+            "leg": 0 if entry else tr.exit_legs,
+            "action": action,
+            "side": "buy" if buy else "sell",
+            "qty": qty,
+            "price": price,
+            "decision_price": "" if decision is None else round(decision, 4),
+            "slippage": slippage,
+            "slippage_pct": slippage_pct,
+            "underlying": round(underlying, 2),
+            "costs": total,
+            **{f"cost_{k}": v for k, v in cost.parts().items()},
+            "tag": tag,
+            "ack_ms": "" if ack_ms is None else ack_ms,
+        }
+        self.journal.write("fill", at, fill_id=fid, **row)
+        row["ts"] = at
+        self._on_fill(row)
 
     def _entry_working(self, tr: Trade) -> bool:
         return any(
@@ -498,6 +566,16 @@ class OrderFlow:
             recovered=sorted(self.recovered),
         )
         return self.blocked
+
+
+def freeze_slices(qty: int, freeze_qty: int, lot: int) -> list[int]:
+    """An order's quantity in parts the exchange accepts: none above ``freeze_qty``, each a
+    whole number of lots (the last takes the rest). One part when ``qty`` is within it."""
+    if qty <= freeze_qty:
+        return [qty]
+    size = max(freeze_qty // lot, 1) * lot
+    full, rest = divmod(qty, size)
+    return [size] * full + ([rest] if rest else [])
 
 
 def _submitted(order: Order, t: dt.datetime) -> None:

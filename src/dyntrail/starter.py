@@ -100,18 +100,42 @@ trade = "options"                  # "options" (ATM calls/puts) or "underlying" 
 underlying_slippage_ticks = 1      # trade = "underlying": fills this many ticks worse
 
 # Override the packaged contract spec, or define another market:
+# A key given here replaces the packaged list whole. Lot sizes belong to the contract: an entry
+# covers the weekly contracts expiring on or after first_expiry and the monthlies expiring on or
+# after first_monthly_expiry (default: first_expiry). Freeze quantities and expiry rules are
+# dated by day. A date no entry covers stops the run before it starts, naming the key to extend.
 # [instrument.spec]
 # strike_step = 50
 # tick_size = 0.05
-# freeze_qty = 1800
-# lot_sizes = [{ from = 2024-11-20, lot_size = 75 }]
-# expiry_rules = [{ from = 2025-09-01, weekday = "tuesday", cycle = "weekly" }]
+# freeze_qty = 1800                # or [{ from = 2025-11-03, freeze_qty = 1800 }, ...]
+# lot_sizes = [
+#     { lot_size = 75, first_expiry = 2025-01-02, first_monthly_expiry = 2025-02-27 },
+#     { lot_size = 65, first_expiry = 2026-01-06, first_monthly_expiry = 2026-01-27 },
+# ]
+# expiry_rules = [                 # monthly_weekday: monthly on that weekday, no weekly that week
+#     { from = 2025-09-01, weekday = "tuesday", cycle = "weekly" },
+# ]
 
 [session]
 timezone = "Asia/Kolkata"          # naive timestamps are in this timezone
 open = "09:15:00"
 close = "15:30:00"
 bar_minutes = 0                    # bar size of the data in minutes; 0 = inferred
+
+[data]                             # reading data files; `dyntrail data check DIR` shows the result
+timezone = ""                      # zone of timestamps written without one; "" = [session] timezone
+                                   # (data saved in UTC without a zone: "UTC")
+date_format = ""                   # strftime format of the date column, e.g. "%d.%m.%Y"
+
+[data.columns]                     # the file's header for a column not recognised; "": recognised
+timestamp = ""                     # one column with date and time, e.g. "Datetime" ...
+date = ""                          # ... or a date column ...
+time = ""                          # ... and a time column
+open = ""
+high = ""
+low = ""
+close = ""                         # e.g. "Last"
+volume = ""
 
 [account]
 capital_inr = 1000000.0
@@ -122,21 +146,35 @@ daily_loss_limit_pct = 0.02        # of capital; hit -> no more entries, flatten
 max_open_positions = 1
 max_lots = 10
 
-[costs]                            # Indian F&O charges, by trade date
-brokerage_per_order_inr = 20.0
-stt_sell_pct = [                   # STT on sell premium
+[costs]                            # Indian F&O charges by trade date; a date before a list's
+brokerage_per_order_inr = 20.0     # first entry is an error (add an entry to replay earlier)
+stt_sell_pct = [                   # STT on option sells (premium)
+    { from = 2023-04-01, pct = 0.000625 },
     { from = 2024-10-01, pct = 0.001 },
     { from = 2026-04-01, pct = 0.0015 },
 ]
-exchange_txn_pct = 0.0003503       # NSE transaction charge
+exercise_stt_pct = [               # STT on the intrinsic value of options settled in the money
+    { from = 2023-04-01, pct = 0.00125 },
+    { from = 2026-04-01, pct = 0.0015 },
+]
+exchange_txn_pct = [               # NSE transaction charge on premium (a plain number: every date)
+    { from = 2023-04-01, pct = 0.000495 },
+    { from = 2024-10-01, pct = 0.0003503 },
+]
+ipft_per_crore_inr = 50.0          # NSE investor-protection fund levy, per crore of premium
 sebi_per_crore_inr = 10.0
 stamp_buy_pct = 0.00003            # stamp duty on buys
-gst_pct = 0.18                     # on brokerage + transaction + SEBI
+gst_pct = 0.18                     # on brokerage + transaction + SEBI + IPFT
 futures_stt_sell_pct = [           # trade = "underlying": STT on futures sells
+    { from = 2023-04-01, pct = 0.000125 },
     { from = 2024-10-01, pct = 0.0002 },
     { from = 2026-04-01, pct = 0.0005 },
 ]
-futures_exchange_txn_pct = 0.0000173
+futures_exchange_txn_pct = [
+    { from = 2023-04-01, pct = 0.0000183 },
+    { from = 2024-10-01, pct = 0.0000173 },
+]
+futures_ipft_per_crore_inr = 10.0
 futures_stamp_buy_pct = 0.00002
 
 [options]
@@ -149,6 +187,8 @@ cushion_cap_inr = 2.0              # ... capped here
 expiry_choice = "nearest_weekly"
 skip_expiry_day = false            # true: on expiry day trade the next expiry
 min_days_to_expiry = 0             # calendar days
+min_premium_inr = 10.0             # entry guard: no entry when the option's ask is below this
+min_minutes_to_expiry = 60         # entry guard: ... or when it expires sooner (0: off)
 
 [acceptance]                       # the go-live gate (dyntrail accept RUN_DIR)
 min_profit_factor = 1.3
@@ -158,4 +198,10 @@ max_avg_slippage_pct = 0.002       # of premium
 min_months = 12.0                  # of replayed data
 max_p95_ack_s = 1.5                # when the broker reports acks
 max_reject_ratio = 0.01            # likewise
+
+[calendar]                         # NSE trading days the packaged calendar does not know
+holidays = []                      # closures, e.g. NSE's list for a year after 2026 (the
+                                   # calendar library lists holidays through 2026; later years
+                                   # are weekdays minus these, with a warning)
+sessions = []                      # special sessions, e.g. a Saturday or Sunday trading day
 """

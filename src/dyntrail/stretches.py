@@ -100,6 +100,8 @@ class Stretches:
             and not self.recovered
             and self._on_equity is None
             and tr.position.qty > 0
+            and not tr.closing
+            and not tr.carried
             and isinstance(self.f, BatchFeatures)
             and isinstance(self.regime, BatchRegime)
         )

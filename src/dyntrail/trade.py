@@ -34,6 +34,7 @@ TRADE_COLUMNS = (
     "costs",
     "pnl_gross",
     "pnl_net",
+    "flags",
 )
 FILL_COLUMNS = (
     "trade_id",
@@ -48,6 +49,13 @@ FILL_COLUMNS = (
     "slippage_pct",
     "underlying",
     "costs",
+    "cost_brokerage",
+    "cost_stt",
+    "cost_exchange",
+    "cost_sebi",
+    "cost_ipft",
+    "cost_stamp",
+    "cost_gst",
     "tag",
     "ack_ms",
 )
@@ -81,6 +89,11 @@ class Trade:
     applied: set[str] = field(default_factory=set)  # fill ids already booked
     closing: str = ""  # the closing action once one is decided
     last_exit_level: float = 0.0  # underlying level of the latest exit fill
+    # What went out of the ordinary, in order: "flatten_failed" (still open at a session's
+    # close), "carried" (exited in a later session), "settled" (held to expiry).
+    flags: list[str] = field(default_factory=list)
+    carried: bool = False  # open past a session's close: exits at the next session's open
+    waiting: str = ""  # why an exit is waiting for a bid ("no_bid", "no_quote"), else ""
 
     @property
     def is_long_instrument(self) -> bool:
@@ -127,4 +140,5 @@ class Trade:
             "costs": round(self.costs, 2),
             "pnl_gross": gross,
             "pnl_net": net,
+            "flags": ";".join(self.flags),
         }

@@ -15,21 +15,24 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from dyntrail.core.contracts import (
-    DatedLotSize,
+    ContractLot,
+    DatedFreezeQty,
     ExpiryCycle,
     ExpiryRule,
     InstrumentSpec,
+    MissingFact,
     StrikeQuote,
     Weekday,
     atm_strike,
     candidate_strikes,
     choose_gap_strike,
     expiries_between,
+    is_monthly_expiry,
     next_expiry,
+    next_monthly_expiry,
     time_to_expiry_years,
 )
-from dyntrail.errors import ConfigError
-from dyntrail.instruments import known_instruments, load_instrument
+from dyntrail.instruments import load_instrument
 
 D = dt.date
 IST = ZoneInfo("Asia/Kolkata")
@@ -45,8 +48,12 @@ def weekdays(start: dt.date, end: dt.date, minus: tuple[dt.date, ...] = ()) -> l
     return out
 
 
-def spec(*rules: ExpiryRule) -> InstrumentSpec:
-    return InstrumentSpec("TEST", 50, 0.05, 1800, (DatedLotSize(D(2020, 1, 1), 25),), rules)
+FREEZE = (DatedFreezeQty(D(2020, 1, 1), 1800),)
+
+
+def spec(*rules: ExpiryRule, lots: tuple[ContractLot, ...] = ()) -> InstrumentSpec:
+    lots = lots or (ContractLot(25, D(2020, 1, 1)),)
+    return InstrumentSpec("TEST", 50, 0.05, FREEZE, lots, rules)
 
 
 WEEKLY_THU = spec(ExpiryRule(D(2020, 1, 1), Weekday.THURSDAY, ExpiryCycle.WEEKLY))
@@ -55,47 +62,119 @@ BANKNIFTY = load_instrument("BANKNIFTY")
 DAYS_2025 = weekdays(D(2024, 12, 1), D(2026, 1, 31))
 
 
-# --------------------------------------------------------------------------- dated entries
+# --------------------------------------------------------------------------- contract terms
+
+# A test market: weekly Thursday; lot 50 -> 25 where the weeklies switch on 2025-03-06 but the
+# monthly of March (2025-03-27), listed before the revision, keeps 50: the first monthly with 25
+# is April's (2025-04-24).
+LOTS = (
+    ContractLot(50, D(2025, 1, 2)),
+    ContractLot(25, D(2025, 3, 6), first_monthly_expiry=D(2025, 4, 24)),
+)
+TEST = spec(ExpiryRule(D(2025, 1, 1), Weekday.THURSDAY), lots=LOTS)
+DAYS_H1 = weekdays(D(2025, 1, 1), D(2025, 7, 31))
 
 
 @pytest.mark.parametrize(
-    ("day", "lot"),
+    ("expiry", "monthly", "lot"),
     [
-        (D(2024, 11, 19), 25),  # last day before the SEBI 2024-10-01 minimum contract value
-        (D(2024, 11, 20), 75),  # first day of the 75 lot
-        (D(2025, 12, 29), 75),  # last day before the 2025 revision
-        (D(2025, 12, 30), 65),  # first day of the 65 lot
+        (D(2025, 2, 27), True, 50),  # February monthly
+        (D(2025, 2, 27), False, 50),
+        (D(2025, 3, 6), False, 25),  # first weekly of the new lot
+        (D(2025, 3, 20), False, 25),
+        (D(2025, 3, 27), True, 50),  # the March monthly was listed before: old lot
+        (D(2025, 4, 24), True, 25),  # first monthly of the new lot
     ],
 )
-def test_nifty_lot_size_on_boundaries(day: dt.date, lot: int) -> None:
-    assert NIFTY.lot_size_on(day) == lot
+def test_contract_lot_by_expiry_and_kind(expiry: dt.date, monthly: bool, lot: int) -> None:
+    assert TEST.contract_lot(expiry, monthly=monthly) == lot
 
 
-def test_before_first_entry_names_both_dates() -> None:
-    first = NIFTY.lot_sizes[0].from_date
-    with pytest.raises(ValueError, match=rf"2020-01-01.*{first.isoformat()}"):
-        NIFTY.lot_size_on(D(2020, 1, 1))
+def test_lot_size_for_finds_the_kind_from_the_calendar() -> None:
+    assert is_monthly_expiry(TEST, D(2025, 3, 27), DAYS_H1)
+    assert not is_monthly_expiry(TEST, D(2025, 3, 20), DAYS_H1)
+    assert TEST.lot_size_for(D(2025, 3, 20), DAYS_H1) == 25
+    assert TEST.lot_size_for(D(2025, 3, 27), DAYS_H1) == 50
+    with pytest.raises(ValueError, match="2025-03-26 is not a TEST expiry day"):
+        TEST.lot_size_for(D(2025, 3, 26), DAYS_H1)
+
+
+def test_holiday_shifted_monthly_is_still_the_monthly() -> None:
+    days = weekdays(D(2025, 1, 1), D(2025, 7, 31), minus=(D(2025, 3, 27),))
+    assert next_expiry(TEST, D(2025, 3, 24), days) == D(2025, 3, 26)
+    assert is_monthly_expiry(TEST, D(2025, 3, 26), days)
+    assert TEST.lot_size_for(D(2025, 3, 26), days) == 50
+
+
+def test_futures_take_the_nearest_monthly_lot() -> None:
+    assert next_monthly_expiry(TEST, D(2025, 3, 3), DAYS_H1) == D(2025, 3, 27)
+    assert next_monthly_expiry(TEST, D(2025, 3, 27), DAYS_H1) == D(2025, 3, 27)  # expiry day
+    assert TEST.futures_lot_size_on(D(2025, 3, 10)) == 50
+    assert TEST.futures_lot_size_on(D(2025, 3, 28)) == 25
+
+
+def test_a_contract_before_the_first_lot_is_a_missing_fact() -> None:
+    with pytest.raises(MissingFact) as info:
+        TEST.contract_lot(D(2024, 12, 26), monthly=True)
+    gap = info.value
+    assert (gap.key, gap.field, gap.day) == ("lot_sizes", "first_monthly_expiry", D(2024, 12, 26))
+    assert str(gap) == (
+        "TEST has no lot size for the monthly contract expiring 2024-12-26: "
+        "its first lot_sizes entry has first_monthly_expiry 2025-01-02"
+    )
+    assert isinstance(gap, ValueError)
+
+
+def test_freeze_qty_is_dated() -> None:
+    freeze = (DatedFreezeQty(D(2025, 1, 1), 900), DatedFreezeQty(D(2025, 7, 1), 600))
+    s = InstrumentSpec("TEST", 100, 0.05, freeze, LOTS, TEST.expiry_rules)
+    assert (s.freeze_qty_on(D(2025, 6, 30)), s.freeze_qty_on(D(2025, 7, 1))) == (900, 600)
+    with pytest.raises(MissingFact, match="TEST has no freeze quantity on 2024-12-31") as info:
+        s.freeze_qty_on(D(2024, 12, 31))
+    assert (info.value.key, info.value.field) == ("freeze_qty", "from")
 
 
 def test_expiry_rule_change_for_nifty() -> None:
     assert NIFTY.expiry_rule_on(D(2025, 8, 28)).weekday is Weekday.THURSDAY  # last Thursday one
     assert NIFTY.expiry_rule_on(D(2025, 9, 2)).weekday is Weekday.TUESDAY  # first Tuesday one
+    with pytest.raises(MissingFact, match="NIFTY has no expiry rule on 2019-01-03"):
+        NIFTY.expiry_rule_on(D(2019, 1, 3))
 
 
 def test_spec_validation() -> None:
-    lots = (DatedLotSize(D(2025, 1, 1), 75), DatedLotSize(D(2024, 1, 1), 25))
     rules = (ExpiryRule(D(2024, 1, 1), Weekday.THURSDAY),)
-    with pytest.raises(ValueError, match="increasing from_date"):
-        InstrumentSpec("X", 50, 0.05, 1800, lots, rules)
-    with pytest.raises(ValueError, match="at least one"):
-        InstrumentSpec("X", 50, 0.05, 1800, (), rules)
+    backwards = (ContractLot(75, D(2025, 1, 2)), ContractLot(25, D(2024, 1, 4)))
+    with pytest.raises(ValueError, match="first_expiry dates must be strictly increasing"):
+        InstrumentSpec("X", 50, 0.05, FREEZE, backwards, rules)
+    crossed = (ContractLot(75, D(2025, 1, 2), D(2025, 3, 27)), ContractLot(25, D(2025, 2, 6)))
+    with pytest.raises(ValueError, match="first_monthly_expiry dates must be strictly"):
+        InstrumentSpec("X", 50, 0.05, FREEZE, crossed, rules)
+    with pytest.raises(ValueError, match="at least one entry"):
+        InstrumentSpec("X", 50, 0.05, FREEZE, (), rules)
     with pytest.raises(ValueError, match=r"strike_step -50 must be"):
-        InstrumentSpec("X", -50, 0.05, 1800, lots[1:], rules)
+        InstrumentSpec("X", -50, 0.05, FREEZE, LOTS, rules)
     with pytest.raises(ValueError, match="'thu' is not one of"):
         ExpiryRule(D(2024, 1, 1), "thu")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="lot_size 0"):
-        DatedLotSize(D(2024, 1, 1), 0)
+        ContractLot(0, D(2024, 1, 1))
+    with pytest.raises(ValueError, match=r"freeze_qty 1\.5"):
+        DatedFreezeQty(D(2024, 1, 1), 1.5)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="leave monthly_weekday out"):
+        ExpiryRule(D(2024, 1, 1), Weekday.TUESDAY, ExpiryCycle.MONTHLY, Weekday.THURSDAY)
     assert ExpiryRule(D(2024, 1, 1), "Tuesday", "monthly").cycle is ExpiryCycle.MONTHLY  # type: ignore[arg-type]
+
+
+def test_weekly_with_a_monthly_on_another_weekday() -> None:
+    # Wednesday weeklies, last-Thursday monthlies, no weekly in the monthly's week.
+    wed_thu = spec(ExpiryRule(D(2024, 1, 1), Weekday.WEDNESDAY, monthly_weekday=Weekday.THURSDAY))
+    days = weekdays(D(2024, 1, 1), D(2024, 3, 31))
+    got = expiries_between(wed_thu, D(2024, 1, 1), D(2024, 2, 29), days)
+    assert got == [
+        D(2024, 1, 3), D(2024, 1, 10), D(2024, 1, 17), D(2024, 1, 25),  # no Wednesday 01-24
+        D(2024, 1, 31), D(2024, 2, 7), D(2024, 2, 14), D(2024, 2, 21), D(2024, 2, 29),
+    ]  # fmt: skip
+    assert [is_monthly_expiry(wed_thu, e, days) for e in got].count(True) == 2
+    assert next_expiry(wed_thu, D(2024, 1, 22), days) == D(2024, 1, 25)
 
 
 # --------------------------------------------------------------------------- expiry calendar
@@ -294,20 +373,3 @@ def test_gap_strike_volume_and_oi_filters() -> None:
     assert chosen(quotes, atm=22500, min_volume=1000, min_oi=100) is None
     with pytest.raises(ValueError, match=r"delta 1\.5"):
         q(22500, 1.5, 1.0, 2.0)
-
-
-# --------------------------------------------------------------------------- packaged specs
-
-
-def test_packaged_instruments_and_overrides() -> None:
-    assert known_instruments() == ("BANKNIFTY", "NIFTY")
-    assert (NIFTY.strike_step, NIFTY.tick_size, BANKNIFTY.strike_step) == (50, 0.05, 100)
-    assert BANKNIFTY.lot_size_on(D(2024, 11, 19)) == 15  # day before the SEBI minimum
-    assert BANKNIFTY.lot_size_on(D(2024, 11, 20)) == 30
-    assert BANKNIFTY.expiry_rule_on(D(2024, 11, 20)).cycle is ExpiryCycle.MONTHLY  # no weeklies
-    assert load_instrument("nifty", {"NIFTY": {"freeze_qty": 1755}}).freeze_qty == 1755
-    with pytest.raises(ConfigError, match="known instruments are BANKNIFTY, NIFTY"):
-        load_instrument("FINNIFTY")
-    bad = {"NIFTY": {"lot_sizes": [{"from": "2024-11-20", "lot_size": 0}]}}
-    with pytest.raises(ConfigError, match=r"\[NIFTY\].*lot_size 0"):
-        load_instrument("NIFTY", bad)

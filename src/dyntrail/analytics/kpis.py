@@ -18,6 +18,9 @@ Conventions (they hold for every KPI below):
 - Missing or NaN values in the money columns (``pnl_net``, ``pnl_gross``, ``costs``), in
   ``equity`` or in an executed fill's ``slippage_pct`` raise ``DataError``: a sum that silently
   skipped them would be wrong.
+- ``costs_breakdown`` is ``None`` when fills.csv has no per-component cost columns (a run from
+  before they existed) or when they are empty on every row; a row whose ``cost_*`` values are
+  missing while its ``costs`` is not zero, or do not add up to its ``costs``, raises ``DataError``.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ from rich.table import Table
 
 from dyntrail.core.config import AcceptanceSection
 from dyntrail.core.config_load import load_config
+from dyntrail.core.costs import PARTS as COST_PARTS
 from dyntrail.errors import ConfigError, DataError
 
 IST = "Asia/Kolkata"
@@ -149,6 +153,18 @@ def months_between(start: dt.date, end: dt.date) -> float:
     return whole + (stop - anchor).days / (nxt - anchor).days
 
 
+def _ratio(part: int, whole: int) -> float | None:
+    return part / whole if whole else None
+
+
+def _flagged(trades: pd.DataFrame, flag: str) -> int:
+    """Trades whose ``flags`` (";"-joined) hold ``flag``; 0 for files without the column."""
+    if "flags" not in trades.columns or trades.empty:
+        return 0
+    flags = trades["flags"].astype("string").fillna("").str.split(";")
+    return int(flags.map(lambda f: flag in f).sum())
+
+
 def _as_date(d: Any) -> dt.date:
     ts = pd.Timestamp(d)
     return dt.date(ts.year, ts.month, ts.day)
@@ -171,6 +187,8 @@ def compute_kpis(
 
     - ``trades``; ``net_pnl`` = Σ pnl_net; ``gross_pnl`` = Σ pnl_gross; ``total_costs`` = Σ costs;
       ``return_pct`` = net_pnl / capital; ``gross_profit``, ``gross_loss``, ``profit_factor``.
+    - ``costs_breakdown``: brokerage, stt, exchange, sebi, ipft, stamp, gst → Σ of fills.csv's
+      ``cost_<part>`` over every row (INR), or None (see the module docstring).
     - ``win_rate`` = winners / trades; ``avg_win`` = mean pnl_net of winners; ``avg_loss`` = mean
       pnl_net of losers (negative); ``largest_win`` / ``largest_loss`` = max / min pnl_net;
       ``expectancy_inr`` = mean pnl_net; ``expectancy_r`` = mean of the non-missing r_multiple.
@@ -187,7 +205,10 @@ def compute_kpis(
       has no row.
     - ``avg_slippage_pct`` = arithmetic mean of ``slippage_pct`` over executed fills (action not
       ``rejected`` and a price present; unweighted, favourable slippage counts negative);
-      ``avg_slippage_inr`` likewise with ``slippage``. None without executed fills.
+      ``avg_slippage_inr`` likewise with ``slippage``. None without executed fills. An
+      ``exit_settled`` row (the exchange's settlement at expiry) is not an order: it counts in
+      neither slippage nor ``orders_sent``; ``settlements`` counts them.
+    - ``flatten_failures``: trades flagged ``flatten_failed`` (still open at a session's close).
     - ``exposure_pct`` = bars_in_position / bars_total when both are given and bars_total > 0.
     - ``months`` = ``months_between(data_start, data_end)`` (inclusive range, calendar months).
     - ``orders_sent`` = rows of fills.csv (executed and rejected); ``orders_rejected`` = rows with
@@ -241,8 +262,9 @@ def compute_kpis(
     # Fills: slippage, orders, acks.
     action = fills["action"].astype(str) if "action" in fills.columns else pd.Series(dtype=str)
     rejected = action.str.lower().eq("rejected").to_numpy()
+    settled = action.str.lower().eq("exit_settled").to_numpy()  # the exchange's, not an order
     price = _num(fills, "price", "fills", allow_nan=True).to_numpy()
-    executed = fills[~rejected & ~np.isnan(price)] if len(fills) else fills
+    executed = fills[~rejected & ~settled & ~np.isnan(price)] if len(fills) else fills
     slip_pct = _num(executed, "slippage_pct", "fills (executed)")
     slip_inr = _num(executed, "slippage", "fills (executed)")
     acks = _num(fills, "ack_ms", "fills", allow_nan=True).dropna().to_numpy()
@@ -266,6 +288,7 @@ def compute_kpis(
         **stats,  # trades, net_pnl, win_rate, profit_factor, gross_profit, gross_loss
         "trades_per_day": n / n_days if n_days else None,
         "gross_pnl": float(gross.sum()), "total_costs": float(costs.sum()),
+        "costs_breakdown": costs_breakdown(fills),
         "return_pct": stats["net_pnl"] / capital,
         "avg_win": float(wins.mean()) if len(wins) else None,
         "avg_loss": float(losses.mean()) if len(losses) else None,
@@ -277,8 +300,9 @@ def compute_kpis(
         "exposure_pct": exposure, "executed_fills": len(executed),
         "avg_slippage_pct": float(slip_pct.mean()) if len(slip_pct) else None,
         "avg_slippage_inr": float(slip_inr.mean()) if len(slip_inr) else None,
-        "orders_sent": len(fills), "orders_rejected": int(rejected.sum()),
-        "reject_ratio": float(rejected.sum()) / len(fills) if len(fills) else None,
+        "orders_sent": len(fills) - int(settled.sum()), "orders_rejected": int(rejected.sum()),
+        "settlements": int(settled.sum()), "flatten_failures": _flagged(trades, "flatten_failed"),
+        "reject_ratio": _ratio(int(rejected.sum()), len(fills) - int(settled.sum())),
         "broker_acks": len(acks),
         "p95_ack_ms": float(np.percentile(acks, 95)) if len(acks) else None,
         "by_vix_tier": _grouped(pnl, _col(trades, "vix_tier", n), VIX_TIER_ORDER),
@@ -288,6 +312,28 @@ def compute_kpis(
     }  # fmt: skip
     result: dict[str, Any] = _jsonable(kpis)
     return result
+
+
+def costs_breakdown(fills: pd.DataFrame) -> dict[str, float] | None:
+    """Σ of each cost component over fills.csv's rows (see the module docstring for None)."""
+    cols = [f"cost_{p}" for p in COST_PARTS]
+    if any(c not in fills.columns for c in cols):
+        return None
+    parts = fills[cols].apply(pd.to_numeric, errors="coerce").astype(float)
+    if len(parts) and parts.isna().all(axis=None):
+        return None
+    row_costs = _num(fills, "costs", "fills").to_numpy()
+    gaps = parts.isna().any(axis=1).to_numpy() & (row_costs != 0)
+    if gaps.any():
+        bad = int(np.flatnonzero(gaps)[0])
+        raise DataError(f"fills: row {bad}: costs {row_costs[bad]} without its cost_* components")
+    off = np.abs(parts.fillna(0.0).sum(axis=1).to_numpy() - row_costs) > 0.005
+    if off.any():
+        bad = int(np.flatnonzero(off)[0])
+        got = float(parts.iloc[bad].fillna(0.0).sum())
+        raise DataError(f"fills: row {bad}: cost_* components add up to {got:.2f}, costs is "
+                        f"{row_costs[bad]:.2f}")  # fmt: skip
+    return {p: float(parts[c].fillna(0.0).sum()) for p, c in zip(COST_PARTS, cols, strict=True)}
 
 
 def _col(df: pd.DataFrame, col: str, n: int) -> pd.Series:

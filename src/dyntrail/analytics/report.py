@@ -70,6 +70,13 @@ KPI_ROWS = (
 )  # fmt: skip
 
 
+COST_ROWS = (
+    ("brokerage", "Brokerage"), ("stt", "STT (securities transaction tax)"),
+    ("exchange", "Exchange transaction charge"), ("sebi", "SEBI turnover fee"),
+    ("ipft", "IPFT (NSE investor protection fund)"), ("stamp", "Stamp duty"), ("gst", "GST"),
+)  # fmt: skip
+
+
 def _esc(x: Any) -> str:
     return html.escape(str(x), quote=True)
 
@@ -174,6 +181,27 @@ def _kpi_section(kpis: dict[str, Any]) -> str:
         text = _pf(kpis) if key == "profit_factor" else _fmt(kpis[key], kind)
         rows.append([(label, ""), (key, "note"), (text, "n")])
     return "<h2>Key figures</h2>" + _table(["KPI", "key", "value"], rows)
+
+
+def _costs_section(kpis: dict[str, Any]) -> str:
+    """Costs by component (kpis.json's costs_breakdown) with each one's share of the total."""
+    parts = kpis.get("costs_breakdown")
+    if not isinstance(parts, dict):
+        return "<h2>Costs</h2><p class='note'>fills.csv has no per-component costs.</p>"
+    values = [(label, float(parts.get(key) or 0.0)) for key, label in COST_ROWS]
+    total = sum(v for _, v in values)
+    rows = [
+        [(label, ""), (_fmt(v, "inr"), "n"), (_fmt(v / total if total else None, "pct"), "n")]
+        for label, v in [*values, ("Total", total)]
+    ]
+    html_ = "<h2>Costs</h2>" + _table(["component", "amount", "share"], rows)
+    listed = kpis.get("total_costs")
+    if isinstance(listed, int | float) and abs(listed - total) > 0.005:
+        html_ += (
+            f"<p class='warn'>The components add up to {_esc(_fmt(total, 'inr'))}; trades.csv's "
+            f"costs add up to {_esc(_fmt(listed, 'inr'))}.</p>"
+        )
+    return html_
 
 
 def _acceptance_section(kpis: dict[str, Any], cfg: Config) -> str:
@@ -409,7 +437,7 @@ def write_report(
     )
     warn_html = "".join(f"<p class='warn'>{_esc(w)}</p>" for w in warnings)
     body = "".join([
-        header, warn_html, _kpi_section(kpis), _acceptance_section(kpis, cfg),
+        header, warn_html, _kpi_section(kpis), _costs_section(kpis), _acceptance_section(kpis, cfg),
         _equity_section(equity, capital, cfg), _monthly_section(kpis), _breakdown_section(kpis),
         _trades_section(trades, fills, stops, bars, tz),
         "<p class='note'>Numbers are rounded for display; kpis.json holds full precision. "

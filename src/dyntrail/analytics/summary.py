@@ -24,6 +24,9 @@ ROWS: tuple[tuple[str, str, str], ...] = (
     ("p95_ack_ms", "p95 order ack (ms)", "{:.0f}"),
     ("reject_ratio", "reject ratio", "pct"),
 )
+# kpis.json's costs_breakdown, shown under the costs row.
+COST_LABELS = {"brokerage": "brokerage", "stt": "STT", "exchange": "exchange txn",
+               "sebi": "SEBI fee", "ipft": "IPFT", "stamp": "stamp duty", "gst": "GST"}  # fmt: skip
 
 
 def _fmt(value: Any, fmt: str) -> str:
@@ -46,4 +49,21 @@ def kpi_table(kpis: dict[str, Any], title: str = "backtest KPIs") -> Table:
     for key, label, fmt in ROWS:
         if key in kpis:
             table.add_row(label, _fmt(kpis[key], fmt))
+        if key == "total_costs":
+            _cost_rows(table, kpis.get("costs_breakdown"))
+    failed = kpis.get("flatten_failures") or 0
+    if failed:  # a warning a person must not miss: positions left open at a session's close
+        table.add_row(
+            "[yellow]flatten failures[/yellow]",
+            f"[yellow]{int(failed)} (carried or settled, see trades.csv flags)[/yellow]",
+        )
     return table
+
+
+def _cost_rows(table: Table, breakdown: Any) -> None:
+    """One indented row per cost component (none when the run did not record them)."""
+    if not isinstance(breakdown, dict):
+        return
+    for part, label in COST_LABELS.items():
+        if part in breakdown:
+            table.add_row(f"  {label}", _fmt(breakdown[part], "{:,.2f}"))

@@ -319,6 +319,57 @@ class SessionSection(_Times):
         return value
 
 
+class DataColumns(_Section):
+    """[data.columns]: the file's header for one of dyntrail's columns, for a layout that is not
+    recognised on its own; "" = recognise. It applies to every data file that has that header
+    (``timestamp``, ``date`` and ``time`` also to the options file)."""
+
+    timestamp: str = ""  # one column with date and time
+    date: str = ""  # or a date column ...
+    time: str = ""  # ... and a time column
+    open: str = ""
+    high: str = ""
+    low: str = ""
+    close: str = ""
+    volume: str = ""
+
+
+class DataSection(_Section):
+    """[data]: how the data files are read. ``timezone`` is the zone of timestamps written
+    without one ("" = the [session] timezone; "UTC" for data saved in UTC without a zone); aware
+    timestamps are converted. ``date_format`` is the strftime format of the date column (or of
+    the timestamp column when date and time share it), "" = recognised; a file whose dates it
+    reads in no row is recognised as usual."""
+
+    timezone: str = ""
+    date_format: str = ""
+    columns: DataColumns = DataColumns()
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, value: str) -> str:
+        if value:
+            SessionSection._tz(value)
+        return value
+
+    @field_validator("date_format")
+    @classmethod
+    def _date_format(cls, value: str) -> str:
+        if not value:
+            return value
+        sample = dt.datetime(2024, 11, 28, 13, 45, 30)
+        try:
+            back = dt.datetime.strptime(sample.strftime(value), value)
+        except ValueError:
+            back = None
+        if back is None or back.date() != sample.date():
+            raise ValueError(
+                f"{value!r} does not read back the dates it writes: it needs the year, month "
+                'and day, e.g. "%d/%m/%Y", "%Y%m%d" or "%d-%b-%Y %H:%M"'
+            )
+        return value
+
+
 class AccountSection(_Section):
     """[account]: capital and sizing."""
 
@@ -343,37 +394,58 @@ class DatedRate(_Section):
     pct: Annotated[float, Field(ge=0, lt=1)]
 
 
+def _dated(*entries: tuple[dt.date, float]) -> Any:
+    """A dated-rate field's default: (first day, rate) pairs in date order."""
+    default = tuple(DatedRate(from_date=d, pct=p) for d, p in entries)
+    return Field(default=default, strict=False, min_length=1)
+
+
+_APR_2023, _OCT_2024, _APR_2026 = dt.date(2023, 4, 1), dt.date(2024, 10, 1), dt.date(2026, 4, 1)
+_DATED_KEYS: tuple[str, ...] = ("stt_sell_pct", "exercise_stt_pct", "exchange_txn_pct")
+_DATED_KEYS += ("futures_stt_sell_pct", "futures_exchange_txn_pct")
+
+
 class CostsSection(_Section):
-    """[costs]: Indian F&O charges, applied by trade date (rates as fractions)."""
+    """[costs]: Indian F&O charges, applied by trade date (rates as fractions).
+
+    A dated key is a list of ``{ from = DATE, pct = RATE }`` entries, each in force from its date
+    until the next one's; a date before the first entry is an error, never a zero. A plain
+    number instead of a list is one rate on every date. Sources: ``dyntrail.core.costs``.
+    """
 
     brokerage_per_order_inr: NonNegative = 20.0
-    stt_sell_pct: tuple[DatedRate, ...] = Field(
-        default=(
-            DatedRate(from_date=dt.date(2024, 10, 1), pct=0.001),
-            DatedRate(from_date=dt.date(2026, 4, 1), pct=0.0015),
-        ),
-        strict=False,
-        min_length=1,
+    stt_sell_pct: tuple[DatedRate, ...] = _dated(
+        (_APR_2023, 0.000625), (_OCT_2024, 0.001), (_APR_2026, 0.0015)
     )
-    exchange_txn_pct: Annotated[float, Field(ge=0, lt=1)] = 0.0003503
+    exercise_stt_pct: tuple[DatedRate, ...] = _dated((_APR_2023, 0.00125), (_APR_2026, 0.0015))
+    exchange_txn_pct: tuple[DatedRate, ...] = _dated((_APR_2023, 0.000495), (_OCT_2024, 0.0003503))
+    ipft_per_crore_inr: NonNegative = 50.0  # NSE investor-protection fund, from 2023-04-01
     sebi_per_crore_inr: NonNegative = 10.0
     stamp_buy_pct: Annotated[float, Field(ge=0, lt=1)] = 0.00003
     gst_pct: Annotated[float, Field(ge=0, lt=1)] = 0.18
     # Futures, for trade = "underlying".
-    futures_stt_sell_pct: tuple[DatedRate, ...] = Field(
-        default=(
-            DatedRate(from_date=dt.date(2024, 10, 1), pct=0.0002),
-            DatedRate(from_date=dt.date(2026, 4, 1), pct=0.0005),
-        ),
-        strict=False,
-        min_length=1,
+    futures_stt_sell_pct: tuple[DatedRate, ...] = _dated(
+        (_APR_2023, 0.000125), (_OCT_2024, 0.0002), (_APR_2026, 0.0005)
     )
-    futures_exchange_txn_pct: Annotated[float, Field(ge=0, lt=1)] = 0.0000173
+    futures_exchange_txn_pct: tuple[DatedRate, ...] = _dated(
+        (_APR_2023, 0.0000183), (_OCT_2024, 0.0000173)
+    )
+    futures_ipft_per_crore_inr: NonNegative = 10.0
     futures_stamp_buy_pct: Annotated[float, Field(ge=0, lt=1)] = 0.00002
 
-    @field_validator("stt_sell_pct", "futures_stt_sell_pct")
+    @field_validator(*_DATED_KEYS, mode="before")
     @classmethod
-    def _dated(cls, value: tuple[DatedRate, ...]) -> tuple[DatedRate, ...]:
+    def _plain_rate(cls, value: Any) -> Any:
+        """A plain number is one rate from the beginning (on every date)."""
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            if not 0 <= value < 1:
+                raise ValueError("a rate is a fraction >= 0 and < 1 (0.001 is 0.1 %)")
+            return ({"from": dt.date.min, "pct": value},)
+        return value
+
+    @field_validator(*_DATED_KEYS)
+    @classmethod
+    def _increasing(cls, value: tuple[DatedRate, ...]) -> tuple[DatedRate, ...]:
         dates = [r.from_date for r in value]
         if dates != sorted(set(dates)):
             raise ValueError("entries must have increasing, distinct 'from' dates")
@@ -392,6 +464,10 @@ class OptionsSection(_Section):
     expiry_choice: Literal["nearest_weekly"] = "nearest_weekly"
     skip_expiry_day: bool = False
     min_days_to_expiry: Annotated[int, Field(ge=0)] = 0
+    # Entry guards: an ATM option minutes before its expiry, or one of a few rupees, is a lottery
+    # ticket, not the design's trade. 0 switches a guard off.
+    min_premium_inr: NonNegative = 10.0  # no entry when the option's ask is below this
+    min_minutes_to_expiry: Annotated[int, Field(ge=0)] = 60  # ... or it expires sooner
 
 
 class AcceptanceSection(_Section):
@@ -406,14 +482,56 @@ class AcceptanceSection(_Section):
     max_reject_ratio: Fraction = 0.01  # likewise
 
 
+class CalendarSection(_Section):
+    """[calendar]: trading days the packaged NSE calendar does not know. ``holidays`` are closures
+    to take out (e.g. NSE's list for a year the calendar library does not cover yet; it lists
+    holidays through 2026), ``sessions`` are special sessions to add (a Saturday or Sunday
+    trading day). Past the library's last listed year the trading days are the weekdays minus
+    ``holidays`` plus ``sessions``, with a warning naming this key. See
+    ``dyntrail.data.calendar.session_days``."""
+
+    holidays: tuple[dt.date, ...] = Field(default=(), strict=False)
+    sessions: tuple[dt.date, ...] = Field(default=(), strict=False)
+
+    @field_validator("holidays", "sessions", mode="before")
+    @classmethod
+    def _dates(cls, value: Any) -> Any:
+        """TOML dates or "YYYY-MM-DD" strings, sorted, each once; no date-times or numbers."""
+        if not isinstance(value, list | tuple):
+            raise ValueError("expected a list of dates, e.g. [2027-01-26, 2027-03-22]")
+        out = set()
+        for v in value:
+            d = v
+            if isinstance(v, str):
+                try:
+                    d = dt.date.fromisoformat(v.strip())
+                except ValueError:
+                    d = None
+            if isinstance(d, dt.datetime) or not isinstance(d, dt.date):
+                raise ValueError(f"{v!r} is not a date: write it as 2027-01-26")
+            out.add(d)
+        return tuple(sorted(out))
+
+    @field_validator("sessions")
+    @classmethod
+    def _not_both(cls, value: tuple[dt.date, ...], info: Any) -> tuple[dt.date, ...]:
+        both = sorted(set(value) & set(info.data.get("holidays", ())))
+        if both:
+            listed = ", ".join(d.isoformat() for d in both)
+            raise ValueError(f"dates in both holidays and sessions: {listed}")
+        return value
+
+
 class Config(_Section):
     """The whole configuration. ``Config()`` is the documented default."""
 
     strategy: StrategySection = StrategySection()
     instrument: InstrumentSection = InstrumentSection()
     session: SessionSection = SessionSection()
+    data: DataSection = DataSection()
     account: AccountSection = AccountSection()
     limits: LimitsSection = LimitsSection()
     costs: CostsSection = CostsSection()
     options: OptionsSection = OptionsSection()
     acceptance: AcceptanceSection = AcceptanceSection()
+    calendar: CalendarSection = CalendarSection()

@@ -47,6 +47,9 @@ class PositionAction(enum.StrEnum):
     EXIT_BREAKER = "exit_breaker"  # VIX-spike circuit breaker with policy "flatten"
     EXIT_RISK = "exit_risk"  # daily loss limit reached
     EXIT_KILL = "exit_kill"  # operator kill switch
+    # Added for expiry and unfillable exits.
+    EXIT_CARRIED = "exit_carried"  # a position flatten could not close, exited next session
+    EXIT_SETTLED = "exit_settled"  # held to expiry: settled by the exchange at intrinsic value
 
     closes_position: bool
     """True when the action exits the whole remaining quantity (set once per member)."""
@@ -57,7 +60,7 @@ class PositionAction(enum.StrEnum):
     @property
     def needs_order(self) -> bool:
         """True when the action must become an option order."""
-        return self is not PositionAction.T1_REACHED
+        return self not in (PositionAction.T1_REACHED, PositionAction.EXIT_SETTLED)
 
 
 class TrailMethod(enum.StrEnum):

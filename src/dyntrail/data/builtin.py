@@ -4,22 +4,25 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
 
-from dyntrail.data.calendar import trading_days
+from dyntrail.data.calendar import session_days
 from dyntrail.data.synthetic import SyntheticMarket, add_months, generate
 
 DEFAULT_START = dt.date(2025, 1, 1)
 
 
-def synth_days(months: int, start: dt.date = DEFAULT_START) -> list[dt.date]:
-    """NSE trading days from ``start`` for ``months`` months (end exclusive)."""
+def synth_days(months: int, start: dt.date = DEFAULT_START) -> tuple[list[dt.date], list[str]]:
+    """NSE trading days from ``start`` for ``months`` months (end exclusive), and warnings.
+    Past the calendar's known holidays the days are the weekdays, with a warning per year."""
     if months < 1:
         raise ValueError(f"months must be >= 1, got {months}")
     end = add_months(start, months) - dt.timedelta(days=1)
-    return trading_days(start, end)
+    return session_days(None, start, end)
 
 
 def write_folder(m: SyntheticMarket, out: Path, fmt: str = "parquet") -> Path:
@@ -52,10 +55,25 @@ def write_folder(m: SyntheticMarket, out: Path, fmt: str = "parquet") -> Path:
 
 
 def synth_to_folder(
-    out: Path, months: int = 12, seed: int = 7, start: dt.date = DEFAULT_START, fmt: str = "parquet"
+    out: Path,
+    months: int = 12,
+    seed: int = 7,
+    start: dt.date = DEFAULT_START,
+    fmt: str = "parquet",
+    on_warning: Callable[[str], None] | None = None,
 ) -> Path:
-    """Generate ``months`` of synthetic regimes with ``seed`` and write them to ``out``."""
-    return write_folder(generate(synth_days(months, start), seed=seed), out, fmt)
+    """Generate ``months`` of synthetic regimes with ``seed`` and write them to ``out``.
+
+    Calendar warnings (days past the known NSE holidays are weekdays) go to ``on_warning``;
+    without one they are issued as Python ``UserWarning``s.
+    """
+    days, notes = synth_days(months, start)
+    for note in notes:
+        if on_warning is not None:
+            on_warning(note)
+        else:
+            warnings.warn(note, UserWarning, stacklevel=2)
+    return write_folder(generate(days, seed=seed), out, fmt)
 
 
 def cache_dir() -> Path:
@@ -65,7 +83,8 @@ def cache_dir() -> Path:
 
 def builtin_dataset(seed: int = 7, months: int = 12) -> Path:
     """The built-in synthetic dataset, generated once per (seed, months) and reused."""
-    folder = cache_dir() / f"synthetic-{months}m-seed{seed}-v1"
+    # v2: the calendar gained NSE's weekend special sessions (2025-02-01 Budget day).
+    folder = cache_dir() / f"synthetic-{months}m-seed{seed}-v2"
     if not ((folder / "underlying.parquet").exists() and (folder / "vix.parquet").exists()):
         tmp = folder.with_name(folder.name + ".tmp")
         synth_to_folder(tmp, months=months, seed=seed)

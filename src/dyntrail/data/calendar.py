@@ -1,24 +1,29 @@
 """NSE trading calendar (shell): trading days and session bounds.
 
 Source: ``pandas_market_calendars``' ``XNSE`` calendar, which ships NSE's holiday lists inside the
-package (nothing is downloaded). Its holidays reach 2026-12-25 in version 5.5; ``trading_days``
-refuses ranges past the last year with a listed holiday (``holidays_known_through``), because
-there every weekday would silently count as a trading day. Update the library, or pass the
-exchange's holidays as ``extra_holidays`` with ``allow_beyond_coverage=True``.
+package (nothing is downloaded). Its holidays reach 2026-12-25 in version 5.5 (the newest release
+at the time of writing); ``trading_days`` refuses ranges past the last year with a listed holiday
+(``holidays_known_through``), because there every weekday would silently count as a trading day.
+``session_days`` is what runners call: it takes the user's ``[calendar] holidays`` and
+``sessions`` and, past the library's coverage, uses weekdays minus those holidays plus those
+sessions, with a warning naming the key (never an error, so paper and live trading keep going).
 
 Fallback: if ``pandas_market_calendars`` cannot load ``XNSE`` (not installed, or no such
 calendar), ``exchange_calendars``' ``XBOM`` (BSE) is used; BSE and NSE share their trading
 holidays. XBOM lists the Diwali muhurat days as holidays, so ``include_muhurat`` has no effect
 there.
 
+Special sessions (``SPECIAL_SESSIONS``, packaged here because neither library lists them): full
+regular-hours sessions on a weekend day. An expiry due on a following holiday moves back onto
+such a day (NSE moved the MIDCPNIFTY expiry of 2024-01-22 to Saturday 2024-01-20). Not packaged:
+the disaster-recovery drill of Saturday 2024-03-02 (two short sessions, not a trading day for
+the 09:15-15:30 strategy); add such days as ``extra_sessions`` or ``[calendar] sessions``.
+
 Muhurat sessions: on Diwali NSE opens for about an hour (2024-11-01 18:00-19:00, 2025-10-21
 13:45-14:45). ``XNSE`` lists them as sessions; ``trading_days`` leaves them out unless
 ``include_muhurat=True``, since neither the 09:15-15:30 strategy nor the expiry calendar uses
 them (NSE moved the NIFTY expiry of Tuesday 2025-10-21 to Monday 2025-10-20). A session shorter
 than 3 hours is taken to be a muhurat session.
-
-Not in the library: special Saturday sessions such as 2024-01-20 (full session; 2024-01-22 was
-declared a holiday) and 2024-03-02 (disaster-recovery drill). Add such days as ``extra_sessions``.
 """
 
 from __future__ import annotations
@@ -26,16 +31,33 @@ from __future__ import annotations
 import datetime as dt
 import functools
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from dyntrail.errors import DataError
+
+if TYPE_CHECKING:
+    from dyntrail.core.config import CalendarSection
 
 EXCHANGE = "XNSE"
 FALLBACK_EXCHANGE = "XBOM"
 REGULAR_OPEN = dt.time(9, 15)
 REGULAR_CLOSE = dt.time(15, 30)
 _MUHURAT_MAX = dt.timedelta(hours=3)
+CALENDAR_KEY = "[calendar] holidays"
+
+# Weekend days NSE traded a full regular session (09:15-15:30), with the circular that said so.
+SPECIAL_SESSIONS: tuple[dt.date, ...] = (
+    # Saturday: regular session from the primary site instead of the planned DR drill, 2024-01-22
+    # declared a holiday (NSE circular of 2024-01-19; Business Today, 2024-01-19 and 2024-01-20).
+    dt.date(2024, 1, 20),
+    # Saturday, Union Budget 2025-26: live session at standard timings (NSE circular of December
+    # 2024; Business Standard and Hindustan Times, January 2025).
+    dt.date(2025, 2, 1),
+    # Sunday, Union Budget 2026-27: live session at standard timings (NSE circular of 2026-01-16;
+    # Deccan Herald 2026-01-16, NDTV Profit, Business Standard 2026-01-30).
+    dt.date(2026, 2, 1),
+)
 
 
 @functools.lru_cache(maxsize=8)
@@ -77,6 +99,10 @@ def _check_date(value: object, name: str) -> dt.date:
 def _library_sessions(
     exchange: str, start: dt.date, end: dt.date, include_muhurat: bool
 ) -> list[dt.date]:
+    """The library's sessions, up to the end of its holiday coverage at most."""
+    end = min(end, holidays_known_through(exchange))
+    if end < start:
+        return []
     library, cal = _calendar(exchange)
     if library == "pandas_market_calendars":
         sched = cal.schedule(start_date=start.isoformat(), end_date=end.isoformat())
@@ -88,6 +114,11 @@ def _library_sessions(
     except ValueError as exc:  # exchange_calendars.errors.DateOutOfBounds
         raise DataError(f"{FALLBACK_EXCHANGE} calendar: {exc}") from exc
     return [ts.date() for ts in sessions]
+
+
+def _weekdays(start: dt.date, end: dt.date) -> list[dt.date]:
+    n = (end - start).days + 1
+    return [d for d in (start + dt.timedelta(days=k) for k in range(max(n, 0))) if d.weekday() < 5]
 
 
 def trading_days(
@@ -103,10 +134,11 @@ def trading_days(
     """Trading days from ``start`` to ``end`` inclusive, ascending.
 
     The library's sessions (weekends and listed holidays excluded; muhurat sessions excluded
-    unless ``include_muhurat``), minus ``extra_holidays``, plus ``extra_sessions`` (e.g. a
-    special Saturday session). A date in both override lists is a ValueError, as is
-    ``end < start``. An ``end`` past ``holidays_known_through(exchange)`` is a ``DataError``
-    unless ``allow_beyond_coverage``.
+    unless ``include_muhurat``) plus ``SPECIAL_SESSIONS``, minus ``extra_holidays``, plus
+    ``extra_sessions`` (e.g. a special Saturday session). A date in both override lists is a
+    ValueError, as is ``end < start``. An ``end`` past ``holidays_known_through(exchange)`` is a
+    ``DataError`` unless ``allow_beyond_coverage``; then the days past it are the weekdays (minus
+    ``extra_holidays``, plus ``extra_sessions``). Runners call ``session_days`` instead.
     """
     start, end = _check_date(start, "start"), _check_date(end, "end")
     if end < start:
@@ -121,14 +153,64 @@ def trading_days(
     if end > known and not allow_beyond_coverage:
         raise DataError(
             f"the {exchange} holiday list ends in {known.year}: trading days up to "
-            f"{end.isoformat()} would count unknown holidays as sessions. Update "
-            "pandas_market_calendars, or pass the holidays as extra_holidays with "
-            "allow_beyond_coverage=True"
+            f"{end.isoformat()} would count unknown holidays as sessions. List the exchange's "
+            f"holidays under {CALENDAR_KEY} (runners use session_days), or update "
+            "pandas_market_calendars"
         )
     days = set(_library_sessions(exchange, start, end, include_muhurat))
+    days |= set(_weekdays(max(start, known + dt.timedelta(days=1)), end))
+    days |= {d for d in SPECIAL_SESSIONS if start <= d <= end}
     days -= holidays
     days |= {d for d in sessions if start <= d <= end}
     return sorted(days)
+
+
+def session_days(
+    calendar: CalendarSection | None,
+    start: dt.date,
+    end: dt.date,
+    exchange: str = EXCHANGE,
+    *,
+    include_muhurat: bool = False,
+) -> tuple[list[dt.date], list[str]]:
+    """Trading days from ``start`` to ``end`` and warnings: what runners call.
+
+    The library's sessions and ``SPECIAL_SESSIONS``, minus ``calendar.holidays``, plus
+    ``calendar.sessions`` (the config's ``[calendar]``; ``None``: none). Past the library's
+    coverage (``holidays_known_through``) the days are the weekdays minus those holidays plus
+    those sessions, and each such year gets a warning naming ``[calendar] holidays``: it never
+    stops a run, so paper and live trading keep working in a year the library does not know.
+    """
+    holidays = calendar.holidays if calendar is not None else ()
+    sessions = calendar.sessions if calendar is not None else ()
+    days = trading_days(
+        start,
+        end,
+        exchange,
+        holidays,
+        sessions,
+        include_muhurat=include_muhurat,
+        allow_beyond_coverage=True,
+    )
+    known = holidays_known_through(exchange)
+    warnings = [
+        _beyond_warning(year, known, sum(1 for d in holidays if d.year == year))
+        for year in range(max(start, known + dt.timedelta(days=1)).year, end.year + 1)
+    ]
+    return days, warnings
+
+
+def _beyond_warning(year: int, known: dt.date, listed: int) -> str:
+    if listed:
+        return (
+            f"trading days of {year}: weekdays minus the {listed} of {year} in {CALENDAR_KEY} "
+            f"(the calendar library lists NSE holidays only through {known.year})"
+        )
+    return (
+        f"trading days of {year}: every weekday counts, since the calendar library lists NSE "
+        f"holidays only through {known.year}; list the exchange's {year} holidays under "
+        f"{CALENDAR_KEY}"
+    )
 
 
 def session_bounds(

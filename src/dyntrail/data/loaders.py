@@ -1,13 +1,17 @@
 """Reading and validating a data folder.
 
-A data folder holds ``underlying.csv`` or ``underlying.parquet`` (``timestamp, open, high, low,
-close`` and optional ``volume``; 1- or 5-minute bars), ``vix.csv|.parquet`` (``timestamp, close``,
-optionally OHLC, on its own timestamps) and optionally ``options.csv|.parquet``. A bar's timestamp
-is its start (09:15 is the 09:15-09:16 bar). Timestamps are exchange time: naive ones are taken in
-the configured timezone, aware ones are converted to it.
+A data folder holds ``underlying.csv`` or ``underlying.parquet`` (open, high, low, close and
+optional volume; 1- or 5-minute bars), ``vix.csv|.parquet`` (close, optionally open, high, low,
+on its own timestamps) and optionally ``options.csv|.parquet``. The layout of each file is
+recognised (dyntrail's own, Kite candles, vendor exports, epochs, Parquet: see
+``dyntrail.data.formats``) and reported. A bar's timestamp is its start (09:15 is the
+09:15-09:16 bar). Timestamps come out as naive exchange time: times written without a zone are
+in ``[data] timezone`` (default: the session's), the others are converted, row by row.
 
 Every problem is a ``DataError`` naming the file, the line (CSV, counting the header as line 1) or
-row (Parquet, from 1), and what is wrong. Gaps are warnings: nothing is filled across a gap.
+row (Parquet, from 1), and what is wrong. Gaps and a few bars outside the session are warnings
+(nothing is filled across a gap); most bars outside the session mean the file's clock is wrong,
+an error.
 """
 
 from __future__ import annotations
@@ -21,10 +25,20 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from dyntrail.core.config import DataSection
+from dyntrail.data.formats import Table, recognise, recognise_options, show, where
+from dyntrail.data.session_fit import (
+    Hours,
+    clock_check,
+    gap_warnings,
+    inside_session,
+)
 from dyntrail.errors import DataError
 
 UNDERLYING_COLUMNS = ("timestamp", "open", "high", "low", "close")
 VIX_COLUMNS = ("timestamp", "close")
+_OHLC = ("open", "high", "low", "close")
+VIX_MARGIN_S = 30 * 60  # VIX files may carry pre-open and closing values: half an hour each side
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,13 +58,48 @@ class Bars:
 @dataclass(frozen=True, slots=True)
 class MarketData:
     """One data folder, validated and aligned: ``vix[i]`` is the last VIX close known when
-    underlying bar ``i`` closed (no lookahead)."""
+    underlying bar ``i`` closed (no lookahead). ``formats`` says how each file was read, one line
+    per file (``"underlying.csv: kite candles (date with +05:30 offsets)"``)."""
 
     folder: Path
     bars: Bars
     vix: NDArray[np.float64]
     options: pd.DataFrame | None = None
     warnings: tuple[str, ...] = field(default=())
+    formats: tuple[str, ...] = field(default=())
+
+
+@dataclass(frozen=True, slots=True)
+class VixBars:
+    """Validated VIX closes on their own bar starts (naive exchange time)."""
+
+    source: str
+    timestamps: NDArray[np.datetime64]
+    close: NDArray[np.float64]
+    bar_minutes: int
+
+
+@dataclass(frozen=True, slots=True)
+class FileInfo:
+    """One file of a folder: how it was read, its rows and their time range (exchange time)."""
+
+    name: str
+    format: str
+    rows: int
+    first: np.datetime64
+    last: np.datetime64
+
+
+@dataclass(frozen=True, slots=True)
+class FolderDetail:
+    """Everything loading a folder found: the market data and what ``dyntrail data check``
+    reports besides (the files, the VIX bars, the underlying bars dropped outside the session)."""
+
+    market: MarketData
+    files: tuple[FileInfo, ...]
+    vix_bars: VixBars
+    outside_session: int
+    options_path: Path | None
 
 
 def find_file(folder: Path, stem: str) -> Path | None:
@@ -78,35 +127,18 @@ def read_table(path: Path) -> pd.DataFrame:
         raise DataError(f"{path}: cannot read: {exc}") from exc
 
 
-def _where(path: Path, i: int) -> str:
-    """Human position of data row ``i`` (0-based)."""
-    return f"{path}: line {i + 2}" if path.suffix == ".csv" else f"{path}: row {i + 1}"
-
-
-def parse_timestamps(df: pd.DataFrame, path: Path, tz: str) -> NDArray[np.datetime64]:
-    """Timestamps as naive exchange time; unparsable, duplicate or unordered rows are errors."""
-    raw = df["timestamp"]
-    try:
-        parsed = pd.to_datetime(raw, errors="coerce", format="ISO8601", utc=False)
-    except ValueError:  # mixed UTC offsets: parse as instants, then exchange time
-        parsed = pd.to_datetime(raw, errors="coerce", format="ISO8601", utc=True)
-    if parsed.isna().any():
-        i = int(np.flatnonzero(parsed.isna().to_numpy())[0])
-        raise DataError(f"{_where(path, i)}: unparsable timestamp {raw.iloc[i]!r}")
-    if isinstance(parsed.dtype, pd.DatetimeTZDtype):
-        parsed = parsed.dt.tz_convert(tz).dt.tz_localize(None)
-    ts: NDArray[np.datetime64] = parsed.to_numpy(dtype="datetime64[s]")
-    d = np.diff(ts.astype(np.int64))
+def check_order(table: Table) -> None:
+    """Duplicate or unordered timestamps are errors (compared in exchange time)."""
+    d = np.diff(table.timestamps.astype(np.int64))
     if (d == 0).any():
         i = int(np.flatnonzero(d == 0)[0]) + 1
-        raise DataError(f"{_where(path, i)}: duplicate timestamp {raw.iloc[i]!r}")
+        raise DataError(f"{where(table.path, i)}: duplicate timestamp {table.shown(i)!r}")
     if (d < 0).any():
         i = int(np.flatnonzero(d < 0)[0]) + 1
         raise DataError(
-            f"{_where(path, i)}: timestamp {raw.iloc[i]!r} is before the previous row's "
-            f"{raw.iloc[i - 1]!r}: rows must be in time order"
+            f"{where(table.path, i)}: timestamp {table.shown(i)!r} is before the previous row's "
+            f"{table.shown(i - 1)!r}: rows must be in time order"
         )
-    return ts
 
 
 def _numeric(df: pd.DataFrame, cols: Sequence[str], path: Path) -> dict[str, NDArray[np.float64]]:
@@ -116,16 +148,10 @@ def _numeric(df: pd.DataFrame, cols: Sequence[str], path: Path) -> dict[str, NDA
         bad = ~np.isfinite(values)
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
-            raise DataError(f"{_where(path, i)}: column '{c}' is not a number ({df[c].iloc[i]!r})")
+            shown = show(df[c].iloc[i])
+            raise DataError(f"{where(path, i)}: column '{c}' is not a number ({shown})")
         out[c] = values
     return out
-
-
-def _require(df: pd.DataFrame, cols: Sequence[str], path: Path) -> None:
-    missing = [c for c in cols if c not in df.columns]
-    if missing:
-        has = ", ".join(map(str, df.columns))
-        raise DataError(f"{path}: missing column(s) {', '.join(missing)} (has: {has})")
 
 
 def validate_ohlc(v: dict[str, NDArray[np.float64]], path: Path) -> None:
@@ -139,8 +165,8 @@ def validate_ohlc(v: dict[str, NDArray[np.float64]], path: Path) -> None:
     for mask, what in checks:
         if mask.any():
             i = int(np.flatnonzero(mask)[0])
-            row = {k: float(v[k][i]) for k in ("open", "high", "low", "close")}
-            raise DataError(f"{_where(path, i)}: {what}: {row}")
+            row = ", ".join(f"{k} {float(v[k][i]):g}" for k in _OHLC)
+            raise DataError(f"{where(path, i)}: {what}: {row}")
 
 
 def infer_bar_minutes(ts: NDArray[np.datetime64]) -> int:
@@ -154,91 +180,83 @@ def infer_bar_minutes(ts: NDArray[np.datetime64]) -> int:
     return int(values[np.argmax(counts)])
 
 
+def _volume(frame: pd.DataFrame, path: Path) -> NDArray[np.float64] | None:
+    """Volume, if the file has it; an entirely empty column (index data) counts as none."""
+    if "volume" not in frame.columns or frame["volume"].isna().all():
+        return None
+    volume = _numeric(frame, ("volume",), path)["volume"]
+    if (volume < 0).any():
+        i = int(np.flatnonzero(volume < 0)[0])
+        raise DataError(f"{where(path, i)}: negative volume {show(volume[i])}")
+    return volume
+
+
 def load_underlying(
-    path: Path,
-    tz: str,
-    session_open: dt.time,
-    session_close: dt.time,
-    bar_minutes: int | None = None,
-) -> tuple[Bars, list[str]]:
-    """Read and validate underlying bars; bars outside the session are dropped with a warning."""
+    path: Path, hours: Hours, bar_minutes: int | None, data: DataSection
+) -> tuple[Bars, list[str], FileInfo, int]:
+    """Read and validate underlying bars; a few bars outside the session are dropped with a
+    warning. Returns the bars, the warnings, the file's description and the bars dropped."""
     df = read_table(path)
-    _require(df, UNDERLYING_COLUMNS, path)
     if df.empty:
         raise DataError(f"{path}: no rows")
-    ts = parse_timestamps(df, path, tz)
-    v = _numeric(df, ("open", "high", "low", "close"), path)
+    table = recognise(
+        df, path, required=_OHLC, optional=("volume",), data=data, exchange_tz=hours.tz
+    )
+    check_order(table)
+    ts = table.timestamps
+    v = _numeric(table.frame, _OHLC, path)
     validate_ohlc(v, path)
-    volume = _numeric(df, ("volume",), path)["volume"] if "volume" in df.columns else None
-    if volume is not None and (volume < 0).any():
-        i = int(np.flatnonzero(volume < 0)[0])
-        raise DataError(f"{_where(path, i)}: negative volume {volume[i]}")
+    volume = _volume(table.frame, path)
     bm = bar_minutes or infer_bar_minutes(ts)
+    lo, hi = hours.bounds_s
+    inside = inside_session(ts, bm, lo, hi)
+    clock_check(table, inside, bm, hours)
     warnings: list[str] = []
-    tod = (ts - ts.astype("datetime64[D]")).astype(np.int64)
-    lo = session_open.hour * 3600 + session_open.minute * 60
-    hi = session_close.hour * 3600 + session_close.minute * 60
-    inside = (tod >= lo) & (tod + bm * 60 <= hi)
-    if not inside.all():
-        n_out = int((~inside).sum())
+    n_out = int((~inside).sum())
+    if n_out:
         i = int(np.flatnonzero(~inside)[0])
         warnings.append(
-            f"{path}: {n_out} bar(s) outside the session {session_open}-{session_close} ignored "
-            f"(first: {_where(path, i).split(': ', 1)[1]})"
+            f"{path}: {n_out} bar(s) outside the session {hours.open}-{hours.close} ignored "
+            f"(first: {where(path, i).split(': ', 1)[1]})"
         )
     warnings += gap_warnings(ts[inside], bm, lo, path)
-    keep = inside
     bars = Bars(
         source=str(path),
-        timestamps=ts[keep],
-        open=v["open"][keep],
-        high=v["high"][keep],
-        low=v["low"][keep],
-        close=v["close"][keep],
-        volume=volume[keep] if volume is not None else None,
+        timestamps=ts[inside],
+        open=v["open"][inside],
+        high=v["high"][inside],
+        low=v["low"][inside],
+        close=v["close"][inside],
+        volume=volume[inside] if volume is not None else None,
         bar_minutes=bm,
     )
-    if bars.timestamps.size == 0:
-        raise DataError(f"{path}: no bars inside the session {session_open}-{session_close}")
-    return bars, warnings
+    info = FileInfo(path.name, table.format, len(df), ts.min(), ts.max())
+    return bars, warnings, info, n_out
 
 
-def gap_warnings(
-    ts: NDArray[np.datetime64], bar_minutes: int, open_s: int, path: Path
-) -> list[str]:
-    """Missing bars inside a day and late opens, summarised (a warning, never an error)."""
-    if ts.size == 0:
-        return []
-    days = ts.astype("datetime64[D]")
-    secs = (ts - days).astype(np.int64)
-    new_day = np.r_[True, days[1:] != days[:-1]]
-    late = new_day & (secs > open_s)
-    step = np.diff(ts.astype(np.int64))
-    gaps = (~new_day[1:]) & (step > bar_minutes * 60)
-    out = []
-    if late.any():
-        first = str(ts[np.flatnonzero(late)[0]])
-        out.append(f"{path}: {int(late.sum())} day(s) open late (first: {first})")
-    if gaps.any():
-        first = str(ts[np.flatnonzero(gaps)[0]])
-        out.append(f"{path}: {int(gaps.sum())} gap(s) inside a session (first after {first})")
-    return out
-
-
-def load_vix(path: Path, tz: str) -> tuple[NDArray[np.datetime64], NDArray[np.float64], int]:
+def load_vix(path: Path, hours: Hours, data: DataSection) -> tuple[VixBars, FileInfo]:
     """VIX closes with their bar starts and bar length in minutes."""
     df = read_table(path)
-    _require(df, VIX_COLUMNS, path)
     if df.empty:
         raise DataError(f"{path}: no rows")
-    ts = parse_timestamps(df, path, tz)
-    close = _numeric(df, ("close",), path)["close"]
+    optional = ("open", "high", "low")
+    table = recognise(
+        df, path, required=("close",), optional=optional, data=data, exchange_tz=hours.tz
+    )
+    check_order(table)
+    ts = table.timestamps
+    close = _numeric(table.frame, ("close",), path)["close"]
     if (close < 0).any():
         i = int(np.flatnonzero(close < 0)[0])
-        raise DataError(f"{_where(path, i)}: negative VIX {close[i]}")
-    if {"open", "high", "low"} <= set(df.columns):
-        validate_ohlc(_numeric(df, ("open", "high", "low", "close"), path), path)
-    return ts, close, infer_bar_minutes(ts)
+        raise DataError(f"{where(path, i)}: negative VIX {show(close[i])}")
+    if set(optional) <= set(table.frame.columns):
+        validate_ohlc(_numeric(table.frame, _OHLC, path), path)
+    bm = infer_bar_minutes(ts)
+    lo, hi = hours.bounds_s
+    inside = inside_session(ts, bm, lo - VIX_MARGIN_S, hi + VIX_MARGIN_S)
+    clock_check(table, inside, bm, hours, VIX_MARGIN_S)
+    info = FileInfo(path.name, table.format, len(df), ts.min(), ts.max())
+    return VixBars(str(path), ts, close, bm), info
 
 
 def align_asof(
@@ -254,28 +272,59 @@ def align_asof(
     return out
 
 
-def load_folder(
+def load_folder_detail(
     folder: str | Path,
     tz: str,
     session_open: dt.time,
     session_close: dt.time,
     bar_minutes: int | None = None,
-) -> MarketData:
-    """Load a data folder, validate it and align VIX to the underlying bars."""
+    *,
+    data: DataSection | None = None,
+) -> FolderDetail:
+    """Load a data folder, validate it, align VIX to the underlying bars, and keep what was
+    found on the way (for ``dyntrail data check``)."""
     root = Path(folder)
     if not root.is_dir():
         raise DataError(f"{root}: not a folder")
+    data = data or DataSection()
+    hours = Hours(tz, session_open, session_close)
     upath, vpath = require_file(root, "underlying"), require_file(root, "vix")
-    bars, warnings = load_underlying(upath, tz, session_open, session_close, bar_minutes)
-    vts, vclose, vbm = load_vix(vpath, tz)
+    bars, warnings, uinfo, n_out = load_underlying(upath, hours, bar_minutes, data)
+    vbars, vinfo = load_vix(vpath, hours, data)
     step = np.timedelta64(bars.bar_minutes * 60, "s")
-    vix = align_asof(bars.timestamps + step, vts + np.timedelta64(vbm * 60, "s"), vclose)
+    vstep = np.timedelta64(vbars.bar_minutes * 60, "s")
+    vix = align_asof(bars.timestamps + step, vbars.timestamps + vstep, vbars.close)
     if np.isnan(vix).any():
         i = int(np.flatnonzero(np.isnan(vix))[0])
         raise DataError(
             f"{vpath}: no VIX value closed by {bars.timestamps[i] + step} "
             f"(needed by {upath} bar {bars.timestamps[i]}); VIX must start no later than the bars"
         )
+    files = [uinfo, vinfo]
     opath = find_file(root, "options")
-    options = read_table(opath) if opath is not None else None
-    return MarketData(root, bars, vix, options, tuple(warnings))
+    options = None
+    if opath is not None:
+        raw = read_table(opath)
+        options, ofmt, ots = recognise_options(raw, opath, data=data, exchange_tz=tz)
+        first, last = (ots.min(), ots.max()) if ots.size else (np.datetime64("NaT"),) * 2
+        files.append(FileInfo(opath.name, ofmt, len(raw), first, last))
+    formats = tuple(f"{f.name}: {f.format}" for f in files)
+    market = MarketData(root, bars, vix, options, tuple(warnings), formats)
+    return FolderDetail(market, tuple(files), vbars, n_out, opath)
+
+
+def load_folder(
+    folder: str | Path,
+    tz: str,
+    session_open: dt.time,
+    session_close: dt.time,
+    bar_minutes: int | None = None,
+    *,
+    data: DataSection | None = None,
+) -> MarketData:
+    """Load a data folder, validate it and align VIX to the underlying bars. ``tz`` is the
+    exchange's timezone (``[session] timezone``); ``data`` says how to read the files (``[data]``:
+    the zone of times written without one, column names, a date format)."""
+    return load_folder_detail(
+        folder, tz, session_open, session_close, bar_minutes, data=data
+    ).market

@@ -2,7 +2,8 @@
 
 What a generated year contains (all from one seed):
 
-- trading days from the exchange calendar, 09:15-15:30 sessions of 1-minute bars (375 a day);
+- trading days from the exchange calendar (past its known holidays: weekdays, see
+  ``dyntrail.data.builtin.synth_days``), 09:15-15:30 sessions of 1-minute bars (375 a day);
 - VIX regimes (low / normal / reduced / high / halt) that persist for days (a Markov chain on days)
   and mean-revert inside a day; several intraday VIX spikes of more than 5 points within 10
   minutes, with a sharp fall of the underlying while they happen;

@@ -201,6 +201,11 @@ class Broker(Protocol):
         ``quote``, and return every event due by then in the order the broker sends them."""
         ...
 
+    def settle_expired(self, instrument: str, now: dt.datetime) -> None:
+        """The exchange settled ``instrument`` at its expiry (cash, at intrinsic value): it
+        leaves ``positions``. A real broker does this itself; a simulated one is told."""
+        ...
+
 
 _TERMINAL_EVENT = {
     BrokerEventKind.REJECT: OrderState.REJECTED,

@@ -34,6 +34,7 @@ ACTION_CODES = {
     "exit_breaker": "B",
     "exit_risk": "R",
     "exit_kill": "K",
+    "exit_carried": "C",
 }
 
 
@@ -64,18 +65,25 @@ class BrokerOrderId(str):
         return super().__new__(cls, value)
 
 
-def client_tag(day: dt.date, position_no: int, action: str, attempt: int) -> ClientTag:
+def client_tag(
+    day: dt.date, position_no: int, action: str, attempt: int, part: int = 0
+) -> ClientTag:
     """Deterministic client tag from (session day, position number, action, attempt), at most 20
     characters of [A-Za-z0-9] (brokers reject longer tags): ``D250103P07S1`` is the first attempt
-    of the stop exit of position 7 on 2025-01-03. The same inputs always give the same tag, so a
-    resend after a timeout is recognisable."""
+    of the stop exit of position 7 on 2025-01-03. An order split above the exchange's freeze
+    quantity sends parts ``1..99`` as ``D250103P07S1Q1``, ``D250103P07S1Q2``, ... The same inputs
+    always give the same tag, so a resend after a timeout is recognisable."""
     code = ACTION_CODES.get(action)
     if code is None:
         raise ValueError(f"no tag code for action {action!r}")
-    if not (0 <= position_no < 10_000 and 1 <= attempt < 1000):
-        raise ValueError(f"position {position_no} / attempt {attempt} out of range for a tag")
-    # digits, "D", "P" and an action letter, at most 16 characters: a valid tag by construction
+    if not (0 <= position_no < 10_000 and 1 <= attempt < 1000 and 0 <= part < 100):
+        raise ValueError(
+            f"position {position_no} / attempt {attempt} / part {part} out of range for a tag"
+        )
+    # digits, "D", "P", "Q" and an action letter, at most 19 characters: valid by construction
     text = f"D{day.year % 100:02d}{day.month:02d}{day.day:02d}P{position_no:02d}{code}{attempt}"
+    if part:
+        text += f"Q{part}"
     return str.__new__(ClientTag, text)
 
 

@@ -215,6 +215,7 @@ class PaperBroker:
         self._clock: dt.datetime | None = None
         self._next_id = 1
         self._place_times: list[dt.datetime] = []
+        self._settled: set[str] = set()  # contracts the exchange settled at expiry
         if state_path is not None and state_path.exists():
             self._load(state_path)
 
@@ -272,9 +273,14 @@ class PaperBroker:
         pos: dict[str, int] = {}
         for e in self._entries.values():
             sign = 1 if e.order.side is OrderSide.BUY else -1
-            if e.order.filled_qty:
+            if e.order.filled_qty and e.order.instrument not in self._settled:
                 pos[e.order.instrument] = pos.get(e.order.instrument, 0) + sign * e.order.filled_qty
         return {k: v for k, v in pos.items() if v != 0}
+
+    def settle_expired(self, instrument: str, now: dt.datetime) -> None:
+        self._advance(now)
+        self._settled.add(instrument)
+        self._save()
 
     def on_market(self, now: dt.datetime, quote: QuoteFn) -> list[BrokerEvent]:
         self._advance(now)
@@ -489,6 +495,7 @@ class PaperBroker:
             "place_times": [t.isoformat() for t in self._place_times],
             "outbox": [ev.to_dict() for ev in self._outbox],
             "orders": [e.to_dict() for e in self._entries.values()],
+            "settled": sorted(self._settled),
         }
         path = self.state_path
         tmp = path.with_name(path.name + ".tmp")
@@ -520,6 +527,7 @@ class PaperBroker:
             self._place_times = [dt.datetime.fromisoformat(t) for t in state["place_times"]]
             self._outbox = [BrokerEvent.from_dict(ev) for ev in state["outbox"]]
             entries = [_Entry.from_dict(d) for d in state["orders"]]
+            self._settled = set(state.get("settled", []))
         except (KeyError, TypeError, ValueError, JournalError) as exc:
             raise BrokerError(f"paper broker state {path} is unreadable: {exc}") from exc
         self._entries = {e.order.tag: e for e in entries}

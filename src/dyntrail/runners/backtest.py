@@ -20,10 +20,12 @@ import pandas as pd
 
 from dyntrail.core.config import Config
 from dyntrail.core.config_load import dump_config
+from dyntrail.core.contracts import InstrumentSpec
+from dyntrail.core.costs import check_cost_coverage
 from dyntrail.core.features import BatchFeatures, column_view
 from dyntrail.core.options import OptionRight
 from dyntrail.core.regime import BatchRegime
-from dyntrail.data.calendar import trading_days
+from dyntrail.data.calendar import session_days
 from dyntrail.data.loaders import MarketData, infer_bar_minutes, load_folder
 from dyntrail.data.options_synth import (
     OptionQuote,
@@ -34,7 +36,7 @@ from dyntrail.data.options_synth import (
 from dyntrail.engine import Engine
 from dyntrail.errors import DataError
 from dyntrail.execution.paper import FaultProfile, PaperBroker
-from dyntrail.instruments import load_instrument
+from dyntrail.instruments import check_config_coverage, load_instrument
 from dyntrail.journal import SCHEMA_VERSION, Journal, config_hash
 from dyntrail.runners.outputs import EquityCurve, write_run
 from dyntrail.trade import Trade
@@ -105,18 +107,34 @@ class BacktestResult:
     kpis: dict[str, Any]
     trades: int
     warnings: tuple[str, ...]
+    formats: tuple[str, ...] = ()  # how each data file was read, one line per file
 
 
-def resolve_instrument(cfg: Config):  # type: ignore[no-untyped-def]
+def resolve_instrument(cfg: Config) -> InstrumentSpec:
     name = cfg.instrument.name
     return load_instrument(name, {name: cfg.instrument.spec} if cfg.instrument.spec else None)
+
+
+def run_calendar(
+    cfg: Config, spec: InstrumentSpec, data_days: list[dt.date]
+) -> tuple[list[dt.date], list[str]]:
+    """The trading days a run needs (its data's, and 60 days beyond for the expiries ahead) and
+    the calendar's warnings. Before anything runs, every fact the run will ask for is checked:
+    costs on its first day, and for each trading day the contract's expiry, lot and freeze
+    quantity (a ``ConfigError`` naming the key that supplies a missing fact)."""
+    first, last = data_days[0], data_days[-1]
+    check_cost_coverage(cfg.costs, first, futures=cfg.instrument.trade == "underlying")
+    cal, notes = session_days(cfg.calendar, first, last + dt.timedelta(days=60))
+    cal = sorted(set(cal) | set(data_days))
+    check_config_coverage(cfg, spec, first, last, cal)
+    return cal, notes
 
 
 def load_market(
     cfg: Config, data_dir: Path, date_from: dt.date | None = None, date_to: dt.date | None = None
 ) -> MarketData:
     s = cfg.session
-    md = load_folder(data_dir, s.timezone, s.open, s.close, s.bar_minutes or None)
+    md = load_folder(data_dir, s.timezone, s.open, s.close, s.bar_minutes or None, data=cfg.data)
     if date_from is None and date_to is None:
         return md
     days = md.bars.timestamps.astype("datetime64[D]")
@@ -138,7 +156,7 @@ def load_market(
         None if b.volume is None else b.volume[keep],
         b.bar_minutes,
     )
-    return MarketData(md.folder, bars, md.vix[keep], md.options, md.warnings)
+    return MarketData(md.folder, bars, md.vix[keep], md.options, md.warnings, md.formats)
 
 
 def run_backtest(
@@ -158,9 +176,9 @@ def run_backtest(
     b = md.bars
     ts_list: list[dt.datetime] = b.timestamps.astype("datetime64[s]").astype(object).tolist()
     first, last = ts_list[0].date(), ts_list[-1].date()
-    cal = trading_days(first, last + dt.timedelta(days=60), allow_beyond_coverage=True)
     data_days = sorted({t.date() for t in ts_list})
-    cal = sorted(set(cal) | set(data_days))
+    cal, notes = run_calendar(cfg, spec, data_days)
+    warnings = (*md.warnings, *notes)
 
     quotes: ModelQuotes | DataQuotes
     if md.options is not None:
@@ -204,7 +222,7 @@ def run_backtest(
             bar_minutes=b.bar_minutes,
             quotes=type(quotes).__name__,
         )
-        for w in md.warnings:
+        for w in warnings:
             journal.write("data_warning", None, message=w)
         engine = Engine(
             cfg,
@@ -251,6 +269,7 @@ def run_backtest(
         days=data_days,
         bars_total=bars_total,
         bars_in_position=bars_in_position,
+        bar_minutes=b.bar_minutes,
     )
     if report:
         from dyntrail.analytics.report import write_report
@@ -265,7 +284,7 @@ def run_backtest(
             }
         )
         write_report(out_dir, bars=bars_df)
-    return BacktestResult(out_dir, kpis, len(trades), md.warnings)
+    return BacktestResult(out_dir, kpis, len(trades), warnings, md.formats)
 
 
 @few_collections()  # the per-bar lists are built in here too

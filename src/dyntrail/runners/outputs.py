@@ -12,6 +12,7 @@ import datetime as dt
 import json
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from dyntrail.core.config import Config
 from dyntrail.trade import FILL_COLUMNS, TRADE_COLUMNS
@@ -94,19 +95,23 @@ def write_run(
     days: list[dt.date],
     bars_total: int,
     bars_in_position: int,
+    bar_minutes: int = 1,
 ) -> dict[str, Any]:
     """Write ``trades.csv``, ``fills.csv`` and ``equity.csv``, compute the KPIs from the files
     as written (what a user reads is what is measured) and write ``kpis.json``."""
     import pandas as pd
 
+    from dyntrail.analytics.checks import run_checks
     from dyntrail.analytics.kpis import compute_kpis
 
     write_csv(out_dir / "trades.csv", TRADE_COLUMNS, trades)
     write_csv(out_dir / "fills.csv", FILL_COLUMNS, fills)
-    write_csv(out_dir / "equity.csv", EQUITY_COLUMNS, equity)
+    write_csv(out_dir / "equity.csv", EQUITY_COLUMNS, _from_start(equity, cfg, days or [first]))
+    trades_df = pd.read_csv(out_dir / "trades.csv")
+    fills_df = pd.read_csv(out_dir / "fills.csv")
     kpis = compute_kpis(
-        pd.read_csv(out_dir / "trades.csv"),
-        pd.read_csv(out_dir / "fills.csv"),
+        trades_df,
+        fills_df,
         pd.read_csv(out_dir / "equity.csv"),
         capital=cfg.account.capital_inr,
         data_start=first,
@@ -115,7 +120,58 @@ def write_run(
         bars_total=bars_total,
         bars_in_position=bars_in_position,
     )
+    checks = run_checks(
+        trades_df,
+        fills_df,
+        flatten=cfg.strategy.time.flatten,
+        session_close=cfg.session.close,
+        bar_minutes=bar_minutes,
+        tz=cfg.session.timezone,
+    )
+    kpis["checks"] = checks
+    kpis["warnings"] = run_warnings(trades_df, checks)
     (out_dir / "kpis.json").write_text(
         json.dumps(kpis, indent=2, allow_nan=False) + "\n", encoding="utf-8"
     )
     return kpis
+
+
+def _from_start(
+    rows: list[dict[str, Any]], cfg: Config, days: list[dt.date]
+) -> list[dict[str, Any]]:
+    """The equity curve starts at the first session's open with the starting capital."""
+    tz = ZoneInfo(cfg.session.timezone)
+    start = dt.datetime.combine(min(days), cfg.session.open, tzinfo=tz)
+    if rows and _instant(str(rows[0]["timestamp"])) <= start:
+        return rows
+    capital = round(cfg.account.capital_inr, 2)
+    first = {
+        "timestamp": start.isoformat(),
+        "equity": capital,
+        "realized": 0.0,
+        "unrealized": 0.0,
+        "drawdown_pct": 0.0,
+    }
+    return [first, *rows]
+
+
+def run_warnings(trades: Any, checks: dict[str, dict[str, Any]]) -> list[str]:
+    """What a person must not miss in a run: flatten failures and failed checks."""
+    out: list[str] = []
+    if "flags" in trades and len(trades):
+        flags = trades["flags"].astype("string").fillna("")
+        failed = [
+            int(t) for t, f in zip(trades["trade_id"], flags, strict=True) if "flatten_failed" in f
+        ]
+        if failed:
+            settled = int(flags.str.contains("settled").sum())
+            carried = int(flags.str.contains("carried").sum())
+            ids = ", ".join(map(str, failed[:10])) + (" ..." if len(failed) > 10 else "")
+            out.append(
+                f"flatten failed for {len(failed)} trade(s) (nothing to sell into at the close): "
+                f"{carried} carried to the next open, {settled} settled at expiry; trades {ids}"
+            )
+    for name, c in checks.items():
+        if not c["ok"]:
+            out.append(f"check {name} failed: {c['failures'][:5]}")
+    return out

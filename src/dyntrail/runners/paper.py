@@ -32,14 +32,14 @@ from dyntrail.core.config import Config
 from dyntrail.core.config_load import dump_config
 from dyntrail.core.features import StreamingFeatures
 from dyntrail.core.order_pricing import OrderSide
-from dyntrail.data.calendar import trading_days
+from dyntrail.data.calendar import session_days
 from dyntrail.data.loaders import Bars
 from dyntrail.engine import Engine
 from dyntrail.errors import JournalError
 from dyntrail.execution.orders import Order, OrderIntent
 from dyntrail.execution.paper import FaultProfile, PaperBroker
 from dyntrail.journal import SCHEMA_VERSION, Journal, config_hash, read_journal
-from dyntrail.runners.backtest import ModelQuotes, resolve_instrument
+from dyntrail.runners.backtest import ModelQuotes, resolve_instrument, run_calendar
 from dyntrail.runners.outputs import project_journal, write_run
 
 SETTLE = dt.timedelta(seconds=5)  # how long after sending an order the broker is polled in-bar
@@ -74,7 +74,7 @@ def feed_bars(
         return md.bars, md.vix
     from dyntrail.data.synthetic import generate
 
-    cal = trading_days(start, start + dt.timedelta(days=days * 2 + 10))[:days]
+    cal = session_days(cfg.calendar, start, start + dt.timedelta(days=days * 2 + 10))[0][:days]
     m = generate(cal, seed=seed)
     bars = Bars("synthetic", m.timestamps, m.open, m.high, m.low, m.close, m.volume, 1)
     return bars, m.vix
@@ -96,12 +96,12 @@ def run_paper(
     settle: dt.timedelta = SETTLE,
 ) -> PaperResult:
     """Run (or resume) a paper session into ``run_dir``; see the module docstring."""
-    run_dir.mkdir(parents=True, exist_ok=True)
     jpath = run_dir / "journal.jsonl"
+    if resume and not jpath.exists():  # checked before anything is made: nothing left behind
+        raise JournalError(f"{jpath}: no session here to resume; start one with --out {run_dir}")
+    run_dir.mkdir(parents=True, exist_ok=True)
     config_text = dump_config(cfg)
     prior: list[dict[str, Any]] = []
-    if resume and not jpath.exists():
-        raise JournalError(f"{jpath}: no session here to resume; start one with --out {run_dir}")
     if jpath.exists() and jpath.stat().st_size > 0:
         if not resume:
             raise JournalError(f"{jpath}: a session exists here; use --resume to continue it")
@@ -110,6 +110,12 @@ def run_paper(
             jpath.rename(jpath.with_name(f"journal.jsonl.torn-{int(time.time())}"))
     if prior:
         head = prior[0]
+        if head.get("kind") != "header" or head.get("mode") != "paper":
+            mode = head.get("mode") if head.get("kind") == "header" else None
+            raise JournalError(
+                f"{jpath}: not a paper session's journal (mode {mode or 'unknown'}): "
+                "--resume continues a folder that `dyntrail paper --out` started"
+            )
         if head.get("config_hash") != config_hash(config_text):
             raise JournalError(
                 f"{jpath}: the session was started with another config "
@@ -125,10 +131,7 @@ def run_paper(
     spec = resolve_instrument(cfg)
     ts_list: list[dt.datetime] = bars.timestamps.astype("datetime64[s]").astype(object).tolist()
     first, last = ts_list[0].date(), ts_list[-1].date()
-    cal = sorted(
-        set(trading_days(first, last + dt.timedelta(days=60), allow_beyond_coverage=True))
-        | {t.date() for t in ts_list}
-    )
+    cal, notes = run_calendar(cfg, spec, sorted({t.date() for t in ts_list}))
     broker = PaperBroker(profile, seed, state_path=run_dir / "broker_state.json")
     features = StreamingFeatures(cfg)
     journal = Journal(jpath, fsync=True)
@@ -175,6 +178,8 @@ def run_paper(
                 bar_minutes=bars.bar_minutes,
                 faults=dataclasses.asdict(profile),
             )
+            for w in notes:
+                journal.write("data_warning", None, message=w)
         engine.reconcile(ts_list[begin] if begin < len(ts_list) else ts_list[-1])
         n = len(ts_list)
         bar_s = bars.bar_minutes * 60 / speed if speed else 0.0
@@ -316,6 +321,7 @@ def _outputs(
         days=days,
         bars_total=engine.bars_total,
         bars_in_position=engine.bars_in_position,
+        bar_minutes=engine.bar_minutes,
     )
     if report:
         from dyntrail.analytics.report import write_report

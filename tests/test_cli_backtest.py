@@ -106,3 +106,52 @@ def test_bad_data_is_a_clear_error(tmp_path: Path) -> None:
     r = run("backtest", "--data", str(data), "--out", str(tmp_path / "run"))
     assert r.returncode == 1
     assert "underlying.csv: line 2: high < low" in r.stderr
+
+
+def test_an_error_keeps_its_brackets_and_shows_no_numpy_repr(tmp_path: Path) -> None:
+    """Errors are printed as plain text: "[low, high]" is not eaten as terminal markup."""
+    data = tmp_path / "bad"
+    data.mkdir()
+    (data / "underlying.csv").write_text(
+        "timestamp,open,high,low,close\n2025-01-06 09:15:00,103,102,99,100\n", encoding="utf-8"
+    )
+    (data / "vix.csv").write_text("timestamp,close\n2025-01-06 09:15:00,14\n", encoding="utf-8")
+    r = run("backtest", "--data", str(data), "--out", str(tmp_path / "run"))
+    assert r.returncode == 1
+    assert "open outside [low, high]" in r.stderr
+    assert "np." not in r.stderr and "Traceback" not in r.stderr
+
+
+def test_from_after_to_names_both_options(tmp_path: Path) -> None:
+    r = run(
+        "backtest",
+        "--data",
+        str(ROOT / "examples" / "data-2days"),
+        "--from",
+        "2025-03-04",
+        "--to",
+        "2025-03-03",
+        "--out",
+        str(tmp_path / "run"),
+    )
+    assert r.returncode == 2
+    assert "--from 2025-03-04 is later than --to 2025-03-03" in r.stderr
+    assert not (tmp_path / "run").exists()
+
+
+def test_paper_resume_of_a_backtest_folder_or_a_missing_folder(tmp_path: Path) -> None:
+    """Resuming what is not a paper session is a clear error, and leaves nothing behind."""
+    bt = tmp_path / "bt"
+    r = run(
+        "backtest", "--data", str(ROOT / "examples" / "data-2days"), "--out", str(bt), "--no-report"
+    )
+    assert r.returncode == 0, r.stderr
+    r = run("paper", "--resume", str(bt), "--speed", "max", "--no-view")
+    assert r.returncode == 1
+    assert "not a paper session's journal (mode backtest)" in r.stderr
+    assert "KeyError" not in r.stderr and "Traceback" not in r.stderr
+    missing = tmp_path / "nowhere"
+    r = run("paper", "--resume", str(missing), "--speed", "max", "--no-view")
+    assert r.returncode == 1
+    assert "no session here to resume" in r.stderr
+    assert not missing.exists()

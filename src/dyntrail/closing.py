@@ -95,14 +95,15 @@ class Closing(OrderFlow):
         for _ in range(_DRAIN_STEPS):
             self.pump(t)
             if not any(o.is_working for o in mine):
-                break
+                return
             t += _DRAIN_STEP
+        for order in mine:  # an update may have been lost: the broker's book is the truth
+            if order.is_working:
+                self._sync(order, t)
 
     def _settle_expired(self, tr: Trade, at: dt.datetime) -> None:
-        """Book the exchange's settlement of an option held to expiry and close the trade."""
-        self._cancel_working(tr, at)
-        if self.trade is not tr:
-            return
+        """Book the exchange's settlement of an option held to expiry and close the trade (its
+        working orders were cancelled at the session's close, ``_session_closed``)."""
         pos = tr.position
         strike = tr.strike if tr.strike is not None else 0.0
         spot = self.last_close

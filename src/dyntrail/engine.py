@@ -230,7 +230,8 @@ class Engine(Entering, Closing, Stretches):  # Entering and Closing extend Order
         if tr is not None:
             unreal = self._mark(tr, t, c, vix)
             if br.tripped and self._flatten_on_breaker:
-                self._exit(tr, PositionAction.EXIT_BREAKER, c, t, vix)
+                if not tr.closing:  # an exit decided (and perhaps waiting for a bid) stands
+                    self._exit(tr, PositionAction.EXIT_BREAKER, c, t, vix)
             elif not self.day_halted and self.day_realized + unreal - tr.costs <= self._loss_floor:
                 self.day_halted = True
                 self.journal.write("risk_halt", self.iso(t), day_pnl=round(self._day_pnl(tr), 2))
@@ -243,6 +244,8 @@ class Engine(Entering, Closing, Stretches):  # Entering and Closing extend Order
             and not self.unresolved()
         ):
             self._maybe_enter(i, t, c, vix)
+        if self.recovered:  # journaled before a restart and not decided again on replay
+            self._adopt_leftovers(t)
         self.prev_close = c
 
     def finish(self) -> None:
@@ -280,6 +283,7 @@ class Engine(Entering, Closing, Stretches):  # Entering and Closing extend Order
         tr = self.trade
         if tr is not None and tr.expiry is not None and tr.expiry < day and self.options_mode:
             # the data has no bar of the expiry day: settled against the last close known
+            tr.flags.append("no_expiry_bars")
             self._settle_expired(tr, dt.datetime.combine(tr.expiry, self.cfg.session.close))
         self.day = day
         self._offset = _offset(self.tz, ts)
@@ -368,14 +372,14 @@ class Engine(Entering, Closing, Stretches):  # Entering and Closing extend Order
                     vix,
                     self._tte(t, tr.expiry),
                 )
-                if q is not None:  # no quote: keep the last mark
+                if q is not None:  # no quote: keep the last mark, with the underlying it had
                     tr.mark_price = q.last
+                    tr.mark_underlying = close
                     self._quote_now[tr.instrument] = (q.bid, q.ask)
         else:
-            tr.mark_price = close
+            tr.mark_price = tr.mark_underlying = close
             slip = self._slip
             self._quote_now[tr.instrument] = (close - slip, close + slip)
-        tr.mark_underlying = close
         unreal = tr.unrealized()
         if self._on_equity is not None:
             self._equity(t, self.capital + self.realized + unreal, unreal)

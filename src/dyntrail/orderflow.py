@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from dyntrail.core.costs import CostBreakdown, order_costs
 from dyntrail.core.order_pricing import OrderSide, marketable_limit
 from dyntrail.core.position import Position
-from dyntrail.errors import BrokerError
+from dyntrail.errors import BrokerError, ConfigError
 from dyntrail.execution.broker import (
     Broker,
     BrokerEventKind,
@@ -156,6 +156,11 @@ class OrderFlow:
         day, no = self.day or t.date(), tr.trade_id % 10_000
         parts = freeze_slices(qty, self.spec.freeze_qty_on(day), tr.position.lot_size)
         numbered = len(parts) > 1  # an order above the freeze quantity goes out in parts
+        if len(parts) > MAX_PARTS:  # refused before any part is sent
+            raise ConfigError(
+                f"an order of {qty} units needs {len(parts)} parts at the freeze quantity "
+                f"(at most {MAX_PARTS}): lower [account] lots_per_trade or [limits] max_lots"
+            )
 
         def tag_of(k: int) -> str:
             return client_tag(day, no, action, attempt, k + 1 if numbered else 0)
@@ -217,6 +222,20 @@ class OrderFlow:
         }
         tr.legs += 1
         self._place(order, t)
+
+    def _adopt_leftovers(self, t: dt.datetime) -> None:
+        """Orders journaled before a restart that the replayed bar did not decide again (its
+        quotes differ, say): the open trade's are adopted and settled from the broker's book;
+        another trade's are flagged for the operator (no new entries)."""
+        for tag in list(self.recovered):
+            tr = self.trade
+            if tr is not None and tr.trade_id == self.recovered[tag]["meta"]["trade_id"]:
+                self._adopt_recovered(tr, tag, t)
+                continue
+            rec = self.recovered.pop(tag)
+            self.blocked.append(f"order {tag} of trade {rec['meta']['trade_id']} was journaled "
+                                "before the restart and not decided again")  # fmt: skip
+            self.journal.write("order_adopted", self.iso(t), tag=tag, flagged=True, state=None)
 
     def _adopt_recovered(self, tr: Trade, tag: str, t: dt.datetime) -> None:
         rec = self.recovered.pop(tag)
@@ -313,6 +332,7 @@ class OrderFlow:
         meta = self.meta[order.tag]
         tr = self.trade
         if tr is None or tr.trade_id != meta["trade_id"]:
+            self._late_fills(order, meta, now)
             if order.is_terminal:
                 self.done[order.tag] = self.orders.pop(order.tag, order)
             return
@@ -336,7 +356,7 @@ class OrderFlow:
                     **{k: v for k, v in row.items() if k != "ts"},
                 )
                 self._on_fill(row)
-            if meta["action"] == "entry":
+            if meta["action"] == "entry" and not self._entry_working(tr):  # every part ended
                 if tr.position.qty == 0 and tr.exit_qty > 0:
                     self._close(tr, tr.closing or "exit_eod", tr.last_exit_level, now)
                 elif tr.position.qty == 0:
@@ -351,10 +371,23 @@ class OrderFlow:
             elif order.remaining > 0 and tr.position.qty > 0:
                 self.retries.append((meta["action"], order.remaining, meta["attempt"] + 1))
 
+    def _late_fills(self, order: Order, meta: dict[str, Any], now: dt.datetime) -> None:
+        """A fill for a trade that is no longer open cannot be booked on it: it is journaled and
+        flagged (no new entries) for the operator, never dropped in silence."""
+        unbooked = order.filled_qty - meta.get("booked", 0)
+        if unbooked > 0:
+            meta["booked"] = order.filled_qty
+            flag = f"order {order.tag} filled {unbooked} after trade {meta['trade_id']} closed"
+            self.blocked.append(flag)
+            self.journal.write(
+                "late_fill", self.iso(now), tag=order.tag, trade_id=meta["trade_id"], qty=unbooked
+            )
+
     def _apply_fill(
         self, tr: Trade, order: Order, fid: str, qty: int, price: float, ts: dt.datetime
     ) -> None:
         meta = self.meta[order.tag]
+        meta["booked"] = meta.get("booked", 0) + qty
         tr.applied.add(fid)
         fills = order.fills
         first_of_order = len(fills) == 1 or sum(1 for f in fills if f in tr.applied) == 1
@@ -546,14 +579,17 @@ class OrderFlow:
                 )
         tr = self.trade
         expected: dict[str, int] = {}
-        if tr is not None and tr.position.qty:
+        expired = tr is not None and tr.expiry is not None and tr.expiry <= now.date()
+        if tr is not None and tr.position.qty and not expired:
+            # (an expired contract may already be settled at the exchange: the engine books
+            # that settlement when it replays the expiry's close, so it is not compared here)
             sign = 1 if tr.is_long_instrument else -1
             expected[tr.instrument] = sign * tr.position.qty
         pending = {o.intent.instrument for o in self.orders.values()}
         pending |= {r["order"]["intent"]["instrument"] for r in self.recovered.values()}
         for inst in sorted(set(held) | set(expected)):
-            if inst in pending:
-                continue  # settles through its orders
+            if inst in pending or (expired and tr is not None and inst == tr.instrument):
+                continue  # settles through its orders, or through the expiry's settlement
             if held.get(inst, 0) != expected.get(inst, 0):
                 self.blocked.append(
                     f"position {inst}: broker {held.get(inst, 0)}, journal {expected.get(inst, 0)}"
@@ -566,6 +602,9 @@ class OrderFlow:
             recovered=sorted(self.recovered),
         )
         return self.blocked
+
+
+MAX_PARTS = 99  # an order's parts are numbered Q1..Q99 in its tags
 
 
 def freeze_slices(qty: int, freeze_qty: int, lot: int) -> list[int]:

@@ -142,3 +142,10 @@ class Trade:
             "pnl_net": net,
             "flags": ";".join(self.flags),
         }
+
+
+def flags_of(cell: object) -> list[str]:
+    """The flags of one ``trades.csv`` ``flags`` cell (";"-joined; empty or missing: none)."""
+    if not isinstance(cell, str) or not cell:
+        return []
+    return cell.split(";")

@@ -205,5 +205,13 @@ def test_parts_sum_to_total_to_the_paisa(
                     include_brokerage=first)  # fmt: skip
     parts = c.parts()
     assert all(round(v, 2) == v >= 0 for v in parts.values())
-    assert round(sum(parts.values()), 2) == c.total
     assert abs(sum(parts.values()) - c.total) < 1e-6
+    # each part from its own rate, independently of how the module adds them up
+    stt = 0.0 if is_buy else value * (0.0002 if futures else 0.001)
+    if day < D(2024, 10, 1):
+        stt = 0.0 if is_buy else value * (0.000125 if futures else 0.000625)
+    elif day >= D(2026, 4, 1):
+        stt = 0.0 if is_buy else value * (0.0005 if futures else 0.0015)
+    assert parts["stt"] == round(stt, 2)
+    assert parts["brokerage"] == (20.0 if first else 0.0)
+    assert parts["ipft"] == round(value * (10.0 if futures else 50.0) / 1e7, 2)

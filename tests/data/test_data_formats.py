@@ -96,8 +96,8 @@ CASES = [
     (
         vendor_ddmmyyyy,
         "csv",
-        "vendor CSV (Date dd/mm/yyyy + Time HH:MM; no day above 12: read day first; "
-        "Ticker NIFTY ignored)",
+        "vendor CSV (Date dd/mm/yyyy + Time HH:MM; no day above 12: read day first "
+        "(month first puts 1 dates on weekends); Ticker NIFTY ignored)",
     ),
     (vendor_yyyymmdd, "csv", "vendor CSV (<DATE> yyyymmdd + <TIME> HHMMSS; <TICKER> NIFTY 50"),
     (vendor_dashes_mixed_case, "csv", "vendor CSV (Date dd-mm-yyyy + Time HH:MM:SS"),
@@ -174,12 +174,13 @@ def test_a_mapped_header_missing_from_the_file_is_named(write_folder, load, stam
 
 
 def test_day_month_order_comes_from_the_whole_column(write_folder, load, stamps, prices) -> None:
-    # 2025-03-03 .. 2025-03-07: no day above 12, so the order cannot be seen and dd/mm is taken
+    # 2025-03-03 .. 2025-03-07: no day above 12; month first would put 2025-05-03 (a Saturday)
+    # in the data, so dd/mm is taken
     df = vendor_ddmmyyyy(stamps, prices)
     md = load(write_folder(df, name="ddmm"))
     assert "no day above 12: read day first" in md.formats[0]
     assert str(md.bars.timestamps[0]) == "2025-03-03T09:15:00"
-    # written month first: 03/03 .. 03/07 reads the same either way, so give one day > 12
+    # written month first, with a day above 12
     us = pd.DataFrame(
         {
             "Date": ["03/13/2025", "03/13/2025"],
@@ -243,3 +244,34 @@ def test_options_in_a_vendor_layout_are_read_like_the_canonical_ones(
     assert md.formats[2].startswith("options.csv: vendor CSV (Date dd/mm/yyyy + Time HH:MM")
     recorded = RecordedQuotes.from_frame(md.options, str(folder / "options.csv"), IST)
     assert len(recorded) == 3
+
+
+def test_ambiguous_dates_are_read_in_the_order_that_keeps_them_on_weekdays(
+    write_folder, load
+) -> None:
+    """Written month first and no field above 12 (2025-01-02 .. 2025-01-10): day first would put
+    2025-02-01 and 2025-08-01..09-01 (three of them weekends) in the data, so month first is
+    taken and the report says why."""
+    days = ["01/02/2025", "01/03/2025", "01/06/2025", "01/07/2025", "01/08/2025", "01/09/2025",
+            "01/10/2025"]  # fmt: skip
+    us = pd.DataFrame(
+        {"Date": days, "Time": "09:15", "Open": 1.0, "High": 2.0, "Low": 1.0, "Close": 2.0}
+    )
+    vix = pd.DataFrame({"timestamp": ["2025-01-02 09:15:00"], "close": [14.0]})
+    md = load(write_folder(us, vix=vix, name="us"))
+    assert "read month first (day first puts 3 dates on weekends)" in md.formats[0]
+    assert [str(t)[:10] for t in md.bars.timestamps] == [
+        "2025-01-02", "2025-01-03", "2025-01-06", "2025-01-07", "2025-01-08", "2025-01-09",
+        "2025-01-10",
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize(("fmt", "label"), [("%Y%m%d%H%M", "yyyymmddHHMM"),
+                                            ("%Y%m%d%H%M%S", "yyyymmddHHMMSS")])  # fmt: skip
+def test_numbers_that_are_written_dates_are_not_epochs(
+    write_folder, load, canonical, stamps, prices, fmt: str, label: str
+) -> None:
+    df = pd.DataFrame({"timestamp": stamps.dt.strftime(fmt).astype("int64"), **prices})
+    md = load(write_folder(df))
+    assert f"as {label}" in md.formats[0]
+    assert (md.bars.timestamps == canonical.bars.timestamps).all()

@@ -101,8 +101,30 @@ def test_client_tag_is_deterministic_short_and_typed() -> None:
     tag = client_tag(dt.date(2025, 1, 3), 7, "exit_stop", 1)
     assert tag == "D250103P07S1" == client_tag(dt.date(2025, 1, 3), 7, "exit_stop", 1)
     assert isinstance(tag, ClientTag)
-    longest = client_tag(dt.date(2025, 12, 31), 9999, "exit_kill", 999)
+    longest = client_tag(dt.date(2025, 12, 31), 9999, "exit_kill", 999, part=99)
     assert len(longest) <= 20 and longest.isalnum()
+    assert client_tag(dt.date(2025, 1, 3), 7, "exit_stop", 1, part=2) == "D250103P07S1Q2"
+    assert client_tag(dt.date(2025, 1, 3), 7, "exit_carried", 1) == "D250103P07C1"
+
+
+@pytest.mark.parametrize(
+    ("qty", "freeze", "lot", "parts"),
+    [
+        (150, 1800, 75, [150]),
+        (1800, 1800, 75, [1800]),
+        (2250, 1800, 75, [1800, 450]),  # whole lots, the last takes the rest
+        (1950, 1800, 65, [1755, 195]),  # 1800 is not a multiple of 65: 27 lots a part
+        (1200, 600, 30, [600, 600]),
+        (90, 20, 30, [30, 30, 30]),  # a freeze below one lot still sends whole lots
+    ],
+)
+def test_freeze_slices_split_above_the_freeze_quantity_in_whole_lots(
+    qty: int, freeze: int, lot: int, parts: list[int]
+) -> None:
+    from dyntrail.orderflow import freeze_slices
+
+    assert freeze_slices(qty, freeze, lot) == parts
+    assert sum(parts) == qty
 
 
 @pytest.mark.parametrize("bad", ["", "A" * 21, "D25-01", "tag with space", "ü"])

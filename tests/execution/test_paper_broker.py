@@ -187,6 +187,22 @@ class BrokerContract:
         assert broker.positions() == {}
         assert not [e for e in events if e.kind is BrokerEventKind.FILL]
 
+    def test_an_expired_contract_leaves_positions_and_its_orders_end(
+        self, broker: Broker, clock: Clock
+    ) -> None:
+        """At expiry the exchange settles the contract: it leaves ``positions``, and an order
+        still working on it ends (``expired``) instead of filling later."""
+        self.place(broker, clock, intent("B1"))
+        self.run_until(broker, clock, self.settled(broker, "B1"))
+        self.place(broker, clock, intent("S1", OrderSide.SELL, limit=120.0))  # not marketable
+        for _ in range(5):
+            broker.on_market(clock.tick(), TOUCH)
+        self.retry(clock, lambda: broker.settle_expired(CE, clock.tick()))
+        self.run_until(broker, clock, self.settled(broker, "S1"), quotes({CE: (130.0, 131.0)}))
+        r = self.row(broker, "S1")
+        assert (r.state, r.fills) == (OrderState.EXPIRED, ())
+        assert CE not in broker.positions()
+
     def test_a_tag_is_placed_once(self, broker: Broker, clock: Clock) -> None:
         self.place(broker, clock, intent("B1", limit=95.0))
         with pytest.raises(DuplicateTag):
@@ -306,6 +322,9 @@ class _RestartEveryCall:
 
     def on_market(self, now: dt.datetime, quote: QuoteFn) -> list[BrokerEvent]:
         return self._b().on_market(now, quote)
+
+    def settle_expired(self, instrument: str, now: dt.datetime) -> None:
+        self._b().settle_expired(instrument, now)
 
 
 class TestPaperBrokerRestartingEveryCall(BrokerContract):

@@ -44,6 +44,7 @@ from dyntrail.core.config import AcceptanceSection
 from dyntrail.core.config_load import load_config
 from dyntrail.core.costs import PARTS as COST_PARTS
 from dyntrail.errors import ConfigError, DataError
+from dyntrail.trade import flags_of
 
 IST = "Asia/Kolkata"
 TRADING_DAYS_PER_YEAR = 252
@@ -161,8 +162,7 @@ def _flagged(trades: pd.DataFrame, flag: str) -> int:
     """Trades whose ``flags`` (";"-joined) hold ``flag``; 0 for files without the column."""
     if "flags" not in trades.columns or trades.empty:
         return 0
-    flags = trades["flags"].astype("string").fillna("").str.split(";")
-    return int(flags.map(lambda f: flag in f).sum())
+    return sum(flag in flags_of(cell) for cell in trades["flags"])
 
 
 def _as_date(d: Any) -> dt.date:

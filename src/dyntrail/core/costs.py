@@ -79,12 +79,22 @@ class CostBreakdown:
     gst: float = 0.0
 
     def parts(self) -> dict[str, float]:
-        """The components by name (``PARTS`` order), rounded to the paisa; they sum to ``total``."""
-        return {name: round(getattr(self, name), 2) for name in PARTS}
+        """The components by name (``PARTS`` order); they sum to ``total``. The functions below
+        build every component rounded to the paisa already."""
+        return {
+            "brokerage": self.brokerage,
+            "stt": self.stt,
+            "exchange": self.exchange,
+            "sebi": self.sebi,
+            "ipft": self.ipft,
+            "stamp": self.stamp,
+            "gst": self.gst,
+        }
 
     @property
     def total(self) -> float:
-        return round(sum(self.parts().values()), 2)
+        fees = self.brokerage + self.exchange + self.sebi + self.ipft + self.gst
+        return round(fees + self.stt + self.stamp, 2)
 
 
 def _uncovered(key: str, rates: tuple[DatedRate, ...], on: dt.date) -> str | None:

@@ -174,7 +174,29 @@ def _seconds(secs: NDArray[np.float64]) -> NDArray[np.timedelta64]:
     return out
 
 
+def _digit_stamps(values: NDArray[np.float64]) -> Parsed | None:
+    """Whole numbers that are written dates and times, ``yyyymmddHHMM`` (12 digits) or
+    ``yyyymmddHHMMSS`` (14), as wall times; None when they are not (then: epochs)."""
+    finite = values[np.isfinite(values)]
+    if finite.size == 0 or not (finite == np.round(finite)).all():
+        return None
+    digits = np.round(finite).astype(np.int64)
+    for width, label in ((12, "yyyymmddHHMM"), (14, "yyyymmddHHMMSS")):
+        if ((digits >= 10 ** (width - 1)) & (digits < 10**width)).all():
+            whole = np.where(np.isfinite(values), np.round(values), 0).astype(np.int64)
+            text = pd.Series(whole.astype(str))
+            fmt = "%Y%m%d%H%M" if width == 12 else "%Y%m%d%H%M%S"
+            wall = pd.to_datetime(text, format=fmt, errors="coerce").to_numpy("datetime64[s]")
+            if np.isnat(wall[np.isfinite(values)]).any():
+                return None
+            return Parsed(wall, _nat(values.size), np.ones(values.size, bool), (f"as {label}",))
+    return None
+
+
 def _epoch(values: NDArray[np.float64]) -> Parsed:
+    stamps = _digit_stamps(values)
+    if stamps is not None:
+        return stamps
     n = values.size
     finite = np.isfinite(values)
     mag = float(np.abs(values[finite]).max()) if finite.any() else 0.0
@@ -259,10 +281,11 @@ def parse_dates(text: list[str]) -> tuple[NDArray[np.datetime64], str, tuple[str
         if first and second:
             raise ValueError(f"dates mix day first ({first[0]!r}) and month first ({second[0]!r})")
         day_first = not second
+        if not first and not second:  # ambiguous: trading days are weekdays
+            day_first, why = _ambiguous_order(groups)
+            notes = (why,)
         sep, yy = (groups[0][1], len(groups[0][3])) if groups else ("/", 4)
         label = sep.join(("dd", "mm") if day_first else ("mm", "dd")) + sep + "y" * yy
-        if not first and not second:
-            notes = ("no day above 12: read day first",)
         order: Callable[[tuple[str, ...]], tuple[int, int, int]] = (
             (lambda g: (_year(g[3]), int(g[2]), int(g[0])))
             if day_first
@@ -283,6 +306,31 @@ def parse_dates(text: list[str]) -> tuple[NDArray[np.datetime64], str, tuple[str
             with contextlib.suppress(ValueError):  # no such day: stays NaT
                 out[i] = np.datetime64(dt.date(*order(m.groups())), "D")
     return out, label, notes
+
+
+def _ambiguous_order(groups: list[tuple[str, ...]]) -> tuple[bool, str]:
+    """Day first or month first for dd/mm dates none of which has a field above 12: the reading
+    that puts fewer of them on a weekend (sessions are weekdays); day first on a tie, as Indian
+    vendors write dates. Returns (day_first, the note that says why)."""
+
+    def weekends(day_first: bool) -> int:
+        n = 0
+        for g in groups:
+            a, b, y = int(g[0]), int(g[2]), _year(g[3])
+            with contextlib.suppress(ValueError):
+                n += (
+                    dt.date(y, b, a).weekday() >= 5
+                    if day_first
+                    else dt.date(y, a, b).weekday() >= 5
+                )
+        return n
+
+    dmy, mdy = weekends(True), weekends(False)
+    if mdy < dmy:
+        return False, f"no day above 12: read month first (day first puts {dmy} dates on weekends)"
+    if dmy < mdy:
+        return True, f"no day above 12: read day first (month first puts {mdy} dates on weekends)"
+    return True, "no day above 12: read day first"
 
 
 def _year(text: str) -> int:

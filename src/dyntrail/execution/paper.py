@@ -278,7 +278,15 @@ class PaperBroker:
         return {k: v for k, v in pos.items() if v != 0}
 
     def settle_expired(self, instrument: str, now: dt.datetime) -> None:
+        """The contract expired: its working orders end (``expired``) and it leaves
+        ``positions``."""
         self._advance(now)
+        for e in self._live.values():
+            if e.order.instrument == instrument and e.order.is_working:
+                self._release_ack(e)
+                e.order.expire(now)
+                self._emit(e, BrokerEventKind.EXPIRED, now)
+        self._prune()
         self._settled.add(instrument)
         self._save()
 

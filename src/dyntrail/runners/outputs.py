@@ -15,7 +15,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from dyntrail.core.config import Config
-from dyntrail.trade import FILL_COLUMNS, TRADE_COLUMNS
+from dyntrail.trade import FILL_COLUMNS, TRADE_COLUMNS, flags_of
 
 EQUITY_COLUMNS = ("timestamp", "equity", "realized", "unrealized", "drawdown_pct")
 
@@ -158,19 +158,26 @@ def _from_start(
 def run_warnings(trades: Any, checks: dict[str, dict[str, Any]]) -> list[str]:
     """What a person must not miss in a run: flatten failures and failed checks."""
     out: list[str] = []
-    if "flags" in trades and len(trades):
-        flags = trades["flags"].astype("string").fillna("")
-        failed = [
-            int(t) for t, f in zip(trades["trade_id"], flags, strict=True) if "flatten_failed" in f
-        ]
-        if failed:
-            settled = int(flags.str.contains("settled").sum())
-            carried = int(flags.str.contains("carried").sum())
-            ids = ", ".join(map(str, failed[:10])) + (" ..." if len(failed) > 10 else "")
-            out.append(
-                f"flatten failed for {len(failed)} trade(s) (nothing to sell into at the close): "
-                f"{carried} carried to the next open, {settled} settled at expiry; trades {ids}"
-            )
+    flagged = (
+        [(int(t), flags_of(c)) for t, c in zip(trades["trade_id"], trades["flags"], strict=True)]
+        if "flags" in trades
+        else []
+    )
+    failed = [t for t, f in flagged if "flatten_failed" in f]
+    if failed:
+        settled = sum("settled" in f for _, f in flagged)
+        carried = sum("carried" in f and "settled" not in f for _, f in flagged)
+        ids = ", ".join(map(str, failed[:10])) + (" ..." if len(failed) > 10 else "")
+        out.append(
+            f"flatten failed for {len(failed)} trade(s) (nothing to sell into at the close): "
+            f"{carried} exited at the next open, {settled} settled at expiry; trades {ids}"
+        )
+    stale = [t for t, f in flagged if "no_expiry_bars" in f]
+    if stale:
+        out.append(
+            f"the data has no bar on the expiry day of trade(s) {', '.join(map(str, stale))}: "
+            "settled against the last close before it"
+        )
     for name, c in checks.items():
         if not c["ok"]:
             out.append(f"check {name} failed: {c['failures'][:5]}")

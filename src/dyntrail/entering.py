@@ -55,6 +55,7 @@ class Entering(OrderFlow):
     day_halted: bool
     gap_until: dt.time | None
     _slip: float
+    _lots: dict[dt.date, int]  # the lot of each contract traded (by expiry; futures: by day)
 
     if TYPE_CHECKING:  # provided by Engine
 
@@ -113,10 +114,13 @@ class Entering(OrderFlow):
             bid, ask = close - slip, close + slip
             instrument = self.spec.underlying
         # The lot belongs to the contract: the chosen expiry's, or the nearest monthly's (futures).
-        if expiry is not None:
-            lot = self.spec.lot_size_for(expiry, self.trading_days)
-        else:
-            lot = self.spec.futures_lot_size_on(day)
+        lot = self._lots.get(expiry or day)
+        if lot is None:
+            if expiry is not None:
+                lot = self.spec.lot_size_for(expiry, self.trading_days)
+            else:
+                lot = self.spec.futures_lot_size_on(day)
+            self._lots[expiry or day] = lot  # a contract's lot never changes: asked once
         qty = min(self.cfg.account.lots_per_trade, self.cfg.limits.max_lots) * lot
         ctx = TargetContext(
             atr=_opt(self.f.atr),

@@ -162,13 +162,13 @@ class OrderFlow:
                 f"(at most {MAX_PARTS}): lower [account] lots_per_trade or [limits] max_lots"
             )
 
-        def tag_of(k: int) -> str:
-            return client_tag(day, no, action, attempt, k + 1 if numbered else 0)
-
-        while tag_of(0) in self.orders or tag_of(0) in self.done:  # the same rule again
+        tag = client_tag(day, no, action, attempt, 1 if numbered else 0)
+        while tag in self.orders or tag in self.done:  # the same rule firing again
             attempt += 1
+            tag = client_tag(day, no, action, attempt, 1 if numbered else 0)
         for k, part in enumerate(parts):
-            tag = tag_of(k)
+            if k:
+                tag = client_tag(day, no, action, attempt, k + 1)
             if tag in self.recovered:  # journaled before a crash: settle it from the book
                 self._adopt_recovered(tr, tag, t)
                 continue

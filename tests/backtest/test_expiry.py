@@ -201,3 +201,27 @@ def test_default_guards_keep_the_late_expiry_entry_out(tmp_path: Path) -> None:
     path.write_text(LATE_ENTRY_TOML.split("[options]")[0], encoding="utf-8")
     res = run_backtest(load_config(path), data, tmp_path / "run", report=False)
     assert res.trades == 0
+
+
+@pytest.mark.parametrize(("base_rr", "trail"), [(1.2, 1.5), (1.2, 3.5), (2.0, 1.5), (2.0, 3.5)])
+def test_a_sweep_of_targets_and_trails_runs_through_every_expiry(
+    data_2m: Path, tmp_path: Path, base_rr: float, trail: float
+) -> None:
+    """The sweep that used to crash on an unfillable expiry-day exit: every parameter set
+    finishes, and the run's own checks hold."""
+    path = tmp_path / "sweep.toml"
+    path.write_text(
+        f"[strategy.targets]\nbase_rr = {base_rr}\n[strategy.atr]\nmultiplier_trail = {trail}\n"
+        "[options]\nmin_premium_inr = 0.0\nmin_minutes_to_expiry = 0\n",
+        encoding="utf-8",
+    )
+    res = run_backtest(load_config(path), data_2m, tmp_path / "run", report=False)
+    assert res.trades > 50
+    assert all(c["ok"] for c in res.kpis["checks"].values()), res.kpis["checks"]
+
+
+def test_the_equity_curve_starts_at_the_first_session_with_the_capital(run_2m) -> None:  # type: ignore[no-untyped-def]
+    eq = pd.read_csv(run_2m.run_dir / "equity.csv")
+    first = eq.iloc[0]
+    assert first["timestamp"] == f"{run_2m.kpis['data_start']}T09:15:00+05:30"
+    assert (first["equity"], first["realized"], first["drawdown_pct"]) == (1_000_000.0, 0.0, 0.0)

@@ -52,7 +52,6 @@ key: a charge is never silently zero. ``check_cost_coverage`` makes the same che
 
 from __future__ import annotations
 
-import bisect
 import datetime as dt
 import math
 from dataclasses import dataclass
@@ -113,11 +112,14 @@ def rate_on(rates: tuple[DatedRate, ...], on: dt.date, key: str) -> float:
     """The rate of ``[costs] key`` in force on ``on``: the latest entry whose date is on or before
     it. A date before the first entry raises ``ConfigError`` naming the key, the date and the
     first covered date (there is no silent zero)."""
-    problem = _uncovered(key, rates, on)
-    if problem is not None:
-        raise ConfigError(problem)
-    i = bisect.bisect_right([r.from_date for r in rates], on)
-    return rates[i - 1].pct
+    rate = -1.0
+    for r in rates:  # a few entries, in date order
+        if r.from_date > on:
+            break
+        rate = r.pct
+    if rate < 0.0:
+        raise ConfigError(str(_uncovered(key, rates, on)))
+    return rate
 
 
 def check_cost_coverage(costs: CostsSection, first_day: dt.date, futures: bool) -> None:

@@ -40,6 +40,7 @@ class OrderFlow:
     # The engine's state this part reads and writes (set by ``Engine.__init__``).
     cfg: Config
     spec: InstrumentSpec
+    _freeze: dict[dt.date, int]  # the freeze quantity of each day an order went out
     journal: Journal
     broker: Broker
     trade: Trade | None
@@ -154,7 +155,10 @@ class OrderFlow:
         )
         self._quote_now[tr.instrument] = (bid, ask)  # what the broker fills against
         day, no = self.day or t.date(), tr.trade_id % 10_000
-        parts = freeze_slices(qty, self.spec.freeze_qty_on(day), tr.position.lot_size)
+        freeze = self._freeze.get(day)
+        if freeze is None:
+            freeze = self._freeze[day] = self.spec.freeze_qty_on(day)
+        parts = freeze_slices(qty, freeze, tr.position.lot_size)
         numbered = len(parts) > 1  # an order above the freeze quantity goes out in parts
         if len(parts) > MAX_PARTS:  # refused before any part is sent
             raise ConfigError(
@@ -493,8 +497,14 @@ class OrderFlow:
             "slippage": slippage,
             "slippage_pct": slippage_pct,
             "underlying": round(underlying, 2),
-            "costs": total,
-            **{f"cost_{k}": v for k, v in cost.parts().items()},
+            "costs": total,  # and its parts (CostBreakdown.parts), the names of FILL_COLUMNS
+            "cost_brokerage": cost.brokerage,
+            "cost_stt": cost.stt,
+            "cost_exchange": cost.exchange,
+            "cost_sebi": cost.sebi,
+            "cost_ipft": cost.ipft,
+            "cost_stamp": cost.stamp,
+            "cost_gst": cost.gst,
             "tag": tag,
             "ack_ms": "" if ack_ms is None else ack_ms,
         }

@@ -225,3 +225,13 @@ def test_the_equity_curve_starts_at_the_first_session_with_the_capital(run_2m) -
     first = eq.iloc[0]
     assert first["timestamp"] == f"{run_2m.kpis['data_start']}T09:15:00+05:30"
     assert (first["equity"], first["realized"], first["drawdown_pct"]) == (1_000_000.0, 0.0, 0.0)
+
+
+def test_the_report_shows_the_flatten_failure_and_the_run_checks(tmp_path: Path) -> None:
+    data = write_market(
+        tmp_path / "d", [(WED, rising()), (THU, drop_after(23400, LATE, 210)), (FRI, flat(23200))]
+    )
+    res = run_backtest(_cfg(tmp_path), data, tmp_path / "run", report=True)
+    page = (res.run_dir / "report.html").read_text(encoding="utf-8")
+    assert "flatten failed for 1 trade(s)" in page
+    assert "<h2>Run checks</h2>" in page and "PnL reconciles to the paisa" in page

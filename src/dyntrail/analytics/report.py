@@ -29,6 +29,7 @@ import plotly.io as pio
 from plotly.offline import get_plotlyjs
 from plotly.subplots import make_subplots
 
+from dyntrail.analytics.checks import check_lines
 from dyntrail.analytics.kpis import acceptance, acceptance_passed, format_check_value, parse_ts
 from dyntrail.core.config import Config
 from dyntrail.core.config_load import load_config
@@ -202,6 +203,18 @@ def _costs_section(kpis: dict[str, Any]) -> str:
             f"costs add up to {_esc(_fmt(listed, 'inr'))}.</p>"
         )
     return html_
+
+
+def _checks_section(kpis: dict[str, Any]) -> str:
+    """The run's own checks (flat at flatten, within expiry, PnL reconciles, flat at the end)."""
+    checks = kpis.get("checks")
+    if not isinstance(checks, dict):
+        return ""
+    rows = [
+        [(line, ""), ("ok" if ok else "FAIL", "PASS" if ok else "FAIL")]
+        for ok, line in check_lines(checks)
+    ]
+    return "<h2>Run checks</h2>" + _table(["check", "result"], rows)
 
 
 def _acceptance_section(kpis: dict[str, Any], cfg: Config) -> str:
@@ -435,9 +448,12 @@ def write_report(
         + (f" ({months:.2f} months)" if isinstance(months, int | float) else "")
         + f" · capital <b>{_esc(_fmt(capital, 'inr'))}</b> · times in {_esc(tz)}</p>"
     )
+    run_warnings = kpis.get("warnings")
+    warnings += [str(w) for w in run_warnings] if isinstance(run_warnings, list) else []
     warn_html = "".join(f"<p class='warn'>{_esc(w)}</p>" for w in warnings)
     body = "".join([
-        header, warn_html, _kpi_section(kpis), _costs_section(kpis), _acceptance_section(kpis, cfg),
+        header, warn_html, _kpi_section(kpis), _costs_section(kpis), _checks_section(kpis),
+        _acceptance_section(kpis, cfg),
         _equity_section(equity, capital, cfg), _monthly_section(kpis), _breakdown_section(kpis),
         _trades_section(trades, fills, stops, bars, tz),
         "<p class='note'>Numbers are rounded for display; kpis.json holds full precision. "

@@ -154,7 +154,7 @@ class Engine(Entering, Closing, Stretches):  # Entering and Closing extend Order
         self._offset = ""
         self._iso_at, self._iso_text = dt.datetime(1, 1, 1), ""  # ``iso``'s last answer
         self._quote_now: dict[str, tuple[float, float]] = {}
-        self._lots: dict[dt.date, int] = {}
+        self._contract_facts: dict[dt.date, tuple[int, bool]] = {}
         self._freeze: dict[dt.date, int] = {}
         self.recovered: dict[str, dict[str, Any]] = {}  # journaled intents not in the snapshot
         self._broker_clock = dt.datetime(1970, 1, 1)

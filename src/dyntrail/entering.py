@@ -13,12 +13,14 @@ import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from dyntrail.core.contract import Contract
 from dyntrail.core.contracts import (
     InstrumentSpec,
     StrikeQuote,
     atm_strike,
     candidate_strikes,
     choose_gap_strike,
+    is_monthly_expiry,
     next_expiry,
 )
 from dyntrail.core.entries import EntryInputs, decide_entry
@@ -55,7 +57,7 @@ class Entering(OrderFlow):
     day_halted: bool
     gap_until: dt.time | None
     _slip: float
-    _lots: dict[dt.date, int]  # the lot of each contract traded (by expiry; futures: by day)
+    _contract_facts: dict[dt.date, tuple[int, bool]]  # (lot, monthly) by expiry (futures: day)
 
     if TYPE_CHECKING:  # provided by Engine
 
@@ -107,20 +109,12 @@ class Entering(OrderFlow):
                 self.journal.write("entry_skipped", self.iso(t), reason=skip, side=side.value)
                 return
             decision, bid, ask = q.last, q.bid, q.ask
-            instrument = f"{self.spec.underlying}{expiry:%y%m%d}{int(strike)}{right}"
         else:
             decision = close
             slip = self._slip
             bid, ask = close - slip, close + slip
-            instrument = self.spec.underlying
-        # The lot belongs to the contract: the chosen expiry's, or the nearest monthly's (futures).
-        lot = self._lots.get(expiry or day)
-        if lot is None:
-            if expiry is not None:
-                lot = self.spec.lot_size_for(expiry, self.trading_days)
-            else:
-                lot = self.spec.futures_lot_size_on(day)
-            self._lots[expiry or day] = lot  # a contract's lot never changes: asked once
+        contract = self._contract(day, expiry, strike, right)
+        instrument, lot = contract.symbol, contract.lot
         qty = min(self.cfg.account.lots_per_trade, self.cfg.limits.max_lots) * lot
         ctx = TargetContext(
             atr=_opt(self.f.atr),
@@ -167,6 +161,27 @@ class Entering(OrderFlow):
         )
         buy_side = OrderSide.BUY if tr.is_long_instrument else OrderSide.SELL
         self._order(tr, "entry", buy_side, qty, decision, close, t, 1, bid, ask)
+
+    def _contract(
+        self, day: dt.date, expiry: dt.date | None, strike: float | None, right: str
+    ) -> Contract:
+        """The contract traded: the option of ``expiry`` (its own lot, weekly or monthly), or the
+        underlying (the nearest monthly's lot, as futures). A contract's facts never change:
+        they are looked up once per expiry (per day for the underlying)."""
+        key = expiry or day
+        facts = self._contract_facts.get(key)
+        if facts is None:
+            if expiry is not None:
+                monthly = is_monthly_expiry(self.spec, expiry, self.trading_days)
+                facts = (self.spec.contract_lot(expiry, monthly=monthly), monthly)
+            else:
+                facts = (self.spec.futures_lot_size_on(day), True)
+            self._contract_facts[key] = facts
+        if expiry is None or strike is None:
+            return Contract(self.spec.underlying, lot=facts[0], monthly=facts[1])
+        return Contract(
+            self.spec.underlying, expiry, strike, OptionRight(right), facts[0], facts[1]
+        )
 
     def _choose_strike(
         self,

@@ -16,3 +16,16 @@ def test_january_2025_monthly_keeps_its_25_lot(run_2m: BacktestResult) -> None:
     assert tuple(qty.loc["2025-01-30"]) == (50, 50)
     for later in ("2025-01-23", "2025-02-27"):  # a weekly, and the February monthly
         assert tuple(qty.loc[later]) == (150, 150)
+
+
+def test_trades_name_contracts_by_their_exchange_symbols(run_2m: BacktestResult) -> None:
+    """Monthlies as NIFTY25JAN<strike>CE, weeklies as NIFTY25123<strike>CE (Kite's forms)."""
+    trades = pd.read_csv(run_2m.run_dir / "trades.csv")
+    for _, t in trades.iterrows():
+        strike, right = int(t["strike"]), t["right"]
+        if t["expiry"] in ("2025-01-30", "2025-02-27"):  # the monthlies
+            month = {"2025-01-30": "JAN", "2025-02-27": "FEB"}[t["expiry"]]
+            assert t["instrument"] == f"NIFTY25{month}{strike}{right}"
+        else:
+            y, m, d = t["expiry"].split("-")
+            assert t["instrument"] == f"NIFTY{y[2:]}{int(m)}{d}{strike}{right}"

@@ -358,7 +358,7 @@ class Engine(Entering, Closing, Stretches):  # Entering and Closing extend Order
             self.iso(t),
             trade_id=tr.trade_id,
             level=pos.stop_underlying,
-            reason="be" if pos.stop_underlying == pos.entry_underlying else "trail",
+            reason=pos.stop_kind.value,  # what the position says it moved to
         )
 
     def _mark(self, tr: Trade, t: dt.datetime, close: float, vix: float) -> float:

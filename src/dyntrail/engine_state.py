@@ -111,6 +111,8 @@ def _trade_dict(tr: Trade) -> dict[str, Any]:
         "flags": list(tr.flags),
         "carried": tr.carried,
         "waiting": tr.waiting,
+        "t1_qty": tr.t1_qty,
+        "t1_value": tr.t1_value,
     }
 
 
@@ -142,4 +144,6 @@ def _trade_from(d: dict[str, Any]) -> Trade:
         flags=list(d.get("flags", [])),
         carried=bool(d.get("carried", False)),
         waiting=str(d.get("waiting", "")),
+        t1_qty=int(d.get("t1_qty", 0)),
+        t1_value=float(d.get("t1_value", 0.0)),
     )

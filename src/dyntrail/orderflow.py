@@ -480,6 +480,9 @@ class OrderFlow:
             tr.last_exit_level = underlying
             pos.reduce(qty)
             tr.exit_legs += 1
+            if action == "scale_out_t1":
+                tr.t1_qty += qty
+                tr.t1_value += value
         slippage: float | str = ""
         slippage_pct: float | str = ""
         if decision is not None:

@@ -35,6 +35,9 @@ TRADE_COLUMNS = (
     "pnl_gross",
     "pnl_net",
     "flags",
+    "stop_kind",
+    "exit_legs",
+    "t1_exit_price",
 )
 FILL_COLUMNS = (
     "trade_id",
@@ -94,6 +97,8 @@ class Trade:
     flags: list[str] = field(default_factory=list)
     carried: bool = False  # open past a session's close: exits at the next session's open
     waiting: str = ""  # why an exit is waiting for a bid ("no_bid", "no_quote"), else ""
+    t1_qty: int = 0  # sold at T1 (the scale-out legs)
+    t1_value: float = 0.0
 
     @property
     def is_long_instrument(self) -> bool:
@@ -141,6 +146,10 @@ class Trade:
             "pnl_gross": gross,
             "pnl_net": net,
             "flags": ";".join(self.flags),
+            # which stop closed the trade (exit_stop only): initial, break_even or trail
+            "stop_kind": pos.stop_kind.value if self.exit_reason == "exit_stop" else "",
+            "exit_legs": self.exit_legs,
+            "t1_exit_price": round(self.t1_value / self.t1_qty, 4) if self.t1_qty else "",
         }
 
 

@@ -157,7 +157,7 @@ def test_walked_stretches_meet_every_rule_that_ends_them(
                 reasons.add(ev["reason"])
         reasons |= {r["exit_reason"] for r in fast_rows}
     assert {"risk_halt", "breaker_tripped", "t1_hit", "stop_moved"} <= kinds
-    assert {"be", "trail", "exit_stop", "exit_time", "exit_target2"} <= reasons
+    assert {"break_even", "trail", "exit_stop", "exit_time", "exit_target2"} <= reasons
     assert walked[0] > 1000  # the fast runs did walk bars in one loop
 
 

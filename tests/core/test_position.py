@@ -295,3 +295,20 @@ def test_next_bar_stop_wins_when_both_are_inside_one_bar() -> None:
         NEXT_BAR, 20000.0, 20400.0, 19800.0, 20100.0, 40.0, DAY + dt.timedelta(minutes=1)
     )
     assert [(e.action, e.underlying_price) for e in ev] == [(PositionAction.EXIT_STOP, 19900.0)]
+
+
+def test_the_position_says_what_its_stop_is() -> None:
+    """The stop's kind is set where the stop moves: initial, then break-even at +0.4 %, then a
+    trail after T1 (a state that round-trips; an older state without it reads as initial)."""
+    from dyntrail.core.types import StopKind
+
+    pos = _open(qty=150, lot_size=75, now=DAY)
+    assert pos.stop_kind is StopKind.INITIAL
+    pos.on_tick(ENGINE, 20085.0, 100.0, None, DAY)  # past move_be (20080), before T1 (20180)
+    assert (pos.stop_underlying, pos.stop_kind) == (20000.0, StopKind.BREAK_EVEN)
+    pos.on_tick(ENGINE, 20181.0, 100.0, 10.0, DAY)  # T1: scale out; the trail starts
+    pos.on_tick(ENGINE, 20250.0, 100.0, 10.0, DAY)  # 20250 - 2.5 x 10 = 20225 > entry
+    assert (pos.stop_underlying, pos.stop_kind) == (20225.0, StopKind.TRAIL)
+    assert Position.from_dict(pos.to_dict()) == pos
+    old = {k: v for k, v in pos.to_dict().items() if k != "stop_kind"}
+    assert Position.from_dict(old).stop_kind is StopKind.INITIAL

@@ -9,8 +9,9 @@ keeps full precision. Times are shown in the exchange timezone (``[session] time
 Per-trade charts: the 5 best and the 5 worst trades by ``pnl_net`` and the 5 that exited last
 (ties by file order), de-duplicated (so at most 15), in order of entry. Each shows the underlying's
 bars from 15 minutes before entry to 15 minutes after exit, the entry marker, the stop as a step
-line from the journal's ``stop_moved`` events (initial, be, trail; ``stop_initial`` when the
-journal has none), T1 and T2 from entry to exit, and the exit fills at their underlying price.
+line from the journal's ``stop_moved`` events (initial, break_even (older journals: be), trail;
+``stop_initial`` when the journal has none), T1 and T2 from entry to exit, and the exit fills at
+their underlying price.
 """
 
 from __future__ import annotations

@@ -26,7 +26,7 @@ from typing import Any
 
 from dyntrail.core.regime import vix_tier as _vix_tier
 from dyntrail.core.targets import DynamicTargetEngine, TargetContext
-from dyntrail.core.types import PositionAction, Side, TrailMethod, VixTier
+from dyntrail.core.types import PositionAction, Side, StopKind, TrailMethod, VixTier
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +57,7 @@ class Position:
     lot_size: int = 1
     entry_ts: dt.datetime | None = None
     be_moved: bool = False
+    stop_kind: StopKind = StopKind.INITIAL  # what the stop is now (set where it moves)
 
     def on_tick(
         self,
@@ -165,7 +166,7 @@ class Position:
             self.t1_hit = True
             action = self._t1_action(engine) if clocked else PositionAction.SCALE_OUT_T1
             if clocked:
-                self._tighten(self.entry_underlying)
+                self._tighten(self.entry_underlying, StopKind.BREAK_EVEN)
             events.append(BarEvent(action, level))
             if action.closes_position:
                 return events
@@ -196,11 +197,11 @@ class Position:
         s = self.side.sign
         if not self.t1_hit and s * (favourable - self.move_be_underlying) >= 0:
             self.be_moved = True
-            self._tighten(self.entry_underlying)
+            self._tighten(self.entry_underlying, StopKind.BREAK_EVEN)
         if self.t1_hit or engine.trail_from_entry:
             trail = self._trail_level(engine, close, atr_now, clocked, tier, swing_low, swing_high)
             if trail is not None:
-                self._tighten(trail)
+                self._tighten(trail, StopKind.TRAIL)
 
     def acts_on(
         self,
@@ -273,13 +274,13 @@ class Position:
         if not self.t1_hit and s * (price - self.move_be_underlying) >= 0:
             self.be_moved = True
             if clocked:
-                self._tighten(self.entry_underlying)
+                self._tighten(self.entry_underlying, StopKind.BREAK_EVEN)
             else:
                 self._set_be()
         if self.t1_hit or engine.cfg.trail.start == "entry":
             level = self._trail_level(engine, price, atr_now, clocked, tier, swing_low, swing_high)
             if level is not None:
-                self._tighten(level)
+                self._tighten(level, StopKind.TRAIL)
         if s * (price - self.stop_underlying) <= 0:
             return PositionAction.EXIT_STOP
         if now is not None:
@@ -290,7 +291,7 @@ class Position:
             self.t1_hit = True
             if not clocked:
                 return PositionAction.SCALE_OUT_T1
-            self._tighten(self.entry_underlying)
+            self._tighten(self.entry_underlying, StopKind.BREAK_EVEN)
             return self._t1_action(engine)
         if s * (price - self.t2_underlying) >= 0:
             return PositionAction.EXIT_TARGET2
@@ -299,12 +300,16 @@ class Position:
     def _set_be(self) -> None:
         # The document's skeleton sets the stop to entry before T1; the stop is then still the
         # initial stop or already the entry, so this never loosens it.
-        self.stop_underlying = self.entry_underlying
+        if self.stop_underlying != self.entry_underlying:
+            self.stop_underlying = self.entry_underlying
+            self.stop_kind = StopKind.BREAK_EVEN
 
-    def _tighten(self, level: float) -> None:
-        """Move the stop to ``level`` only if that is tighter: a long stop never moves down."""
+    def _tighten(self, level: float, kind: StopKind) -> None:
+        """Move the stop to ``level`` only if that is tighter: a long stop never moves down. The
+        stop is then of ``kind`` (break-even or trail)."""
         if self.side.sign * (level - self.stop_underlying) > 0:
             self.stop_underlying = level
+            self.stop_kind = kind
 
     def _trail_level(
         self,
@@ -358,6 +363,7 @@ class Position:
         d["side"] = self.side.value
         d["vix_tier"] = self.vix_tier.value
         d["entry_ts"] = self.entry_ts.isoformat() if self.entry_ts else None
+        d["stop_kind"] = self.stop_kind.value
         return d
 
     @classmethod
@@ -370,6 +376,7 @@ class Position:
         d["side"] = Side(d["side"])
         d["vix_tier"] = VixTier(d["vix_tier"])
         d["entry_ts"] = dt.datetime.fromisoformat(d["entry_ts"]) if d.get("entry_ts") else None
+        d["stop_kind"] = StopKind(d.get("stop_kind", StopKind.INITIAL))
         return cls(**d)
 
 

@@ -63,6 +63,14 @@ class PositionAction(enum.StrEnum):
         return self not in (PositionAction.T1_REACHED, PositionAction.EXIT_SETTLED)
 
 
+class StopKind(enum.StrEnum):
+    """What the stop is: the initial risk stop, break-even (the entry), or a trail."""
+
+    INITIAL = "initial"
+    BREAK_EVEN = "break_even"
+    TRAIL = "trail"
+
+
 class TrailMethod(enum.StrEnum):
     """How the remainder is trailed after T1."""
 

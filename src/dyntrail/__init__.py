@@ -1,8 +1,10 @@
 """dyntrail: intraday ATM index-option trades with dynamic profit targets and trailing stops.
 
-The public API re-exported here is the design document's types and functions, Pythonic names.
+The public API re-exported here is the design document's types and functions, Pythonic names,
+and ``backtest`` (``dyntrail.api``): a backtest run from Python, its results as DataFrames.
 """
 
+from dyntrail.api import Result, backtest
 from dyntrail.core.config import Config, StrategySection
 from dyntrail.core.config_load import load_config
 from dyntrail.core.exit_pricing import option_exit_price_from_underlying_move
@@ -26,12 +28,14 @@ __all__ = [
     "DyntrailError",
     "Position",
     "PositionAction",
+    "Result",
     "Side",
     "SpikeBreaker",
     "StrategySection",
     "TargetContext",
     "VixTier",
     "__version__",
+    "backtest",
     "load_config",
     "open_position",
     "option_exit_price_from_underlying_move",

@@ -199,6 +199,27 @@ class Journal:
         self.close()
 
 
+class NullJournal(Journal):
+    """A journal that keeps nothing, for a run whose results stay in memory
+    (``dyntrail.backtest`` without ``out``): events are numbered as a journal numbers them and
+    dropped unread, so it also refuses nothing a file journal would refuse (a NaN, a credential
+    field). ``recent`` stays empty and ``path`` is the null device."""
+
+    def __init__(self) -> None:  # no file is opened
+        self.path = Path(os.devnull)
+        self._fsync = False
+        self.seq = 0
+        self.recent = deque(maxlen=8)
+
+    def write(self, kind: str, ts: dt.datetime | str | None, **fields: Any) -> int:
+        """Drop one event; returns the sequence number it would have had."""
+        self.seq += 1
+        return self.seq
+
+    def close(self) -> None:
+        """Nothing to flush."""
+
+
 def summarize(read: JournalRead) -> dict[str, Any]:
     """What ``dyntrail journal verify`` prints: counts by kind, span, trades, open state."""
     events = read.events

@@ -93,6 +93,7 @@ def test_in_the_money_option_held_to_expiry_settles_at_intrinsic_with_exercise_s
     data = write_market(
         tmp_path / "d", [(WED, rising()), (THU, jump_after(23400, LATE, 80)), (FRI, flat(23600))]
     )
+
     def keep(ts, expiry, strike, right, spot, t_years):  # type: ignore[no-untyped-def]
         if expiry == THU and ts.date() == THU and ts.time() >= dt.time(15, 0):
             return None

@@ -14,7 +14,9 @@ from hypothesis import strategies as st
 from dyntrail.core.config import Config
 from dyntrail.data.builtin import write_folder
 from dyntrail.data.calendar import trading_days
+from dyntrail.data.options_record import write_option_quotes
 from dyntrail.data.synthetic import generate
+from dyntrail.errors import JournalError
 from dyntrail.execution.paper import FaultProfile
 from dyntrail.journal import read_journal
 from dyntrail.runners.backtest import run_backtest
@@ -43,6 +45,39 @@ def test_paper_with_no_latency_or_faults_equals_the_backtest(week: Path, tmp_pat
     pd.testing.assert_frame_equal(
         pd.read_csv(bt.run_dir / "fills.csv")[cols], pd.read_csv(pp.run_dir / "fills.csv")[cols]
     )
+
+
+def test_paper_on_recorded_option_quotes_trades_at_them(tmp_path: Path) -> None:
+    """A folder with ``options.csv`` is traded on its recorded quotes in paper as in the
+    backtest (the same rule chooses them): each entry buys at the recorded ask of the option
+    bar that closed at the entry, and the session equals the backtest trade for trade."""
+    days = trading_days(dt.date(2025, 3, 3), dt.date(2025, 3, 5))
+    folder = write_folder(generate(days, seed=21), tmp_path / "d", fmt="csv")
+    write_option_quotes(folder, fmt="csv", strikes_each_side=3)
+    pp = run_paper(
+        CFG, tmp_path / "pp", data_dir=folder, faults=FaultProfile.none(), settle=dt.timedelta(0)
+    )
+    assert read_journal(pp.run_dir / "journal.jsonl").events[0]["quotes"] == "DataQuotes"
+    trades = pd.read_csv(pp.run_dir / "trades.csv", keep_default_na=False)
+    assert len(trades) > 3
+    rec = pd.read_csv(folder / "options.csv")
+    rec["timestamp"] = pd.to_datetime(rec["timestamp"])
+    for t in trades.itertuples():
+        bar_start = pd.Timestamp(t.entry_ts).tz_localize(None) - pd.Timedelta(minutes=1)
+        row = rec[
+            (rec["timestamp"] == bar_start)
+            & (rec["expiry"] == t.expiry)
+            & (rec["strike"] == t.strike)
+            & (rec["right"] == t.right)
+        ]
+        assert row["ask"].tolist() == [t.entry_price], t
+    bt = run_backtest(CFG, folder, tmp_path / "bt", report=False)
+    pd.testing.assert_frame_equal(
+        pd.read_csv(bt.run_dir / "trades.csv"), pd.read_csv(pp.run_dir / "trades.csv")
+    )
+    (folder / "options.csv").unlink()  # a resume continues on the quotes it started on
+    with pytest.raises(JournalError, match=r"started on DataQuotes .* now gives ModelQuotes"):
+        run_paper(CFG, pp.run_dir, resume=True)
 
 
 def _check_invariants(run: Path) -> None:

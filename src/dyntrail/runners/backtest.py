@@ -22,22 +22,24 @@ from dyntrail.core.config import Config
 from dyntrail.core.config_load import dump_config
 from dyntrail.core.contracts import InstrumentSpec
 from dyntrail.core.costs import check_cost_coverage
-from dyntrail.core.features import BatchFeatures, column_view
-from dyntrail.core.options import OptionRight
+from dyntrail.core.features import BatchFeatures
 from dyntrail.core.regime import BatchRegime
 from dyntrail.data.calendar import session_days
-from dyntrail.data.loaders import MarketData, infer_bar_minutes, load_folder
-from dyntrail.data.options_synth import (
-    OptionQuote,
-    QuoteModelParams,
-    RecordedQuotes,
-    SyntheticQuotes,
-)
+from dyntrail.data.loaders import Bars, MarketData, load_folder
 from dyntrail.engine import Engine
 from dyntrail.errors import DataError
 from dyntrail.execution.paper import FaultProfile, PaperBroker
 from dyntrail.instruments import check_config_coverage, load_instrument
 from dyntrail.journal import SCHEMA_VERSION, Journal, config_hash
+from dyntrail.runners.drive import (
+    AfterBar,
+    BarFeed,
+    DataQuotes,
+    FastPaths,
+    ModelQuotes,
+    choose_quotes,
+    drive,
+)
 from dyntrail.runners.outputs import EquityCurve, write_run
 from dyntrail.trade import Trade
 
@@ -55,50 +57,6 @@ def few_collections(young: int = 50_000) -> Iterator[None]:
         yield
     finally:
         gc.set_threshold(*before)
-
-
-class ModelQuotes:
-    """Option quotes from the pricing model (data without options)."""
-
-    def __init__(self, cfg: Config) -> None:
-        self._model = SyntheticQuotes(
-            QuoteModelParams(r=cfg.options.risk_free_rate, q=cfg.options.dividend_yield)
-        )
-
-    def quote(
-        self,
-        ts: dt.datetime,
-        expiry: dt.date,
-        strike: float,
-        right: OptionRight,
-        spot: float,
-        vix: float,
-        t_years: float,
-    ) -> OptionQuote | None:
-        return self._model.quote(spot, strike, right, max(t_years, 0.0), vix)
-
-
-class DataQuotes:
-    """Recorded option quotes: the data always wins; a contract without a recent quote has none.
-
-    At time ``ts`` only option bars that have closed by ``ts`` are visible: the lookup asks for
-    the latest bar starting at or before ``ts - option bar length``."""
-
-    def __init__(self, recorded: RecordedQuotes, bar_minutes: int) -> None:
-        self._rec = recorded
-        self._bar = dt.timedelta(minutes=bar_minutes)
-
-    def quote(
-        self,
-        ts: dt.datetime,
-        expiry: dt.date,
-        strike: float,
-        right: OptionRight,
-        spot: float,
-        vix: float,
-        t_years: float,
-    ) -> OptionQuote | None:
-        return self._rec.quote(ts - self._bar, expiry, strike, right)
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,6 +117,132 @@ def load_market(
     return MarketData(md.folder, bars, md.vix[keep], md.options, md.warnings, md.formats)
 
 
+@dataclass(frozen=True, slots=True)
+class RunPlan:
+    """A backtest checked before anything is written: the data, the contract spec, the
+    trading calendar, the warnings and the option quotes."""
+
+    md: MarketData
+    spec: InstrumentSpec
+    calendar: list[dt.date]
+    days: list[dt.date]  # the data's trading days
+    warnings: tuple[str, ...]
+    quotes: ModelQuotes | DataQuotes
+    config_text: str  # the resolved config, as written to config.toml and hashed
+
+    @property
+    def first(self) -> dt.date:
+        return self.days[0]
+
+    @property
+    def last(self) -> dt.date:
+        return self.days[-1]
+
+
+@dataclass(frozen=True, slots=True)
+class RunRows:
+    """What a backtest produced, in memory: the rows of the three tables and the counters."""
+
+    trades: list[dict[str, Any]]
+    fills: list[dict[str, Any]]
+    equity: list[dict[str, Any]]
+    bars_total: int
+    bars_in_position: int
+
+
+def plan_run(
+    cfg: Config, data_dir: Path, date_from: dt.date | None = None, date_to: dt.date | None = None
+) -> RunPlan:
+    """Load and check everything a backtest needs (``DataError``/``ConfigError`` before any
+    file is written)."""
+    md = load_market(cfg, data_dir, date_from, date_to)
+    spec = resolve_instrument(cfg)
+    day_stamps = np.unique(md.bars.timestamps.astype("datetime64[D]"))
+    days: list[dt.date] = day_stamps.astype(object).tolist()
+    cal, notes = run_calendar(cfg, spec, days)
+    quotes = choose_quotes(cfg, md)
+    return RunPlan(md, spec, cal, days, (*md.warnings, *notes), quotes, dump_config(cfg))
+
+
+def simulate(
+    cfg: Config,
+    plan: RunPlan,
+    journal: Journal,
+    *,
+    seed: int,
+    data_label: str,
+    progress: Callable[[int, int], None] | None = None,
+) -> RunRows:
+    """The run itself: the plan's bars, one by one, through the engine and the simulated
+    broker, journaled to ``journal`` (a file, or a ``NullJournal`` that keeps nothing)."""
+    b = plan.md.bars
+    trades: list[dict[str, Any]] = []
+    fills: list[dict[str, Any]] = []
+    curve = EquityCurve(cfg.account.capital_inr)
+
+    def on_trade(tr: Trade) -> None:
+        trades.append(tr.row())
+
+    sessions = b.timestamps.astype("datetime64[D]").astype(np.int64)
+    with few_collections():
+        features = BatchFeatures(cfg, sessions, b.high, b.low, b.close, b.volume)
+        _write_header(journal, plan, seed, data_label)
+        engine = Engine(
+            cfg,
+            plan.spec,
+            plan.calendar,
+            plan.quotes,
+            PaperBroker(FaultProfile.none(), seed),
+            journal,
+            features,
+            b.bar_minutes,
+            on_trade,
+            fills.append,
+            curve.add,
+            regime=BatchRegime(
+                cfg, b.timestamps + np.timedelta64(b.bar_minutes * 60, "s"), plan.md.vix
+            ),
+            record_acks=False,
+        )
+        feed = BarFeed.of(b, plan.md.vix)
+        drive(engine, feed, after_bar=_reporting(progress, feed.n))
+        engine.finish()
+    return RunRows(trades, fills, curve.rows, engine.bars_total, engine.bars_in_position)
+
+
+def _write_header(journal: Journal, plan: RunPlan, seed: int, data: str) -> None:
+    b = plan.md.bars
+    journal.write(
+        "header",
+        None,
+        schema=SCHEMA_VERSION,
+        mode="backtest",
+        config_hash=config_hash(plan.config_text),
+        seed=seed,
+        data=data,
+        bars=len(b.timestamps),
+        first=str(plan.first),
+        last=str(plan.last),
+        bar_minutes=b.bar_minutes,
+        quotes=type(plan.quotes).__name__,
+    )
+    for w in plan.warnings:
+        journal.write("data_warning", None, message=w)
+
+
+def _reporting(progress: Callable[[int, int], None] | None, n: int) -> AfterBar | None:
+    """After each bar: the progress every 5,000 bars and at the last."""
+    if progress is None:
+        return None
+
+    def after(i: int) -> bool:
+        if i % 5000 == 0 or i == n - 1:
+            progress(i + 1, n)
+        return False
+
+    return after
+
+
 def run_backtest(
     cfg: Config,
     data_dir: Path,
@@ -171,123 +255,43 @@ def run_backtest(
     report: bool = True,
 ) -> BacktestResult:
     """Run the strategy over a data folder and write the run folder."""
-    md = load_market(cfg, data_dir, date_from, date_to)
-    spec = resolve_instrument(cfg)
-    b = md.bars
-    ts_list: list[dt.datetime] = b.timestamps.astype("datetime64[s]").astype(object).tolist()
-    first, last = ts_list[0].date(), ts_list[-1].date()
-    data_days = sorted({t.date() for t in ts_list})
-    cal, notes = run_calendar(cfg, spec, data_days)
-    warnings = (*md.warnings, *notes)
-
-    quotes: ModelQuotes | DataQuotes
-    if md.options is not None:
-        opath = next(
-            p for p in (md.folder / "options.parquet", md.folder / "options.csv") if p.exists()
-        )
-        recorded = RecordedQuotes.from_frame(md.options, str(opath), cfg.session.timezone)
-        stamps = pd.to_datetime(md.options["timestamp"], format="ISO8601", utc=True)
-        opt_ts = np.unique(stamps.dt.tz_localize(None).to_numpy("datetime64[s]"))
-        quotes = DataQuotes(recorded, infer_bar_minutes(opt_ts))
-    else:
-        quotes = ModelQuotes(cfg)
-
+    plan = plan_run(cfg, data_dir, date_from, date_to)
     out_dir.mkdir(parents=True, exist_ok=True)
-    config_text = dump_config(cfg)
-    (out_dir / "config.toml").write_text(config_text, encoding="utf-8")
+    (out_dir / "config.toml").write_text(plan.config_text, encoding="utf-8")
     journal_path = out_dir / "journal.jsonl"
     journal_path.unlink(missing_ok=True)
-
-    trades: list[dict[str, Any]] = []
-    fills: list[dict[str, Any]] = []
-    curve = EquityCurve(cfg.account.capital_inr)
-
-    def on_trade(tr: Trade) -> None:
-        trades.append(tr.row())
-
-    sessions = b.timestamps.astype("datetime64[D]").astype(np.int64)
-    with few_collections(), Journal(journal_path) as journal:
-        features = BatchFeatures(cfg, sessions, b.high, b.low, b.close, b.volume)
-        journal.write(
-            "header",
-            None,
-            schema=SCHEMA_VERSION,
-            mode="backtest",
-            config_hash=config_hash(config_text),
-            seed=seed,
-            data=str(data_dir),
-            bars=len(ts_list),
-            first=str(first),
-            last=str(last),
-            bar_minutes=b.bar_minutes,
-            quotes=type(quotes).__name__,
-        )
-        for w in warnings:
-            journal.write("data_warning", None, message=w)
-        engine = Engine(
-            cfg,
-            spec,
-            cal,
-            quotes,
-            PaperBroker(FaultProfile.none(), seed),
-            journal,
-            features,
-            b.bar_minutes,
-            on_trade,
-            fills.append,
-            curve.add,
-            regime=BatchRegime(cfg, b.timestamps + np.timedelta64(b.bar_minutes * 60, "s"), md.vix),
-            record_acks=False,
-        )
-        o, h, lo, c, vix = (
-            b.open.tolist(),
-            b.high.tolist(),
-            b.low.tolist(),
-            b.close.tolist(),
-            md.vix.tolist(),
-        )
-        vol = b.volume.tolist() if b.volume is not None else [None] * len(ts_list)
-        n = len(ts_list)
-        for i in range(n):
-            engine.on_bar(i, ts_list[i], o[i], h[i], lo[i], c[i], vol[i], vix[i])
-            if progress is not None and (i % 5000 == 0 or i == n - 1):
-                progress(i + 1, n)
-        engine.finish()
-    bars_total, bars_in_position = engine.bars_total, engine.bars_in_position
-    # The per-bar lists are done with: free them before the report builds its figures.
-    del engine, features, o, h, lo, c, vix, vol, ts_list
-    gc.collect()
-
+    with Journal(journal_path) as journal:
+        rows = simulate(cfg, plan, journal, seed=seed, data_label=str(data_dir), progress=progress)
+    gc.collect()  # the run's per-bar lists are done with: free them before the outputs
     kpis = write_run(
         out_dir,
         cfg,
-        trades,
-        fills,
-        curve.rows,
-        first=first,
-        last=last,
-        days=data_days,
-        bars_total=bars_total,
-        bars_in_position=bars_in_position,
-        bar_minutes=b.bar_minutes,
+        rows.trades,
+        rows.fills,
+        rows.equity,
+        first=plan.first,
+        last=plan.last,
+        days=plan.days,
+        bars_total=rows.bars_total,
+        bars_in_position=rows.bars_in_position,
+        bar_minutes=plan.md.bars.bar_minutes,
     )
     if report:
         from dyntrail.analytics.report import write_report
 
-        bars_df = pd.DataFrame(
-            {
-                "timestamp": b.timestamps,
-                "open": b.open,
-                "high": b.high,
-                "low": b.low,
-                "close": b.close,
-            }
-        )
-        write_report(out_dir, bars=bars_df)
-    return BacktestResult(out_dir, kpis, len(trades), warnings, md.formats)
+        write_report(out_dir, bars=bars_frame(plan.md.bars))
+    md = plan.md
+    return BacktestResult(out_dir, kpis, len(rows.trades), plan.warnings, md.formats)
 
 
-@few_collections()  # the per-bar lists are built in here too
+def bars_frame(b: Bars) -> pd.DataFrame:
+    """The underlying's bars as the report draws them."""
+    return pd.DataFrame(
+        {"timestamp": b.timestamps, "open": b.open, "high": b.high, "low": b.low, "close": b.close}
+    )
+
+
+@few_collections()  # the per-bar columns are built in here too
 def run_signal_backtest(
     cfg: Config,
     timestamps: np.ndarray,
@@ -314,26 +318,20 @@ def run_signal_backtest(
     equal). ``atr`` hands in an ATR computed elsewhere (as a benchmark's data), otherwise the
     engine computes its own."""
     n = len(close)
-    ts_list: list[dt.datetime] = timestamps.astype("datetime64[s]").astype(object).tolist()
-    days = timestamps.astype("datetime64[D]")
-    sessions = days.astype(np.int64)
+    sessions = timestamps.astype("datetime64[D]").astype(np.int64)
     features = BatchFeatures(cfg, sessions, high, low, close, volume, entry_gates=False, atr=atr)
     regime = BatchRegime(
         cfg, timestamps.astype("datetime64[s]") + np.timedelta64(bar_minutes * 60, "s"), vix
     )
-    boundary = np.asarray(regime.edges(), dtype=bool)  # a session start or a breaker edge
-    boundary[0] = True
-    boundary[1:] |= days[1:] != days[:-1]
     sig = np.ascontiguousarray(signals, dtype=bool)
     if sig.shape != (n,):
         raise ValueError(f"signals has shape {sig.shape} for {n} bars")
-    eventful = boundary | sig
-    nxt_l, nxt_b = _next_true(eventful), _next_true(boundary)
-    closed: list[Trade] = []
+    paths = FastPaths.plan(timestamps, regime.edges(), sig) if fast else None
     # Views, not lists: a bar's value becomes a Python float only when it is read (most bars
     # of a signal backtest are skipped or walked, and a list would make them all, then free them).
-    o, h, lo, c, vx = (column_view(a) for a in (open_, high, low, close, vix))
-    vol: Sequence[float | None] = column_view(volume) if volume is not None else [None] * n
+    bars = Bars("signals", timestamps, open_, high, low, close, volume, bar_minutes)
+    feed = BarFeed.of(bars, vix, views=True)
+    closed: list[Trade] = []
     with Journal(journal_path) as journal:
         engine = Engine(
             cfg,
@@ -351,26 +349,6 @@ def run_signal_backtest(
             regime=regime,
             record_acks=False,
         )
-        i = 0
-        while i < n:
-            if fast:
-                if engine.quiet():
-                    j = nxt_l[i]
-                    if j > i:
-                        engine.skip(i, j, ts_list[j - 1], c[j - 1], vx[j - 1])
-                        i = j
-                elif engine.calm():
-                    i = engine.hold(i, nxt_b[i], ts_list, o, h, lo, c, vx)
-                if i >= n:
-                    break
-            engine.on_bar(i, ts_list[i], o[i], h[i], lo[i], c[i], vol[i], vx[i])
-            i += 1
+        drive(engine, feed, fast=paths)
         engine.finish()
     return closed
-
-
-def _next_true(flags: np.ndarray) -> memoryview:
-    """For each index, the first index at or after it where ``flags`` is true (len when none)."""
-    n = len(flags)
-    at = np.where(flags, np.arange(n, dtype=np.int64), n)
-    return column_view(np.minimum.accumulate(at[::-1])[::-1], np.int64)

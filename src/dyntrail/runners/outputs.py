@@ -9,22 +9,42 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import io
 import json
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from dyntrail.core.config import Config
 from dyntrail.trade import FILL_COLUMNS, TRADE_COLUMNS, flags_of
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 EQUITY_COLUMNS = ("timestamp", "equity", "realized", "unrealized", "drawdown_pct")
 
 
 def write_csv(path: Path, columns: tuple[str, ...], rows: list[dict[str, Any]]) -> None:
     with path.open("w", encoding="utf-8", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=columns, lineterminator="\n", extrasaction="ignore")
-        w.writeheader()
-        w.writerows(rows)
+        _write_rows(fh, columns, rows)
+
+
+def _write_rows(fh: IO[str], columns: tuple[str, ...], rows: list[dict[str, Any]]) -> None:
+    w = csv.DictWriter(fh, fieldnames=columns, lineterminator="\n", extrasaction="ignore")
+    w.writeheader()
+    w.writerows(rows)
+
+
+def csv_frame(columns: tuple[str, ...], rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """The rows as a reader of the CSV file ``write_csv`` would write gets them
+    (``pandas.read_csv``: the same columns, types and missing values), without a file."""
+    import pandas as pd
+
+    buf = io.StringIO()
+    _write_rows(buf, columns, rows)
+    buf.seek(0)
+    return pd.read_csv(buf)
 
 
 class EquityCurve:
@@ -83,6 +103,70 @@ def _instant(ts: str) -> dt.datetime:
     return dt.datetime.fromisoformat(ts)
 
 
+@dataclass(frozen=True, slots=True)
+class RunSpan:
+    """What the KPIs need to know of a run besides its tables."""
+
+    first: dt.date
+    last: dt.date
+    days: list[dt.date]
+    bars_total: int
+    bars_in_position: int
+    bar_minutes: int = 1
+
+
+def run_tables(
+    cfg: Config,
+    trades: list[dict[str, Any]],
+    fills: list[dict[str, Any]],
+    equity: list[dict[str, Any]],
+    span: RunSpan,
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """``trades``, ``fills`` and ``equity`` as frames equal to a run folder's CSV files read
+    back, written nowhere (the equity curve starts at the first open, as ``equity.csv``)."""
+    return (
+        csv_frame(TRADE_COLUMNS, trades),
+        csv_frame(FILL_COLUMNS, fills),
+        csv_frame(EQUITY_COLUMNS, _from_start(equity, cfg, span.days or [span.first])),
+    )
+
+
+def run_kpis(
+    cfg: Config,
+    trades: pd.DataFrame,
+    fills: pd.DataFrame,
+    equity: pd.DataFrame,
+    span: RunSpan,
+) -> dict[str, Any]:
+    """The KPIs of a run's tables as ``kpis.json`` holds them: the figures, the run's own
+    checks (``checks``) and what a person must not miss (``warnings``)."""
+    from dyntrail.analytics.checks import run_checks
+    from dyntrail.analytics.kpis import compute_kpis
+
+    kpis = compute_kpis(
+        trades,
+        fills,
+        equity,
+        capital=cfg.account.capital_inr,
+        data_start=span.first,
+        data_end=span.last,
+        trading_days=span.days,
+        bars_total=span.bars_total,
+        bars_in_position=span.bars_in_position,
+    )
+    checks = run_checks(
+        trades,
+        fills,
+        flatten=cfg.strategy.time.flatten,
+        session_close=cfg.session.close,
+        bar_minutes=span.bar_minutes,
+        tz=cfg.session.timezone,
+    )
+    kpis["checks"] = checks
+    kpis["warnings"] = run_warnings(trades, checks)
+    return kpis
+
+
 def write_run(
     out_dir: Path,
     cfg: Config,
@@ -101,35 +185,12 @@ def write_run(
     as written (what a user reads is what is measured) and write ``kpis.json``."""
     import pandas as pd
 
-    from dyntrail.analytics.checks import run_checks
-    from dyntrail.analytics.kpis import compute_kpis
-
     write_csv(out_dir / "trades.csv", TRADE_COLUMNS, trades)
     write_csv(out_dir / "fills.csv", FILL_COLUMNS, fills)
     write_csv(out_dir / "equity.csv", EQUITY_COLUMNS, _from_start(equity, cfg, days or [first]))
-    trades_df = pd.read_csv(out_dir / "trades.csv")
-    fills_df = pd.read_csv(out_dir / "fills.csv")
-    kpis = compute_kpis(
-        trades_df,
-        fills_df,
-        pd.read_csv(out_dir / "equity.csv"),
-        capital=cfg.account.capital_inr,
-        data_start=first,
-        data_end=last,
-        trading_days=days,
-        bars_total=bars_total,
-        bars_in_position=bars_in_position,
-    )
-    checks = run_checks(
-        trades_df,
-        fills_df,
-        flatten=cfg.strategy.time.flatten,
-        session_close=cfg.session.close,
-        bar_minutes=bar_minutes,
-        tz=cfg.session.timezone,
-    )
-    kpis["checks"] = checks
-    kpis["warnings"] = run_warnings(trades_df, checks)
+    span = RunSpan(first, last, days, bars_total, bars_in_position, bar_minutes)
+    trades_df, fills_df = pd.read_csv(out_dir / "trades.csv"), pd.read_csv(out_dir / "fills.csv")
+    kpis = run_kpis(cfg, trades_df, fills_df, pd.read_csv(out_dir / "equity.csv"), span)
     (out_dir / "kpis.json").write_text(
         json.dumps(kpis, indent=2, allow_nan=False) + "\n", encoding="utf-8"
     )

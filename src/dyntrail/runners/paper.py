@@ -2,9 +2,11 @@
 journal and recovery.
 
 A session replays a feed (the synthetic regime stream, or a recorded data folder) bar by bar on
-an accelerated clock (``speed`` market minutes per second; ``None`` for as fast as possible). The
-journal is fsynced line by line; at the end of every bar the engine's state is journaled. The
-paper broker keeps its own book in ``broker_state.json`` (an exchange outlives our process).
+an accelerated clock (``speed`` market minutes per second; ``None`` for as fast as possible),
+through the same loop as a backtest (``dyntrail.runners.drive``), with the same option quotes: a
+folder's recorded ones when it has them, the model's otherwise. The journal is fsynced line by
+line; at the end of every bar the engine's state is journaled. The paper broker keeps its own
+book in ``broker_state.json`` (an exchange outlives our process).
 
 Every start runs the same path: read the journal (a torn last line is skipped), restore the last
 state, rebuild the indicators from the feed, take the orders journaled after that state as
@@ -33,13 +35,21 @@ from dyntrail.core.config_load import dump_config
 from dyntrail.core.features import StreamingFeatures
 from dyntrail.core.order_pricing import OrderSide
 from dyntrail.data.calendar import session_days
-from dyntrail.data.loaders import Bars
+from dyntrail.data.loaders import Bars, MarketData
 from dyntrail.engine import Engine
 from dyntrail.errors import JournalError
 from dyntrail.execution.orders import Order, OrderIntent
 from dyntrail.execution.paper import FaultProfile, PaperBroker
 from dyntrail.journal import SCHEMA_VERSION, Journal, config_hash, read_journal
-from dyntrail.runners.backtest import ModelQuotes, resolve_instrument, run_calendar
+from dyntrail.runners.backtest import load_market, resolve_instrument, run_calendar
+from dyntrail.runners.drive import (
+    BarFeed,
+    DataQuotes,
+    ModelQuotes,
+    Pacing,
+    choose_quotes,
+    drive,
+)
 from dyntrail.runners.outputs import project_journal, write_run
 
 SETTLE = dt.timedelta(seconds=5)  # how long after sending an order the broker is polled in-bar
@@ -63,21 +73,74 @@ class _Stop:
         self.reason = signal.Signals(signum).name
 
 
-def feed_bars(
+def session_market(
     cfg: Config, data_dir: Path | None, seed: int, days: int, start: dt.date
-) -> tuple[Bars, np.ndarray]:
-    """The session's bars and VIX: a recorded folder, or ``days`` synthetic trading days."""
+) -> tuple[Bars, np.ndarray, MarketData | None]:
+    """The session's bars and VIX: a recorded folder (with its market data, which may hold
+    option quotes), or ``days`` synthetic trading days (None)."""
     if data_dir is not None:
-        from dyntrail.runners.backtest import load_market
-
         md = load_market(cfg, data_dir)
-        return md.bars, md.vix
+        return md.bars, md.vix, md
     from dyntrail.data.synthetic import generate
 
     cal = session_days(cfg.calendar, start, start + dt.timedelta(days=days * 2 + 10))[0][:days]
     m = generate(cal, seed=seed)
     bars = Bars("synthetic", m.timestamps, m.open, m.high, m.low, m.close, m.volume, 1)
-    return bars, m.vix
+    return bars, m.vix, None
+
+
+@dataclass(frozen=True, slots=True)
+class _Start:
+    """What a start runs with: the journal's events so far (none for a new session) and the
+    session's arguments (a resumed session's come from its journal's header)."""
+
+    prior: list[dict[str, Any]]
+    seed: int
+    days: int
+    start: dt.date
+    data_dir: Path | None
+    faults: FaultProfile
+    quotes: str | None = None  # the quote source a resumed session started on
+
+
+def _open_session(
+    jpath: Path, config_text: str, resume: bool, given: _Start, run_dir: Path
+) -> _Start:
+    """Check the run folder for a new or a resumed session (``JournalError`` naming the
+    journal otherwise) and return what the start runs with."""
+    if resume and not jpath.exists():  # checked before anything is made: nothing left behind
+        raise JournalError(f"{jpath}: no session here to resume; start one with --out {run_dir}")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    prior: list[dict[str, Any]] = []
+    if jpath.exists() and jpath.stat().st_size > 0:
+        if not resume:
+            raise JournalError(f"{jpath}: a session exists here; use --resume to continue it")
+        prior = read_journal(jpath).events
+        if not prior:  # killed while writing the very first line: nothing was journaled
+            jpath.rename(jpath.with_name(f"journal.jsonl.torn-{int(time.time())}"))
+    if not prior:
+        return given
+    head = prior[0]
+    if head.get("kind") != "header" or head.get("mode") != "paper":
+        mode = head.get("mode") if head.get("kind") == "header" else None
+        raise JournalError(
+            f"{jpath}: not a paper session's journal (mode {mode or 'unknown'}): "
+            "--resume continues a folder that `dyntrail paper --out` started"
+        )
+    if head.get("config_hash") != config_hash(config_text):
+        raise JournalError(
+            f"{jpath}: the session was started with another config "
+            f"(hash {head.get('config_hash')}); resume it with that config"
+        )
+    return _Start(
+        prior,
+        int(head["seed"]),
+        int(head["days"]),
+        dt.date.fromisoformat(head["start"]),
+        Path(head["data"]) if head.get("data") else None,
+        FaultProfile(**head["faults"]),
+        head.get("quotes", "ModelQuotes"),  # sessions journaled without it traded the model
+    )
 
 
 def run_paper(
@@ -97,52 +160,26 @@ def run_paper(
 ) -> PaperResult:
     """Run (or resume) a paper session into ``run_dir``; see the module docstring."""
     jpath = run_dir / "journal.jsonl"
-    if resume and not jpath.exists():  # checked before anything is made: nothing left behind
-        raise JournalError(f"{jpath}: no session here to resume; start one with --out {run_dir}")
-    run_dir.mkdir(parents=True, exist_ok=True)
     config_text = dump_config(cfg)
-    prior: list[dict[str, Any]] = []
-    if jpath.exists() and jpath.stat().st_size > 0:
-        if not resume:
-            raise JournalError(f"{jpath}: a session exists here; use --resume to continue it")
-        prior = read_journal(jpath).events
-        if not prior:  # killed while writing the very first line: nothing was journaled
-            jpath.rename(jpath.with_name(f"journal.jsonl.torn-{int(time.time())}"))
-    if prior:
-        head = prior[0]
-        if head.get("kind") != "header" or head.get("mode") != "paper":
-            mode = head.get("mode") if head.get("kind") == "header" else None
-            raise JournalError(
-                f"{jpath}: not a paper session's journal (mode {mode or 'unknown'}): "
-                "--resume continues a folder that `dyntrail paper --out` started"
-            )
-        if head.get("config_hash") != config_hash(config_text):
-            raise JournalError(
-                f"{jpath}: the session was started with another config "
-                f"(hash {head.get('config_hash')}); resume it with that config"
-            )
-        seed, days = int(head["seed"]), int(head["days"])
-        start = dt.date.fromisoformat(head["start"])
-        data_dir = Path(head["data"]) if head.get("data") else None
-        faults = FaultProfile(**head["faults"])
+    given = _Start([], seed, days, start, data_dir, faults or FaultProfile())
+    s = _open_session(jpath, config_text, resume, given, run_dir)
     (run_dir / "config.toml").write_text(config_text, encoding="utf-8")
-    profile = faults if faults is not None else FaultProfile()
-    bars, vix = feed_bars(cfg, data_dir, seed, days, start)
+    bars, vix, md = session_market(cfg, s.data_dir, s.seed, s.days, s.start)
     spec = resolve_instrument(cfg)
-    ts_list: list[dt.datetime] = bars.timestamps.astype("datetime64[s]").astype(object).tolist()
-    first, last = ts_list[0].date(), ts_list[-1].date()
-    cal, notes = run_calendar(cfg, spec, sorted({t.date() for t in ts_list}))
-    broker = PaperBroker(profile, seed, state_path=run_dir / "broker_state.json")
+    feed = BarFeed.of(bars, vix)
+    cal, notes = run_calendar(cfg, spec, sorted({t.date() for t in feed.ts}))
+    quotes = _session_quotes(cfg, md, s, jpath)
+    broker = PaperBroker(s.faults, s.seed, state_path=run_dir / "broker_state.json")
     features = StreamingFeatures(cfg)
     journal = Journal(jpath, fsync=True)
     stop = _Stop()
-    old = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGINT)}
+    old = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         engine = Engine(
             cfg,
             spec,
             cal,
-            ModelQuotes(cfg),
+            quotes,
             broker,
             journal,
             features,
@@ -152,62 +189,93 @@ def run_paper(
             _equity_to(journal),
             settle=settle,
         )
-        o, h, lo, c = (
-            bars.open.tolist(),
-            bars.high.tolist(),
-            bars.low.tolist(),
-            bars.close.tolist(),
-        )
-        vol = bars.volume.tolist() if bars.volume is not None else [None] * len(ts_list)
-        vx = vix.tolist()
-        begin = 0
-        if prior:
-            begin = _recover(engine, prior, features, ts_list, h, lo, c, vol)
+        if s.prior:
+            begin = _recover(engine, s.prior, features, feed)
         else:
-            journal.write(
-                "header",
-                None,
-                schema=SCHEMA_VERSION,
-                mode="paper",
-                config_hash=config_hash(config_text),
-                seed=seed,
-                days=days,
-                start=start.isoformat(),
-                data=str(data_dir) if data_dir else None,
-                bars=len(ts_list),
-                bar_minutes=bars.bar_minutes,
-                faults=dataclasses.asdict(profile),
-            )
-            for w in notes:
-                journal.write("data_warning", None, message=w)
-        engine.reconcile(ts_list[begin] if begin < len(ts_list) else ts_list[-1])
-        n = len(ts_list)
-        bar_s = bars.bar_minutes * 60 / speed if speed else 0.0
-        killed = False
-        for i in range(begin, n):
-            tick = time.monotonic()
-            engine.on_bar(i, ts_list[i], o[i], h[i], lo[i], c[i], vol[i], vx[i])
-            journal.write("state", None, i=i, state=engine.state())
-            if on_bar is not None:
-                on_bar(engine, i, n)
-            if (run_dir / "KILL").exists() and stop.reason is None:
-                stop.reason = "kill file"
-            if stop.reason is not None:
-                _flatten(engine, stop.reason, ts_list[i] + engine.bar)
-                killed = True
-                break
-            if bar_s:
-                time.sleep(max(0.0, bar_s - (time.monotonic() - tick)))
-        else:
-            engine.finish()
-            _drain(engine, engine.now)
-            journal.write("state", None, i=n - 1, state=engine.state(), final=True)
+            begin = 0
+            _write_header(journal, config_text, s, feed, type(quotes).__name__, notes)
+        engine.reconcile(feed.ts[begin] if begin < feed.n else feed.ts[-1])
+        pacing = Pacing(bars.bar_minutes, speed) if speed is not None and speed > 0 else None
+        killed = _run_bars(engine, feed, begin, run_dir / "KILL", stop, on_bar, pacing)
         journal.write("session_end", None, killed=killed, reason=stop.reason)
     finally:
         journal.close()
-        for s, h_ in old.items():
-            signal.signal(s, h_)
-    return _outputs(cfg, run_dir, first, last, engine, killed, report)
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+    return _outputs(cfg, run_dir, feed.ts[0].date(), feed.ts[-1].date(), engine, killed, report)
+
+
+def _session_quotes(
+    cfg: Config, md: MarketData | None, s: _Start, jpath: Path
+) -> ModelQuotes | DataQuotes:
+    """The option quotes of a new session by the one rule (``choose_quotes``); a resumed
+    session continues on the source it started on, or is refused when its data no longer
+    gives that source."""
+    quotes = choose_quotes(cfg, None if s.quotes == "ModelQuotes" else md)
+    if s.quotes is not None and type(quotes).__name__ != s.quotes:
+        raise JournalError(
+            f"{jpath}: the session started on {s.quotes} and its data folder {s.data_dir} now "
+            f"gives {type(quotes).__name__}: resume it on the data it started with"
+        )
+    return quotes
+
+
+def _write_header(
+    journal: Journal, config_text: str, s: _Start, feed: BarFeed, quotes: str, notes: list[str]
+) -> None:
+    journal.write(
+        "header",
+        None,
+        schema=SCHEMA_VERSION,
+        mode="paper",
+        config_hash=config_hash(config_text),
+        seed=s.seed,
+        days=s.days,
+        start=s.start.isoformat(),
+        data=str(s.data_dir) if s.data_dir else None,
+        bars=feed.n,
+        bar_minutes=feed.bar_minutes,
+        faults=dataclasses.asdict(s.faults),
+        quotes=quotes,
+    )
+    for w in notes:
+        journal.write("data_warning", None, message=w)
+
+
+def _run_bars(
+    engine: Engine,
+    feed: BarFeed,
+    begin: int,
+    kill_file: Path,
+    stop: _Stop,
+    on_bar: Callable[[Engine, int, int], None] | None,
+    pacing: Pacing | None,
+) -> bool:
+    """The session's bars from ``begin``, each followed by its state line, the live view and
+    the kill switch's check; returns True when the kill switch stopped it (flat), False when
+    the feed ended (the position closed or left open, orders drained)."""
+    journal, n = engine.journal, feed.n
+    stopped: list[tuple[int, str]] = []
+
+    def after(i: int) -> bool:
+        journal.write("state", None, i=i, state=engine.state())
+        if on_bar is not None:
+            on_bar(engine, i, n)
+        if kill_file.exists() and stop.reason is None:
+            stop.reason = "kill file"
+        if stop.reason is not None:
+            stopped.append((i, stop.reason))
+            return True
+        return False
+
+    if drive(engine, feed, start=begin, after_bar=after, pacing=pacing):
+        i, reason = stopped[0]
+        _flatten(engine, reason, feed.ts[i] + engine.bar)
+        return True
+    engine.finish()
+    _drain(engine, engine.now)
+    journal.write("state", None, i=n - 1, state=engine.state(), final=True)
+    return False
 
 
 def _equity_to(journal: Journal) -> Callable[[str, float, float, float], None]:
@@ -224,14 +292,7 @@ def _equity_to(journal: Journal) -> Callable[[str, float, float, float], None]:
 
 
 def _recover(
-    engine: Engine,
-    prior: list[dict[str, Any]],
-    features: StreamingFeatures,
-    ts_list: list[dt.datetime],
-    h: list[float],
-    lo: list[float],
-    c: list[float],
-    vol: list[float | None],
+    engine: Engine, prior: list[dict[str, Any]], features: StreamingFeatures, feed: BarFeed
 ) -> int:
     """Restore the last journaled state and the intents journaled after it; rebuild the
     indicators from the feed. Returns the first bar still to process."""
@@ -241,8 +302,9 @@ def _recover(
     if last is not None:
         engine.restore(last["state"])
         done = int(last["i"])
+        ts, h, lo, c, vol = feed.ts, feed.high, feed.low, feed.close, feed.volume
         for i in range(done + 1):
-            features.advance(i, ts_list[i].date(), h[i], lo[i], c[i], vol[i])
+            features.advance(i, ts[i].date(), h[i], lo[i], c[i], vol[i])
         begin = done + 1
     else:
         begin = 0

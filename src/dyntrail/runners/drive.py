@@ -1,0 +1,224 @@
+"""The one driving loop, and what a runner chooses for it.
+
+Backtest, signal backtest and paper differ only in what they hand this loop: the feed of
+closed bars (``BarFeed``), the option quotes (``choose_quotes``: recorded when the data has
+them, the model otherwise), the broker and the journal's durability (given to the engine), the
+clock (``Pacing``, or none for as fast as possible), the exact fast paths (``FastPaths``, for a
+backtest on an external signal series) and what happens after each bar (``AfterBar``: a state
+line, a live view, a kill check). ``drive`` runs every bar of the feed through the engine in
+order; nothing at a bar's close sees a later bar.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from dyntrail.core.config import Config
+from dyntrail.core.features import column_view
+from dyntrail.core.options import OptionRight
+from dyntrail.data.loaders import Bars, MarketData, infer_bar_minutes
+from dyntrail.data.options_synth import (
+    OptionQuote,
+    QuoteModelParams,
+    RecordedQuotes,
+    SyntheticQuotes,
+)
+from dyntrail.engine import Engine
+
+AfterBar = Callable[[int], bool]
+"""Called with a bar's index after the engine has taken that bar; True stops the loop."""
+
+
+@dataclass(frozen=True, slots=True)
+class BarFeed:
+    """Closed bars of the underlying with the India VIX known at each bar's close, as per-bar
+    sequences the loop indexes: ``ts[i]`` is bar ``i``'s start (naive exchange time)."""
+
+    ts: Sequence[dt.datetime]
+    open: Sequence[float]
+    high: Sequence[float]
+    low: Sequence[float]
+    close: Sequence[float]
+    volume: Sequence[float | None]
+    vix: Sequence[float]
+    bar_minutes: int
+
+    @property
+    def n(self) -> int:
+        return len(self.ts)
+
+    @classmethod
+    def of(cls, bars: Bars, vix: np.ndarray, *, views: bool = False) -> BarFeed:
+        """The feed of validated bars. With ``views`` the price columns are read-only views
+        whose items become Python floats only when read (a signal backtest reads few of its
+        bars one by one); otherwise lists, made once (a bar-by-bar run reads every bar)."""
+        n = len(bars.timestamps)
+        ts: list[dt.datetime] = bars.timestamps.astype("datetime64[s]").astype(object).tolist()
+        cols = (bars.open, bars.high, bars.low, bars.close, vix)
+        if views:
+            o, h, lo, c, vx = (column_view(a) for a in cols)
+            vol: Sequence[float | None] = (
+                column_view(bars.volume) if bars.volume is not None else [None] * n
+            )
+        else:
+            o, h, lo, c, vx = (a.tolist() for a in cols)
+            vol = bars.volume.tolist() if bars.volume is not None else [None] * n
+        return cls(ts, o, h, lo, c, vol, vx, bars.bar_minutes)
+
+
+@dataclass(frozen=True, slots=True)
+class FastPaths:
+    """Where the engine's exact fast paths may go (``dyntrail.stretches``): for each bar, the
+    first bar at or after it with a signal, a session start or a breaker edge
+    (``next_event``: a flat stretch ends there), and the first with a session start or a breaker
+    edge (``next_boundary``: a position's calm walk ends there)."""
+
+    next_event: Sequence[int]
+    next_boundary: Sequence[int]
+
+    @classmethod
+    def plan(
+        cls, timestamps: np.ndarray, breaker_edges: np.ndarray, signals: np.ndarray
+    ) -> FastPaths:
+        days = timestamps.astype("datetime64[D]")
+        boundary = np.array(breaker_edges, dtype=bool)  # a copy: the caller keeps its own
+        boundary[0] = True
+        boundary[1:] |= days[1:] != days[:-1]
+        return cls(_next_true(boundary | signals), _next_true(boundary))
+
+
+def _next_true(flags: np.ndarray) -> memoryview:
+    """For each index, the first index at or after it where ``flags`` is true (len when none)."""
+    n = len(flags)
+    at = np.where(flags, np.arange(n, dtype=np.int64), n)
+    return column_view(np.minimum.accumulate(at[::-1])[::-1], np.int64)
+
+
+class Pacing:
+    """The market clock on the wall: a bar of ``bar_minutes`` takes ``bar_minutes * 60 / speed``
+    seconds (``speed`` market minutes per second); a bar that took longer is not made up."""
+
+    def __init__(self, bar_minutes: int, speed: float) -> None:
+        if not speed > 0:
+            raise ValueError(f"speed {speed!r}: market minutes per second must be above 0")
+        self.bar_s = bar_minutes * 60 / speed
+        self._tick = time.monotonic()
+
+    def wait(self) -> None:
+        """Sleep until the bar's time since the last ``wait`` (or the start) has passed."""
+        time.sleep(max(0.0, self.bar_s - (time.monotonic() - self._tick)))
+        self._tick = time.monotonic()
+
+
+def drive(
+    engine: Engine,
+    feed: BarFeed,
+    *,
+    start: int = 0,
+    fast: FastPaths | None = None,
+    after_bar: AfterBar | None = None,
+    pacing: Pacing | None = None,
+) -> bool:
+    """Give the engine the feed's bars from ``start`` on, one closed bar at a time; returns
+    True when ``after_bar`` stopped the loop (on whichever bar, the last included), False when
+    the feed ran out. The caller ends the run (``engine.finish``, a kill's flatten).
+
+    With ``fast``, before each bar the engine may account for a stretch in one step, exactly:
+    flat and ``quiet`` up to the next event (``skip``), or in a ``calm`` position up to the next
+    boundary (``hold``, which returns the first bar it did not walk). ``after_bar`` and
+    ``pacing`` see the bars given to ``on_bar``, not those of a stretch."""
+    ts, o, h, lo, c, vol, vx = (
+        feed.ts,
+        feed.open,
+        feed.high,
+        feed.low,
+        feed.close,
+        feed.volume,
+        feed.vix,
+    )
+    n = len(ts)
+    i = start
+    while i < n:
+        if fast is not None:
+            if engine.quiet():
+                j = fast.next_event[i]
+                if j > i:
+                    engine.skip(i, j, ts[j - 1], c[j - 1], vx[j - 1])
+                    i = j
+            elif engine.calm():
+                i = engine.hold(i, fast.next_boundary[i], ts, o, h, lo, c, vx)
+            if i >= n:
+                break
+        engine.on_bar(i, ts[i], o[i], h[i], lo[i], c[i], vol[i], vx[i])
+        if after_bar is not None and after_bar(i):
+            return True
+        if pacing is not None:
+            pacing.wait()
+        i += 1
+    return False
+
+
+# ----------------------------------------------------------------------------- option quotes
+
+
+class ModelQuotes:
+    """Option quotes from the pricing model (data without options)."""
+
+    def __init__(self, cfg: Config) -> None:
+        self._model = SyntheticQuotes(
+            QuoteModelParams(r=cfg.options.risk_free_rate, q=cfg.options.dividend_yield)
+        )
+
+    def quote(
+        self,
+        ts: dt.datetime,
+        expiry: dt.date,
+        strike: float,
+        right: OptionRight,
+        spot: float,
+        vix: float,
+        t_years: float,
+    ) -> OptionQuote | None:
+        return self._model.quote(spot, strike, right, max(t_years, 0.0), vix)
+
+
+class DataQuotes:
+    """Recorded option quotes: the data always wins; a contract without a recent quote has none.
+
+    At time ``ts`` only option bars that have closed by ``ts`` are visible: the lookup asks for
+    the latest bar starting at or before ``ts - option bar length``."""
+
+    def __init__(self, recorded: RecordedQuotes, bar_minutes: int) -> None:
+        self._rec = recorded
+        self._bar = dt.timedelta(minutes=bar_minutes)
+
+    def quote(
+        self,
+        ts: dt.datetime,
+        expiry: dt.date,
+        strike: float,
+        right: OptionRight,
+        spot: float,
+        vix: float,
+        t_years: float,
+    ) -> OptionQuote | None:
+        return self._rec.quote(ts - self._bar, expiry, strike, right)
+
+
+def choose_quotes(cfg: Config, md: MarketData | None) -> ModelQuotes | DataQuotes:
+    """A run's option quotes, the same rule in every mode: the data folder's recorded quotes
+    (``options.parquet`` or ``options.csv``) when it has them, the pricing model otherwise
+    (and for a feed that is not a folder)."""
+    if md is None or md.options is None:
+        return ModelQuotes(cfg)
+    path = next(p for p in (md.folder / "options.parquet", md.folder / "options.csv") if p.exists())
+    recorded = RecordedQuotes.from_frame(md.options, str(path), cfg.session.timezone)
+    stamps = pd.to_datetime(md.options["timestamp"], format="ISO8601", utc=True)
+    opt_ts = np.unique(stamps.dt.tz_localize(None).to_numpy("datetime64[s]"))
+    return DataQuotes(recorded, infer_bar_minutes(opt_ts))

@@ -29,6 +29,7 @@ from zoneinfo import ZoneInfo
 
 from dyntrail.closing import Closing
 from dyntrail.core.config import Config
+from dyntrail.core.contract import Contract
 from dyntrail.core.contracts import InstrumentSpec, time_to_expiry_years
 from dyntrail.core.entries import gap_delay_until
 from dyntrail.core.exit_pricing import option_exit_price
@@ -154,7 +155,7 @@ class Engine(Entering, Closing, Stretches):  # Entering and Closing extend Order
         self._offset = ""
         self._iso_at, self._iso_text = dt.datetime(1, 1, 1), ""  # ``iso``'s last answer
         self._quote_now: dict[str, tuple[float, float]] = {}
-        self._contract_facts: dict[dt.date, tuple[int, bool]] = {}
+        self._contracts: dict[tuple[dt.date, float | None, str], Contract] = {}
         self._freeze: dict[dt.date, int] = {}
         self.recovered: dict[str, dict[str, Any]] = {}  # journaled intents not in the snapshot
         self._broker_clock = dt.datetime(1970, 1, 1)
@@ -358,7 +359,7 @@ class Engine(Entering, Closing, Stretches):  # Entering and Closing extend Order
             self.iso(t),
             trade_id=tr.trade_id,
             level=pos.stop_underlying,
-            reason=pos.stop_kind.value,  # what the position says it moved to
+            reason=pos.stop_kind,  # what the position says it moved to (journaled as its value)
         )
 
     def _mark(self, tr: Trade, t: dt.datetime, close: float, vix: float) -> float:

@@ -57,7 +57,7 @@ class Entering(OrderFlow):
     day_halted: bool
     gap_until: dt.time | None
     _slip: float
-    _contract_facts: dict[dt.date, tuple[int, bool]]  # (lot, monthly) by expiry (futures: day)
+    _contracts: dict[tuple[dt.date, float | None, str], Contract]  # each contract traded
 
     if TYPE_CHECKING:  # provided by Engine
 
@@ -167,21 +167,22 @@ class Entering(OrderFlow):
     ) -> Contract:
         """The contract traded: the option of ``expiry`` (its own lot, weekly or monthly), or the
         underlying (the nearest monthly's lot, as futures). A contract's facts never change:
-        they are looked up once per expiry (per day for the underlying)."""
-        key = expiry or day
-        facts = self._contract_facts.get(key)
-        if facts is None:
-            if expiry is not None:
-                monthly = is_monthly_expiry(self.spec, expiry, self.trading_days)
-                facts = (self.spec.contract_lot(expiry, monthly=monthly), monthly)
-            else:
-                facts = (self.spec.futures_lot_size_on(day), True)
-            self._contract_facts[key] = facts
+        each is looked up once (the underlying's once a day)."""
+        key = (expiry or day, strike, right)
+        contract = self._contracts.get(key)
+        if contract is not None:
+            return contract
         if expiry is None or strike is None:
-            return Contract(self.spec.underlying, lot=facts[0], monthly=facts[1])
-        return Contract(
-            self.spec.underlying, expiry, strike, OptionRight(right), facts[0], facts[1]
-        )
+            lot = self.spec.futures_lot_size_on(day)
+            contract = Contract(self.spec.underlying, lot=lot, monthly=True)
+        else:
+            monthly = is_monthly_expiry(self.spec, expiry, self.trading_days)
+            lot = self.spec.contract_lot(expiry, monthly=monthly)
+            contract = Contract(
+                self.spec.underlying, expiry, strike, OptionRight(right), lot, monthly
+            )
+        self._contracts[key] = contract
+        return contract
 
     def _choose_strike(
         self,

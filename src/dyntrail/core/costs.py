@@ -139,6 +139,39 @@ def _check_value(name: str, value: float) -> None:
         raise ValueError(f"{name} must be a finite amount >= 0, got {value}")
 
 
+_Rates = tuple[float, float, float, float, float, float, float]
+_RATES: dict[tuple[int, dt.date, bool], tuple[CostsSection, _Rates]] = {}
+
+
+def _rates_on(costs: CostsSection, trade_date: dt.date, futures: bool) -> _Rates:
+    """(brokerage, STT, exchange, SEBI and IPFT per crore, stamp, GST) of one trade date: looked
+    up once per configuration, date and kind (a run asks the same day's rates for every
+    order)."""
+    key = (id(costs), trade_date, futures)
+    hit = _RATES.get(key)
+    if hit is not None and hit[0] is costs:
+        return hit[1]
+    if futures:
+        stt_key, txn_key = FUTURES_DATED_KEYS
+        stamp_pct, ipft_per_crore = costs.futures_stamp_buy_pct, costs.futures_ipft_per_crore_inr
+    else:
+        stt_key, _, txn_key = OPTION_DATED_KEYS
+        stamp_pct, ipft_per_crore = costs.stamp_buy_pct, costs.ipft_per_crore_inr
+    rates = (
+        round(costs.brokerage_per_order_inr, 2),
+        rate_on(getattr(costs, stt_key), trade_date, stt_key),
+        rate_on(getattr(costs, txn_key), trade_date, txn_key),
+        costs.sebi_per_crore_inr,
+        ipft_per_crore,
+        stamp_pct,
+        costs.gst_pct,
+    )
+    if len(_RATES) > 4096:  # a long-lived process with many configurations
+        _RATES.clear()
+    _RATES[key] = (costs, rates)
+    return rates
+
+
 def order_costs(
     costs: CostsSection,
     trade_date: dt.date,
@@ -151,26 +184,21 @@ def order_costs(
     """Costs of one executed order (see the module docstring). Brokerage is charged once per
     order: a second fill of the same order passes ``include_brokerage=False``."""
     _check_value("turnover value_inr", value_inr)
-    if futures:
-        stt_key, txn_key = FUTURES_DATED_KEYS
-        stamp_pct, ipft_per_crore = costs.futures_stamp_buy_pct, costs.futures_ipft_per_crore_inr
-    else:
-        stt_key, _, txn_key = OPTION_DATED_KEYS
-        stamp_pct, ipft_per_crore = costs.stamp_buy_pct, costs.ipft_per_crore_inr
-    stt_rate = rate_on(getattr(costs, stt_key), trade_date, stt_key)
-    txn_rate = rate_on(getattr(costs, txn_key), trade_date, txn_key)
-    brokerage = round(costs.brokerage_per_order_inr, 2) if include_brokerage else 0.0
-    exchange = round(value_inr * txn_rate, 2)
-    sebi = round(value_inr * costs.sebi_per_crore_inr / _CRORE, 2)
-    ipft = round(value_inr * ipft_per_crore / _CRORE, 2)
+    broker, stt_pct, txn_pct, sebi_crore, ipft_crore, stamp_pct, gst_pct = _rates_on(
+        costs, trade_date, futures
+    )
+    brokerage = broker if include_brokerage else 0.0
+    exchange = round(value_inr * txn_pct, 2)
+    sebi = round(value_inr * sebi_crore / _CRORE, 2)  # per crore, divided as written
+    ipft = round(value_inr * ipft_crore / _CRORE, 2)
     return CostBreakdown(
-        brokerage=brokerage,
-        stt=0.0 if is_buy else round(value_inr * stt_rate, 2),
-        exchange=exchange,
-        sebi=sebi,
-        ipft=ipft,
-        stamp=round(value_inr * stamp_pct, 2) if is_buy else 0.0,
-        gst=round((brokerage + exchange + sebi + ipft) * costs.gst_pct, 2),
+        brokerage,
+        0.0 if is_buy else round(value_inr * stt_pct, 2),
+        exchange,
+        sebi,
+        ipft,
+        round(value_inr * stamp_pct, 2) if is_buy else 0.0,
+        round((brokerage + exchange + sebi + ipft) * gst_pct, 2),
     )
 
 

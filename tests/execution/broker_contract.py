@@ -17,6 +17,7 @@ import pytest
 
 from dyntrail.core.order_pricing import OrderSide
 from dyntrail.execution.broker import (
+    AlreadyTriggered,
     Broker,
     BrokerEvent,
     BrokerEventKind,
@@ -30,7 +31,13 @@ from dyntrail.execution.broker import (
     apply_event,
     sync_with_book,
 )
-from dyntrail.execution.orders import TERMINAL_STATES, Order, OrderIntent, OrderState
+from dyntrail.execution.orders import (
+    TERMINAL_STATES,
+    Order,
+    OrderIntent,
+    OrderState,
+    OrderType,
+)
 
 IST = ZoneInfo("Asia/Kolkata")
 T0 = dt.datetime(2025, 1, 3, 9, 20, tzinfo=IST)  # a Friday session, options live
@@ -42,6 +49,21 @@ def intent(
     tag: str, side: OrderSide = OrderSide.BUY, limit: float = 101.0, qty: int = 75, inst: str = CE
 ) -> OrderIntent:
     return OrderIntent(tag, 1, 0, "entry", side, qty, limit, 100.0, inst, T0)
+
+
+def stop(
+    tag: str,
+    trigger: float = 95.0,
+    limit: float = 94.0,
+    side: OrderSide = OrderSide.SELL,
+    qty: int = 75,
+    inst: str = CE,
+) -> OrderIntent:
+    """A stop-limit (a sell by default: a backstop under a long option)."""
+    return OrderIntent(
+        tag, 1, 0, "exit_stop", side, qty, limit, trigger, inst, T0, OrderType.STOP_LIMIT,
+        trigger, 0.05,
+    )  # fmt: skip
 
 
 def quotes(table: dict[str, tuple[float, float] | None]) -> QuoteFn:
@@ -252,3 +274,179 @@ class BrokerContract:
         for tag, order in orders.items():
             sync_with_book(order, rows[tag], clock.now)
             assert BrokerOrder.of(order) == rows[tag]
+
+    # -- stop-limit orders -------------------------------------------------------------------------
+    def long_ce(self, broker: Broker, clock: Clock) -> None:
+        """Buy 75 CE at the touch: the position a sell stop protects."""
+        self.place(broker, clock, intent("B1"))
+        self.run_until(broker, clock, self.settled(broker, "B1"))
+
+    def triggered(self, broker: Broker, tag: str) -> Callable[[], bool]:
+        return lambda: self.row(broker, tag).triggered
+
+    def test_a_stop_rests_untriggered_while_the_bid_stays_above_its_trigger(
+        self, broker: Broker, clock: Clock
+    ) -> None:
+        self.long_ce(broker, clock)
+        self.place(broker, clock, stop("S1", trigger=95.0, limit=94.0))
+        events: list[BrokerEvent] = []
+        for bid in [99.5, 97.0, 95.05, 95.05, 96.0] * 8:  # close above the trigger, never on it
+            events += broker.on_market(clock.tick(), quotes({CE: (bid, bid + 0.5)}))
+        r = self.row(broker, "S1")
+        assert r.state in (OrderState.SUBMITTED, OrderState.TRIGGER_PENDING)
+        assert (r.order_type, r.trigger, r.limit, r.triggered) == (
+            OrderType.STOP_LIMIT, 95.0, 94.0, False
+        )  # fmt: skip
+        assert r.fills == () and broker.positions() == {CE: 75}
+        assert not [e for e in events if e.tag == "S1" and e.kind in _TRIGGER_OR_FILL]
+
+    def test_a_stop_triggers_and_fills_at_the_bid_once_the_bid_reaches_its_trigger(
+        self, broker: Broker, clock: Clock
+    ) -> None:
+        self.long_ce(broker, clock)
+        self.place(broker, clock, stop("S1", trigger=95.0, limit=94.0))
+        for _ in range(5):
+            broker.on_market(clock.tick(), TOUCH)
+        at_trigger = quotes({CE: (95.0, 95.5)})  # the bid touches the trigger, above the limit
+        events = self.run_until(broker, clock, self.settled(broker, "S1"), at_trigger)
+        r = self.row(broker, "S1")
+        assert (r.state, r.triggered, r.filled_qty, r.avg_price) == (
+            OrderState.FILLED, True, 75, 95.0
+        )  # fmt: skip
+        assert {f.price for f in r.fills} == {95.0}
+        assert broker.positions() == {}  # its fills count
+        kinds = [e.kind for e in events if e.tag == "S1" and e.kind in _TRIGGER_OR_FILL]
+        if BrokerEventKind.TRIGGERED in kinds:  # when delivered, it comes before any fill
+            assert kinds.index(BrokerEventKind.TRIGGERED) == 0
+        assert {e.price for e in events if e.kind is BrokerEventKind.TRIGGERED} <= {95.0}
+
+    def test_a_stop_whose_bid_gapped_below_its_limit_triggers_and_rests_unfilled(
+        self, broker: Broker, clock: Clock
+    ) -> None:
+        """The risk of a stop-limit: triggered, it is a limit, and a bid below a sell's limit
+        does not fill it. It fills only once the bid is back at or above the limit."""
+        self.long_ce(broker, clock)
+        self.place(broker, clock, stop("S1", trigger=95.0, limit=94.0))
+        gapped = quotes({CE: (93.0, 93.5)})
+        self.run_until(broker, clock, self.triggered(broker, "S1"), gapped)
+        r = self.row(broker, "S1")
+        assert (r.state, r.triggered, r.fills) == (OrderState.ACKED, True, ())
+        assert broker.positions() == {CE: 75}
+        back = quotes({CE: (94.5, 95.0)})
+        self.run_until(broker, clock, self.settled(broker, "S1"), back)
+        r = self.row(broker, "S1")
+        assert (r.state, r.avg_price) == (OrderState.FILLED, 94.5)
+        assert all(f.price >= 94.0 for f in r.fills) and broker.positions() == {}
+
+    def test_after_its_trigger_only_the_limit_of_a_stop_can_change(
+        self, broker: Broker, clock: Clock
+    ) -> None:
+        self.long_ce(broker, clock)
+        self.place(broker, clock, stop("S1", trigger=95.0, limit=94.0))
+        gapped = quotes({CE: (93.0, 93.5)})
+        self.run_until(broker, clock, self.triggered(broker, "S1"), gapped)
+        with pytest.raises(AlreadyTriggered):
+            self.retry(clock, lambda: broker.modify("S1", 92.5, clock.now, trigger=93.0))
+        assert (self.row(broker, "S1").trigger, self.row(broker, "S1").limit) == (95.0, 94.0)
+        self.retry(clock, lambda: broker.modify("S1", 92.5, clock.now))  # re-price the limit
+        self.run_until(broker, clock, self.settled(broker, "S1"), gapped)
+        r = self.row(broker, "S1")
+        assert (r.state, r.limit, r.trigger, r.avg_price) == (OrderState.FILLED, 92.5, 95.0, 93.0)
+
+    def test_modify_moves_the_trigger_of_an_untriggered_stop(
+        self, broker: Broker, clock: Clock
+    ) -> None:
+        """A trailing backstop: many modifies, each taking effect, never a gap without a stop."""
+        self.long_ce(broker, clock)
+        self.place(broker, clock, stop("S1", trigger=90.0, limit=89.0))
+        for k in range(1, 13):
+            trigger = 90.0 + 0.5 * k
+            self.retry(clock, lambda t=trigger: broker.modify("S1", t - 1.0, clock.now, trigger=t))
+            broker.on_market(clock.tick(), TOUCH)
+            r = self.row(broker, "S1")
+            assert (r.trigger, r.limit, r.triggered, r.fills) == (trigger, trigger - 1.0, False, ())
+        # the old trigger (90) is long passed over: only the moved one (96) counts
+        self.run_until(broker, clock, self.settled(broker, "S1"), quotes({CE: (96.0, 96.5)}))
+        r = self.row(broker, "S1")
+        assert (r.state, r.avg_price, broker.positions()) == (OrderState.FILLED, 96.0, {})
+
+    def test_modify_refuses_prices_that_break_the_stop_rules(
+        self, broker: Broker, clock: Clock
+    ) -> None:
+        self.place(broker, clock, stop("S1", trigger=95.0, limit=94.0))
+        self.place(broker, clock, intent("B2", limit=90.0))  # a limit order: no trigger
+        broker.on_market(clock.tick(), TOUCH)
+        with pytest.raises(ValueError, match="trigger must be at or above the limit"):
+            self.retry(clock, lambda: broker.modify("S1", 96.0, clock.now, trigger=95.5))
+        with pytest.raises(ValueError, match="tick grid"):
+            self.retry(clock, lambda: broker.modify("S1", 94.0, clock.now, trigger=95.02))
+        with pytest.raises(ValueError, match="no trigger"):
+            self.retry(clock, lambda: broker.modify("B2", 90.0, clock.now, trigger=89.0))
+        assert (self.row(broker, "S1").trigger, self.row(broker, "S1").limit) == (95.0, 94.0)
+        assert self.row(broker, "B2").trigger is None
+
+    def test_an_invalid_stop_is_refused_before_it_is_sent(
+        self, broker: Broker, clock: Clock
+    ) -> None:
+        with pytest.raises(ValueError, match="at or above the limit"):
+            broker.place(stop("S1", trigger=93.0, limit=94.0), clock.now)
+        with pytest.raises(ValueError, match="at or below the limit"):
+            broker.place(stop("S2", trigger=95.0, limit=94.0, side=OrderSide.BUY), clock.now)
+        assert broker.order_book() == []
+
+    def test_a_cancelled_untriggered_stop_never_fills(self, broker: Broker, clock: Clock) -> None:
+        self.long_ce(broker, clock)
+        self.place(broker, clock, stop("S1", trigger=95.0, limit=94.0))
+        for _ in range(5):
+            broker.on_market(clock.tick(), TOUCH)
+        self.retry(clock, lambda: broker.cancel("S1", clock.now))
+        self.retry(clock, lambda: broker.cancel("S1", clock.now))  # a no-op once cancelled
+        crash = quotes({CE: (94.5, 95.0)})  # through the trigger, above the limit
+        events = self.run_until(broker, clock, self.settled(broker, "S1"), crash)
+        for _ in range(20):
+            events += broker.on_market(clock.tick(), crash)
+        r = self.row(broker, "S1")
+        assert (r.state, r.triggered, r.fills) == (OrderState.CANCELLED, False, ())
+        assert broker.positions() == {CE: 75}
+        assert not [e for e in events if e.tag == "S1" and e.kind in _TRIGGER_OR_FILL]
+
+    def test_a_buy_stop_triggers_when_the_ask_rises_to_its_trigger(
+        self, broker: Broker, clock: Clock
+    ) -> None:
+        self.place(broker, clock, stop("S1", trigger=101.0, limit=102.0, side=OrderSide.BUY))
+        for _ in range(10):
+            broker.on_market(clock.tick(), TOUCH)  # ask 100.5: below the trigger
+        assert not self.row(broker, "S1").triggered
+        self.run_until(broker, clock, self.settled(broker, "S1"), quotes({CE: (100.5, 101.0)}))
+        r = self.row(broker, "S1")
+        assert (r.state, r.avg_price, broker.positions()) == (OrderState.FILLED, 101.0, {CE: 75})
+
+    def test_the_engine_view_of_a_stop_lands_on_the_book(
+        self, broker: Broker, clock: Clock
+    ) -> None:
+        """Applying the delivered events, then syncing with the book, gives the book's row for
+        stops too (trigger, triggered, fills), whatever updates were lost or reordered."""
+        self.long_ce(broker, clock)
+        stops = [stop("S1"), stop("S2", trigger=96.0, limit=93.0, qty=25, inst=CE)]
+        orders = {i.tag: Order(i) for i in stops}
+        for i in stops:
+            self.place(broker, clock, i)
+            orders[i.tag].submit(clock.now)
+        events = self.run_until(broker, clock, lambda: True)
+        self.retry(clock, lambda: broker.modify("S1", 94.5, clock.now, trigger=95.5))
+        events += self.run_until(
+            broker, clock, self.settled(broker, "S2"), quotes({CE: (93.5, 94.0)})
+        )
+        for e in events:
+            if e.tag in orders:
+                apply_event(orders[e.tag], e)
+        rows = {r.tag: r for r in broker.order_book()}
+        assert (rows["S1"].triggered, rows["S1"].fills, rows["S2"].state) == (
+            True, (), OrderState.FILLED
+        )  # fmt: skip
+        for tag, order in orders.items():
+            sync_with_book(order, rows[tag], clock.now)
+            assert BrokerOrder.of(order) == rows[tag]
+
+
+_TRIGGER_OR_FILL = (BrokerEventKind.TRIGGERED, BrokerEventKind.FILL)

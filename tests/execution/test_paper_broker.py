@@ -21,6 +21,7 @@ from broker_contract import (  # the promises every broker keeps
     intent,
     quotes,
     signed_fills,
+    stop,
 )
 from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
@@ -47,6 +48,7 @@ from dyntrail.execution.orders import (
     Order,
     OrderIntent,
     OrderState,
+    OrderType,
 )
 from dyntrail.execution.paper import FaultProfile, PaperBroker
 
@@ -94,8 +96,10 @@ class _RestartEveryCall:
     def place(self, intent: OrderIntent, now: dt.datetime) -> None:
         self._b().place(intent, now)
 
-    def modify(self, tag: str, limit: float, now: dt.datetime) -> None:
-        self._b().modify(tag, limit, now)
+    def modify(
+        self, tag: str, limit: float, now: dt.datetime, trigger: float | None = None
+    ) -> None:
+        self._b().modify(tag, limit, now, trigger)
 
     def cancel(self, tag: str, now: dt.datetime) -> None:
         self._b().cancel(tag, now)
@@ -369,7 +373,7 @@ def test_state_file_is_small_json_written_atomically(tmp_path: Path) -> None:
     broker = PaperBroker(ALL_FAULTS, 42, path)
     script(broker)
     state = json.loads(path.read_text(encoding="utf-8"))
-    assert state["version"] == 1 and len(state["orders"]) == len(broker.order_book())
+    assert state["version"] == 2 and len(state["orders"]) == len(broker.order_book())
     assert path.stat().st_size < 40_000
     assert sorted(p.name for p in tmp_path.iterdir()) == ["paper.json"]
 
@@ -403,12 +407,18 @@ MACHINE_PROFILE = FaultProfile(
     disconnect_placed_prob=0.5,
     max_orders_per_s=3,
 )
-WORKING = (OrderState.SUBMITTED, OrderState.ACKED, OrderState.PARTIALLY_FILLED)
+WORKING = (
+    OrderState.SUBMITTED,
+    OrderState.TRIGGER_PENDING,
+    OrderState.ACKED,
+    OrderState.PARTIALLY_FILLED,
+)
 
 
 class PaperBrokerMachine(RuleBasedStateMachine):
     """A long-only engine drives a persisted broker (restarted at random) and a twin that never
-    restarts; both must say the same, and the book must stay consistent."""
+    restarts; both must say the same, and the book must stay consistent. Its sells include
+    stop-limits (backstops) whose triggers it moves."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -421,6 +431,7 @@ class PaperBrokerMachine(RuleBasedStateMachine):
         self.orders: dict[str, Order] = {}
         self.delivered: dict[str, tuple[str, int, float]] = {}
         self.book_fills: set[str] = set()
+        self.triggered: set[str] = set()  # stops seen triggered in the book
 
     def teardown(self) -> None:
         shutil.rmtree(self.dir, ignore_errors=True)
@@ -485,6 +496,44 @@ class PaperBrokerMachine(RuleBasedStateMachine):
         self.orders[order.tag] = order
         self.send(order)
 
+    @rule(
+        inst=st.sampled_from([CE, PE]),
+        lots=st.integers(1, 4),
+        below=st.integers(0, 12),
+        room=st.integers(0, 6),
+    )
+    def place_stop(self, inst: str, lots: int, below: int, room: int) -> None:
+        """A backstop: a sell stop-limit ``below`` ticks under the bid, its limit ``room`` ticks
+        under the trigger."""
+        qty = 25 * lots
+        if self.free_to_sell(inst) < qty:
+            return
+        q = self.quote[inst] or (99.5, 100.5)
+        trigger = round(max(0.1, q[0] - 0.05 * below), 2)
+        limit = round(max(0.05, trigger - 0.05 * room), 2)
+        order = Order(stop(f"T{len(self.orders)}", trigger, limit, qty=qty, inst=inst))
+        self.orders[order.tag] = order
+        self.send(order)
+
+    @rule(index=st.integers(0, 999), ticks=st.integers(-6, 10), room=st.integers(0, 6))
+    def modify_stop(self, index: int, ticks: int, room: int) -> None:
+        """Move a stop's trigger (and limit) while it waits; re-price the limit once it has
+        triggered. The engine learns the outcome from the book (``sync``)."""
+        stops = sorted(t for t, o in self.orders.items() if o.order_type is OrderType.STOP_LIMIT)
+        if not stops:
+            return
+        order = self.orders[stops[index % len(stops)]]
+        row = self.rows().get(order.tag)
+        if row is None or row.trigger is None:
+            return
+        trigger = round(max(0.1, row.trigger + 0.05 * ticks), 2)
+        limit = round(max(0.05, trigger - 0.05 * room), 2)
+        if row.triggered:
+            limit = round(max(0.05, row.trigger - 0.05 * room), 2)
+            self.both(lambda b: b.modify(order.tag, limit, self.now))
+        else:
+            self.both(lambda b: b.modify(order.tag, limit, self.now, trigger))
+
     def pick(self, index: int) -> Order | None:
         tags = sorted(self.orders)
         return self.orders[tags[index % len(tags)]] if tags else None
@@ -508,7 +557,7 @@ class PaperBrokerMachine(RuleBasedStateMachine):
     @rule(index=st.integers(0, 999), ticks=st.integers(-20, 20))
     def modify(self, index: int, ticks: int) -> None:
         order = self.pick(index)
-        if order is None:
+        if order is None or order.order_type is OrderType.STOP_LIMIT:  # see modify_stop
             return
         limit = round(max(0.05, order.intent.limit + 0.05 * ticks), 2)
         error, _ = self.both(lambda b: b.modify(order.tag, limit, self.now))
@@ -552,6 +601,12 @@ class PaperBrokerMachine(RuleBasedStateMachine):
                     assert f.price == ask <= r.limit
                 else:
                     assert 0 < f.price == bid and f.price >= r.limit
+        for r in self.broker.order_book():  # a stop triggers only on a quote at its trigger
+            if r.triggered and r.tag not in self.triggered:
+                self.triggered.add(r.tag)
+                event("stop triggered")
+                bid, _ = self.quote[r.instrument] or (0.0, 0.0)
+                assert r.trigger is not None and 0 < bid <= r.trigger
 
     @rule()
     def restart(self) -> None:

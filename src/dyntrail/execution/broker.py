@@ -8,6 +8,13 @@ Promises (checked by the ``BrokerContract`` tests):
 - Fills happen only in ``on_market``, at its ``now``, against ``quote(instrument)`` = (bid, ask):
   a buy fills when its limit >= a positive ask, at the ask; a sell when its limit <= a positive
   bid, at the bid. Never better than the quote, never worse than the limit.
+- A stop-limit (``OrderType.STOP_LIMIT``) rests untriggered (``trigger_pending``: working, never
+  filled) until the price reaches its trigger; a simulated broker judges that from the quote,
+  conservatively: a sell triggers when a positive bid is at or below its trigger, a buy when a
+  positive ask is at or above it. Once triggered (a ``triggered`` event says so, before any of its
+  fills) it is a limit at its limit under the rule above: it fills at the quote when that is at
+  or better than the limit, and rests unfilled when the bid has already fallen below a sell's
+  limit. Its trigger can be modified until it triggers, its limit while it works.
 - A tag names at most one order at the broker: ``place`` with a tag the broker already holds (in
   any state) raises ``DuplicateTag``. Resending the same tag after ``Disconnected`` is therefore
   always safe.
@@ -34,6 +41,7 @@ from dyntrail.execution.orders import (
     Order,
     OrderIntent,
     OrderState,
+    OrderType,
 )
 
 QuoteFn = Callable[[str], tuple[float, float] | None]
@@ -60,10 +68,15 @@ class OrderNotWorking(BrokerError):
     """A modify of an order that is no longer working (filled, rejected, cancelled, expired)."""
 
 
+class AlreadyTriggered(BrokerError):
+    """A modify of the trigger of a stop-limit that has triggered: only its limit can change."""
+
+
 class BrokerEventKind(enum.StrEnum):
     """What a broker tells us about an order."""
 
     ACK = "ack"
+    TRIGGERED = "triggered"
     FILL = "fill"
     REJECT = "reject"
     CANCELLED = "cancelled"
@@ -73,7 +86,8 @@ class BrokerEventKind(enum.StrEnum):
 @dataclass(frozen=True, slots=True)
 class BrokerEvent:
     """One update from the broker; ``ts`` is the market time at which the broker acted. A fill
-    carries ``fill_id``, ``qty`` > 0 and ``price`` > 0; a reject carries ``reason``."""
+    carries ``fill_id``, ``qty`` > 0 and ``price`` > 0; a triggered event the stop's trigger in
+    ``price``; a reject carries ``reason``."""
 
     kind: BrokerEventKind
     tag: ClientTag
@@ -92,6 +106,10 @@ class BrokerEvent:
                 raise ValueError(
                     f"fill {self.fill_id}: qty {self.qty} and price {self.price} must be > 0"
                 )
+        elif self.kind is BrokerEventKind.TRIGGERED and not (
+            math.isfinite(self.price) and self.price > 0
+        ):
+            raise ValueError(f"triggered event for {self.tag}: trigger {self.price} must be > 0")
 
     def to_fill(self) -> Fill:
         if self.kind is not BrokerEventKind.FILL or self.fill_id is None:
@@ -135,7 +153,9 @@ class BookFill(NamedTuple):
 
 @dataclass(frozen=True, slots=True)
 class BrokerOrder:
-    """A row of the broker's order book: the truth about one order."""
+    """A row of the broker's order book: the truth about one order. ``limit`` and ``trigger``
+    are the current prices; ``triggered`` says a stop-limit's trigger was reached (False for a
+    limit order, which has none)."""
 
     tag: ClientTag
     broker_order_id: BrokerOrderId
@@ -148,6 +168,9 @@ class BrokerOrder:
     avg_price: float
     fills: tuple[BookFill, ...]
     reason: str = ""
+    order_type: OrderType = OrderType.LIMIT
+    trigger: float | None = None
+    triggered: bool = False
 
     @classmethod
     def of(cls, order: Order) -> BrokerOrder:
@@ -169,6 +192,9 @@ class BrokerOrder:
                 for f in sorted(order.fills.values(), key=lambda f: (f.ts, f.fill_id))
             ),
             reason=order.reason,
+            order_type=order.order_type,
+            trigger=order.trigger,
+            triggered=order.triggered,
         )
 
 
@@ -176,11 +202,21 @@ class Broker(Protocol):
     """What the engine needs from a broker (see the module docstring for the promises)."""
 
     def place(self, intent: OrderIntent, now: dt.datetime) -> None:
-        """Send a new limit order. Raises DuplicateTag, RateLimited or Disconnected."""
+        """Send a new order: a limit order, which works at once, or a stop-limit, which rests
+        untriggered until the price reaches its trigger and then works as a limit at its limit
+        (a sell's trigger at or above its limit, a buy's at or below, both on the tick grid).
+        Raises ValueError for an intent that breaks those rules (nothing is sent), DuplicateTag,
+        RateLimited or Disconnected."""
         ...
 
-    def modify(self, tag: str, limit: float, now: dt.datetime) -> None:
-        """Change a working order's limit. Raises UnknownOrder, OrderNotWorking, Disconnected."""
+    def modify(
+        self, tag: str, limit: float, now: dt.datetime, trigger: float | None = None
+    ) -> None:
+        """Change a working order's limit and, for a stop-limit that has not triggered, its
+        trigger (None keeps it): one modify, so a resting stop is never without a trigger. Once
+        a stop has triggered only its limit can change. Raises UnknownOrder, OrderNotWorking,
+        AlreadyTriggered, ValueError (prices that break the order's rules, or a trigger for a
+        limit order; nothing changes) or Disconnected."""
         ...
 
     def cancel(self, tag: str, now: dt.datetime) -> None:
@@ -219,8 +255,9 @@ def apply_event(order: Order, event: BrokerEvent) -> bool:
 
     Rules: an event for an ``unknown`` order resolves it first (the broker has it). A fill id
     already applied is ignored. An ack is ignored once the order is past ``submitted`` with the
-    same broker id (it came after its fill, or after a sync). A terminal event for an order
-    already in that state is ignored. Anything else the state machine refuses raises
+    same broker id (it came after its fill, or after a sync); a triggered event once the stop has
+    triggered (or filled). A terminal event for an order already in that state is ignored.
+    Anything else the state machine refuses (a triggered event for a limit order) raises
     ``InvalidTransition``.
     """
     if event.tag != order.tag:
@@ -241,6 +278,11 @@ def apply_event(order: Order, event: BrokerEvent) -> bool:
             return changed
         order.ack(event.ts, event.broker_order_id)
         return True
+    if kind is BrokerEventKind.TRIGGERED:
+        if order.triggered:
+            return changed
+        order.hit_trigger(event.ts)
+        return True
     if order.state is _TERMINAL_EVENT[kind]:
         return changed
     if kind is BrokerEventKind.REJECT:
@@ -256,8 +298,8 @@ def sync_with_book(order: Order, row: BrokerOrder | None, now: dt.datetime) -> b
     """Bring the engine's order up to the broker's row; True when anything changed.
 
     This is ``resolve`` for an ``unknown`` order and the cure for lost updates on any other: the
-    row is replayed as events (ack, each fill once, the terminal event) and the order takes the
-    row's limit (a modify whose outcome was not seen). ``row`` None means the
+    row is replayed as events (ack, the trigger, each fill once, the terminal event) and the order
+    takes the row's limit and trigger (a modify whose outcome was not seen). ``row`` None means the
     broker never received the order: an unknown order goes back to ``submitted`` and the engine
     resends it under the same tag (the broker refuses a duplicate, so this cannot double it).
     """
@@ -272,12 +314,18 @@ def sync_with_book(order: Order, row: BrokerOrder | None, now: dt.datetime) -> b
         if order.broker_order_id is None:
             order.broker_order_id = row.broker_order_id
         order.limit = row.limit  # the book's limit wins (a modify whose outcome we did not see)
+        if order.order_type is OrderType.STOP_LIMIT:
+            order.trigger = row.trigger  # and so does its trigger
         if row.state is OrderState.REJECTED:
             if order.state is not OrderState.REJECTED:
+                if row.triggered and not order.triggered:
+                    order.hit_trigger(now)  # rejected when it triggered
                 order.reject(now, row.reason)
         elif row.state is not OrderState.SUBMITTED:
             if order.state is OrderState.SUBMITTED:
                 order.ack(now, row.broker_order_id)
+            if row.triggered and not order.triggered:
+                order.hit_trigger(now)
             for f in row.fills:
                 fill = Fill(order.tag, f.fill_id, f.qty, f.price, f.ts)
                 order.apply_fill(fill, row.broker_order_id)

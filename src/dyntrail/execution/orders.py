@@ -1,10 +1,28 @@
-"""Order intents, fills, idempotent client tags and the order state machine.
+"""The order model: intents with their order types, fills, client tags (re-exported here from
+``intents`` and ``tags``) and the order state machine.
+
+Order types (``OrderType``):
+
+- A ``limit`` order works at once: it fills at its limit or better.
+- A ``stop_limit`` order (Kite's ``SL``; NSE index options allow no stop-market) rests
+  untriggered until the price reaches its ``trigger`` (a sell's when the price falls to it, a
+  buy's when the price rises to it), then works as a limit at its limit. So a sell's trigger is at
+  or above its limit and a buy's at or below it. Once triggered it is an ordinary limit: it fills
+  at the limit or better, or rests unfilled when the price has already run through the limit (the
+  risk of a stop-limit, which the engine must watch).
+- A limit order has no trigger. A stop-limit carries its instrument's ``tick``, and its limit and
+  trigger are whole multiples of it (any intent that carries a tick is checked the same way).
 
 An order's life is one explicit table, ``TRANSITIONS[(state, event_kind)] -> next state``; a pair
-missing from the table raises ``InvalidTransition`` and leaves the order untouched. Two events
-carry data that picks the outcome: a ``fill`` lands where the table says, or in ``filled`` when
-it completes the quantity; ``resolve`` re-opens an ``unknown`` order as ``submitted`` so that the
-broker's order book can be replayed onto it (see ``dyntrail.execution.broker.sync_with_book``).
+missing from the table raises ``InvalidTransition`` and leaves the order untouched. Three events
+carry data that picks the outcome: an ``ack`` of a stop-limit lands in ``trigger_pending``
+(working, not marketable) where the table says ``acked``; a ``fill`` lands where the table says,
+or in ``filled`` when it completes the quantity; ``trigger`` is refused by a limit order and by a
+stop that has triggered already. ``resolve`` re-opens an ``unknown`` order as ``submitted`` so that
+the broker's order book can be replayed onto it (see ``dyntrail.execution.broker.sync_with_book``).
+
+A modify (``Order.amend``) may change the limit of a new or working order, and the trigger of a
+stop-limit until it triggers; after that only the limit can change. It is not a change of state.
 """
 
 from __future__ import annotations
@@ -12,114 +30,52 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import math
-import re
-from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from dyntrail.core.order_pricing import OrderSide
 from dyntrail.errors import BrokerError, JournalError
+from dyntrail.execution.intents import (
+    Fill,
+    OrderIntent,
+    OrderType,
+    check_price,
+    check_prices,
+    fill_from_dict,
+    fill_to_dict,
+)
+from dyntrail.execution.tags import ACTION_CODES, BrokerOrderId, ClientTag, client_tag
 
-_TAG_RE = re.compile(r"^[A-Za-z0-9]{1,20}$")
-_BROKER_ID_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
-
-# One letter per action in tags (kept stable: tags identify orders across restarts).
-ACTION_CODES = {
-    "entry": "E",
-    "exit_stop": "S",
-    "scale_out_t1": "H",
-    "exit_target1": "O",
-    "exit_target2": "T",
-    "exit_time": "M",
-    "exit_eod": "D",
-    "exit_breaker": "B",
-    "exit_risk": "R",
-    "exit_kill": "K",
-    "exit_carried": "C",
-}
-
-
-class ClientTag(str):
-    """Our idempotency key for one order: 1–20 characters of [A-Za-z0-9] (brokers reject longer
-    tags). A broker never holds two orders with the same tag."""
-
-    __slots__ = ()
-
-    def __new__(cls, value: str) -> ClientTag:
-        if isinstance(value, ClientTag):
-            return value
-        if not isinstance(value, str) or not _TAG_RE.match(value):
-            raise ValueError(f"client tag must be 1-20 characters of [A-Za-z0-9], got {value!r}")
-        return super().__new__(cls, value)
-
-
-class BrokerOrderId(str):
-    """The broker's id for one order: 1–64 characters of [A-Za-z0-9_.:-]."""
-
-    __slots__ = ()
-
-    def __new__(cls, value: str) -> BrokerOrderId:
-        if isinstance(value, BrokerOrderId):
-            return value
-        if not isinstance(value, str) or not _BROKER_ID_RE.match(value):
-            raise ValueError(f"broker order id must be 1-64 of [A-Za-z0-9_.:-], got {value!r}")
-        return super().__new__(cls, value)
-
-
-def client_tag(
-    day: dt.date, position_no: int, action: str, attempt: int, part: int = 0
-) -> ClientTag:
-    """Deterministic client tag from (session day, position number, action, attempt), at most 20
-    characters of [A-Za-z0-9] (brokers reject longer tags): ``D250103P07S1`` is the first attempt
-    of the stop exit of position 7 on 2025-01-03. An order split above the exchange's freeze
-    quantity sends parts ``1..99`` as ``D250103P07S1Q1``, ``D250103P07S1Q2``, ... The same inputs
-    always give the same tag, so a resend after a timeout is recognisable."""
-    code = ACTION_CODES.get(action)
-    if code is None:
-        raise ValueError(f"no tag code for action {action!r}")
-    if not (0 <= position_no < 10_000 and 1 <= attempt < 1000 and 0 <= part < 100):
-        raise ValueError(
-            f"position {position_no} / attempt {attempt} / part {part} out of range for a tag"
-        )
-    # digits, "D", "P", "Q" and an action letter, at most 19 characters: valid by construction
-    text = f"D{day.year % 100:02d}{day.month:02d}{day.day:02d}P{position_no:02d}{code}{attempt}"
-    if part:
-        text += f"Q{part}"
-    return str.__new__(ClientTag, text)
-
-
-@dataclass(frozen=True, slots=True)
-class OrderIntent:
-    """What the engine asks a broker to do; ``decision_price`` is what the rule expected."""
-
-    tag: str
-    trade_id: int
-    leg: int
-    action: str
-    side: OrderSide
-    qty: int
-    limit: float
-    decision_price: float
-    instrument: str
-    ts: dt.datetime
-
-
-@dataclass(frozen=True, slots=True)
-class Fill:
-    """One execution of (part of) an order."""
-
-    tag: str
-    fill_id: str
-    qty: int
-    price: float
-    ts: dt.datetime
-    ack_ms: float | None = None
+__all__ = [  # the order model, wherever each part lives
+    "ACTION_CODES",
+    "TERMINAL_STATES",
+    "TRANSITIONS",
+    "WORKING_STATES",
+    "BrokerOrderId",
+    "ClientTag",
+    "Fill",
+    "InvalidTransition",
+    "Order",
+    "OrderEventKind",
+    "OrderIntent",
+    "OrderState",
+    "OrderType",
+    "Overfill",
+    "Transition",
+    "check_prices",
+    "client_tag",
+    "fill_from_dict",
+    "fill_to_dict",
+]
 
 
 class OrderState(enum.StrEnum):
-    """Where an order stands. ``unknown``: a send whose outcome we did not see."""
+    """Where an order stands. ``trigger_pending``: a stop-limit acknowledged and resting
+    untriggered (working, not marketable; Kite's ``TRIGGER PENDING``). ``unknown``: a send whose
+    outcome we did not see."""
 
     NEW = "new"
     SUBMITTED = "submitted"
+    TRIGGER_PENDING = "trigger_pending"
     ACKED = "acked"
     PARTIALLY_FILLED = "partially_filled"
     FILLED = "filled"
@@ -134,6 +90,7 @@ class OrderEventKind(enum.StrEnum):
 
     SUBMIT = "submit"
     ACK = "ack"
+    TRIGGER = "trigger"
     FILL = "fill"
     REJECT = "reject"
     CANCEL = "cancel"
@@ -145,22 +102,32 @@ class OrderEventKind(enum.StrEnum):
 S, E = OrderState, OrderEventKind
 TRANSITIONS: dict[tuple[OrderState, str], OrderState] = {
     (S.NEW, E.SUBMIT): S.SUBMITTED,
-    (S.SUBMITTED, E.ACK): S.ACKED,
+    (S.SUBMITTED, E.ACK): S.ACKED,  # a stop-limit's ack lands in trigger_pending (Order.ack)
     (S.SUBMITTED, E.REJECT): S.REJECTED,
+    (S.TRIGGER_PENDING, E.REJECT): S.REJECTED,
     (S.ACKED, E.REJECT): S.REJECTED,  # an exchange may reject what the broker acknowledged
-    # Any fill that completes the quantity lands in filled. A fill on a submitted order is legal:
+    # A stop-limit's trigger makes it a working limit. A trigger on a submitted order is legal:
     # its ack was lost or comes late.
+    (S.TRIGGER_PENDING, E.TRIGGER): S.ACKED,
+    (S.SUBMITTED, E.TRIGGER): S.ACKED,
+    # Any fill that completes the quantity lands in filled. A fill on a submitted order is legal:
+    # its ack was lost or comes late; on a trigger_pending one: its trigger update was lost.
     (S.SUBMITTED, E.FILL): S.PARTIALLY_FILLED,
+    (S.TRIGGER_PENDING, E.FILL): S.PARTIALLY_FILLED,
     (S.ACKED, E.FILL): S.PARTIALLY_FILLED,
     (S.PARTIALLY_FILLED, E.FILL): S.PARTIALLY_FILLED,
-    # A fill made before the cancel or expiry but reported after it (a late or lost update): it
-    # counts, and the rest stays cancelled or expired (filled if nothing is left).
+    # A fill (or a trigger) made before the cancel or expiry but reported after it (a late or lost
+    # update): it counts, and the rest stays cancelled or expired (filled if nothing is left).
     (S.CANCELLED, E.FILL): S.CANCELLED,
     (S.EXPIRED, E.FILL): S.EXPIRED,
+    (S.CANCELLED, E.TRIGGER): S.CANCELLED,
+    (S.EXPIRED, E.TRIGGER): S.EXPIRED,
     (S.SUBMITTED, E.CANCEL): S.CANCELLED,
+    (S.TRIGGER_PENDING, E.CANCEL): S.CANCELLED,
     (S.ACKED, E.CANCEL): S.CANCELLED,
     (S.PARTIALLY_FILLED, E.CANCEL): S.CANCELLED,
     (S.SUBMITTED, E.EXPIRE): S.EXPIRED,
+    (S.TRIGGER_PENDING, E.EXPIRE): S.EXPIRED,
     (S.ACKED, E.EXPIRE): S.EXPIRED,
     (S.PARTIALLY_FILLED, E.EXPIRE): S.EXPIRED,
     (S.SUBMITTED, E.TIMEOUT): S.UNKNOWN,
@@ -172,17 +139,28 @@ del S, E
 TERMINAL_STATES = frozenset(
     {OrderState.FILLED, OrderState.REJECTED, OrderState.CANCELLED, OrderState.EXPIRED}
 )
-WORKING_STATES = frozenset({OrderState.SUBMITTED, OrderState.ACKED, OrderState.PARTIALLY_FILLED})
+WORKING_STATES = frozenset(
+    {
+        OrderState.SUBMITTED,
+        OrderState.TRIGGER_PENDING,
+        OrderState.ACKED,
+        OrderState.PARTIALLY_FILLED,
+    }
+)
 
 
 class InvalidTransition(BrokerError):
-    """An event that the order's state does not allow (the pair is not in ``TRANSITIONS``)."""
+    """An event that the order's state does not allow (the pair is not in ``TRANSITIONS``), or
+    that the order's type refuses (``why`` says so)."""
 
-    def __init__(self, state: OrderState, event_kind: str, tag: str = "") -> None:
+    def __init__(self, state: OrderState, event_kind: str, tag: str = "", why: str = "") -> None:
         self.state = state
         self.event_kind = str(event_kind)
-        legal = sorted(str(k) for (s, k) in TRANSITIONS if s is state) or ["nothing"]
         who = f"order {tag}: " if tag else ""
+        if why:
+            super().__init__(f"{who}cannot {self.event_kind!r} when {state.value!r}: {why}")
+            return
+        legal = sorted(str(k) for (s, k) in TRANSITIONS if s is state) or ["nothing"]
         super().__init__(
             f"{who}cannot {self.event_kind!r} when {state.value!r}; legal from there: "
             + ", ".join(legal)
@@ -210,7 +188,10 @@ class Order:
       ``InvalidTransition`` and changes nothing. ``history`` grows only on a valid transition.
     - Each fill is applied once: a fill id already applied is ignored (``apply_fill`` returns
       False), whatever the state; a fill that would overfill raises ``Overfill``.
-    - ``to_dict``/``from_dict`` round-trip exactly (the journal and the paper broker store it).
+    - A stop-limit is acknowledged into ``trigger_pending`` and triggers at most once;
+      ``limit`` and ``trigger`` are the current prices (a modify changes them, not the intent).
+    - ``to_dict``/``from_dict`` round-trip exactly (the journal and the paper broker store it);
+      a limit order's dict has no stop fields, so dicts saved before order types still load.
     """
 
     __slots__ = (
@@ -223,15 +204,29 @@ class Order:
         "reason",
         "state",
         "tag",
+        "trigger",
     )
 
     def __init__(self, intent: OrderIntent) -> None:
         self.tag = ClientTag(intent.tag)
         if not (isinstance(intent.qty, int) and intent.qty > 0):
             raise ValueError(f"order {intent.tag}: qty must be a positive int, got {intent.qty!r}")
-        _check_price(intent.limit, "order", intent.tag, "limit")
+        if not isinstance(intent.order_type, OrderType):
+            raise ValueError(
+                f"order {intent.tag}: order_type must be one of "
+                f"{', '.join(t.value for t in OrderType)}, got {intent.order_type!r}"
+            )
+        check_prices(
+            intent.tag,
+            intent.side,
+            intent.order_type,
+            intent.limit,
+            intent.trigger,
+            intent.tick,
+        )
         self.intent = intent
         self.limit = float(intent.limit)
+        self.trigger = None if intent.trigger is None else float(intent.trigger)
         self.state = OrderState.NEW
         self.broker_order_id: BrokerOrderId | None = None
         self.reason = ""
@@ -252,6 +247,18 @@ class Order:
     @property
     def instrument(self) -> str:
         return self.intent.instrument
+
+    @property
+    def order_type(self) -> OrderType:
+        return self.intent.order_type
+
+    @property
+    def triggered(self) -> bool:
+        """A stop-limit whose trigger was reached (it is, or was, a working limit): a trigger in
+        its history, or a fill (whose trigger update was lost). False for a limit order."""
+        if self.intent.order_type is not OrderType.STOP_LIMIT:
+            return False
+        return self._filled > 0 or any(h.kind is OrderEventKind.TRIGGER for h in self.history)
 
     @property
     def filled_qty(self) -> int:
@@ -302,9 +309,24 @@ class Order:
         self._commit(OrderEventKind.SUBMIT, ts, nxt)
 
     def ack(self, ts: dt.datetime, broker_order_id: str) -> None:
+        """The broker has the order: a limit is ``acked`` (working), a stop-limit
+        ``trigger_pending`` (working, waiting for its trigger)."""
         nxt = self._next(OrderEventKind.ACK)
+        if nxt is OrderState.ACKED and self.intent.order_type is OrderType.STOP_LIMIT:
+            nxt = OrderState.TRIGGER_PENDING
         self._set_broker_id(broker_order_id)
         self._commit(OrderEventKind.ACK, ts, nxt)
+
+    def hit_trigger(self, ts: dt.datetime) -> None:
+        """The price reached the stop-limit's trigger: from now on it works as a limit at its
+        limit. A stop triggers once; a limit order has no trigger (both raise
+        ``InvalidTransition``)."""
+        kind = OrderEventKind.TRIGGER
+        if self.intent.order_type is not OrderType.STOP_LIMIT:
+            raise InvalidTransition(self.state, kind, self.tag, "a limit order has no trigger")
+        if self.triggered:
+            raise InvalidTransition(self.state, kind, self.tag, "it has triggered already")
+        self._step(kind, ts)
 
     def apply_fill(self, fill: Fill, broker_order_id: str | None = None) -> bool:
         """Apply a fill once: False (and nothing changes) when its id was applied before."""
@@ -314,7 +336,7 @@ class Order:
             return False
         if not (isinstance(fill.qty, int) and fill.qty > 0):
             raise ValueError(f"fill {fill.fill_id}: qty must be a positive int, got {fill.qty!r}")
-        _check_price(fill.price, "fill", fill.fill_id, "price")
+        check_price(fill.price, "fill", fill.fill_id, "price")
         nxt = self._next(OrderEventKind.FILL)
         if fill.qty > self.remaining:
             raise Overfill(
@@ -347,31 +369,60 @@ class Order:
         """Re-open an unknown order as submitted, ready for the broker's row to be replayed."""
         self._step(OrderEventKind.RESOLVE, ts)
 
-    def amend_limit(self, limit: float) -> None:
-        """A modify the broker accepted: the new limit applies to the remaining quantity. Only an
-        order that is new or working can be amended (not a change of state)."""
+    def amend(self, limit: float, trigger: float | None = None) -> None:
+        """A modify the broker accepted: the new limit (and the new trigger of a stop-limit that
+        has not triggered; None keeps it) apply to the remaining quantity. Only an order that is
+        new or working can be amended (not a change of state); once a stop has triggered only its
+        limit can change. The prices are checked like the intent's (side, tick grid); nothing
+        changes when anything is refused."""
         if not (self.state is OrderState.NEW or self.is_working):
             raise InvalidTransition(self.state, "modify", self.tag)
-        _check_price(limit, "order", self.tag, "limit")
+        if trigger is not None and self.triggered:
+            raise InvalidTransition(
+                self.state,
+                "modify",
+                self.tag,
+                f"the stop has triggered, so only its limit can change (its trigger stays "
+                f"{self.trigger}, asked {trigger})",
+            )
+        new_trigger = self.trigger if trigger is None else trigger
+        i = self.intent
+        check_prices(self.tag, i.side, i.order_type, limit, new_trigger, i.tick)
         self.limit = float(limit)
+        self.trigger = None if new_trigger is None else float(new_trigger)
+
+    def amend_limit(self, limit: float) -> None:
+        """``amend`` with the limit alone."""
+        self.amend(limit)
 
     # -- persistence -------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
+        """The order as JSON-able data. The stop fields appear only when set, so a limit order
+        saves exactly as it did before order types existed."""
         i = self.intent
+        intent: dict[str, Any] = {
+            "tag": i.tag,
+            "trade_id": i.trade_id,
+            "leg": i.leg,
+            "action": i.action,
+            "side": i.side.value,
+            "qty": i.qty,
+            "limit": i.limit,
+            "decision_price": i.decision_price,
+            "instrument": i.instrument,
+            "ts": i.ts.isoformat(),
+        }
+        if i.order_type is not OrderType.LIMIT:
+            intent["order_type"] = i.order_type.value
+        if i.trigger is not None:
+            intent["trigger"] = i.trigger
+        if i.tick is not None:
+            intent["tick"] = i.tick
+        stop = {} if self.trigger is None else {"trigger": self.trigger}
         return {
-            "intent": {
-                "tag": i.tag,
-                "trade_id": i.trade_id,
-                "leg": i.leg,
-                "action": i.action,
-                "side": i.side.value,
-                "qty": i.qty,
-                "limit": i.limit,
-                "decision_price": i.decision_price,
-                "instrument": i.instrument,
-                "ts": i.ts.isoformat(),
-            },
+            "intent": intent,
             "limit": self.limit,
+            **stop,
             "state": self.state.value,
             "broker_order_id": self.broker_order_id,
             "reason": self.reason,
@@ -384,9 +435,11 @@ class Order:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Order:
-        """Rebuild an order saved by ``to_dict``; raises JournalError naming a bad key."""
+        """Rebuild an order saved by ``to_dict`` (a dict without stop fields is a limit order);
+        raises JournalError naming a bad key."""
         try:
             i = d["intent"]
+            trigger, tick = i.get("trigger"), i.get("tick")
             intent = OrderIntent(
                 tag=i["tag"],
                 trade_id=int(i["trade_id"]),
@@ -398,9 +451,14 @@ class Order:
                 decision_price=float(i["decision_price"]),
                 instrument=str(i["instrument"]),
                 ts=dt.datetime.fromisoformat(i["ts"]),
+                order_type=OrderType(i.get("order_type", OrderType.LIMIT)),
+                trigger=None if trigger is None else float(trigger),
+                tick=None if tick is None else float(tick),
             )
             order = cls(intent)
             order.limit = float(d["limit"])
+            now_trigger = d.get("trigger")
+            order.trigger = None if now_trigger is None else float(now_trigger)
             order.state = OrderState(d["state"])
             bid = d["broker_order_id"]
             order.broker_order_id = None if bid is None else BrokerOrderId(bid)
@@ -418,33 +476,3 @@ class Order:
         except (KeyError, TypeError, ValueError) as exc:
             raise JournalError(f"order record is invalid: {exc!r}") from exc
         return order
-
-
-def fill_to_dict(f: Fill) -> dict[str, Any]:
-    return {
-        "tag": f.tag,
-        "fill_id": f.fill_id,
-        "qty": f.qty,
-        "price": f.price,
-        "ts": f.ts.isoformat(),
-        "ack_ms": f.ack_ms,
-    }
-
-
-def fill_from_dict(d: dict[str, Any]) -> Fill:
-    ack = d.get("ack_ms")
-    return Fill(
-        tag=str(d["tag"]),
-        fill_id=str(d["fill_id"]),
-        qty=int(d["qty"]),
-        price=float(d["price"]),
-        ts=dt.datetime.fromisoformat(d["ts"]),
-        ack_ms=None if ack is None else float(ack),
-    )
-
-
-def _check_price(value: float, kind: str, name: str, field: str) -> None:
-    """``value`` must be a finite number > 0 (the message, made only on failure, names the
-    ``kind`` ("order"/"fill"), its ``name`` and the ``field``)."""
-    if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
-        raise ValueError(f"{kind} {name}: {field} must be finite and > 0, got {value!r}")

@@ -247,19 +247,19 @@ def test_accept_run_exit_codes(tmp_path: Path) -> None:
     assert code == 1 and "FAIL" in out and "REJECTED" in out
     run = _run_dir(tmp_path / "c", "{not json")
     code, out = _accept(run)
-    assert code == 2 and "kpis.json" in out
+    assert code == 1 and "kpis.json" in out
     (run / "kpis.json").unlink()
     code, out = _accept(run)
-    assert code == 2 and "kpis.json" in out and "not found" in out
+    assert code == 1 and "kpis.json" in out and "not found" in out
     run = _run_dir(run, {k: v for k, v in GOOD.items() if k != "sharpe"})
-    assert _accept(run)[0] == 2
+    assert _accept(run)[0] == 1
     run = _run_dir(run, GOOD)
     (run / "config.toml").write_text("[acceptance]\nmin_sharpe = 'high'\n", encoding="utf-8")
     code, out = _accept(run)
-    assert code == 2 and "config.toml" in out
+    assert code == 1 and "config.toml" in out
     (run / "config.toml").unlink()
     code, out = _accept(run)
-    assert code == 2 and "config.toml" in out
+    assert code == 1 and "config.toml" in out
 
 
 # --------------------------------------------------------------------------- costs by component

@@ -78,7 +78,7 @@ def encode_line(record: dict[str, Any]) -> bytes:
     return line
 
 
-_SECRET_KEYS = ("api_key", "api_secret", "access_token", "password", "totp", "secret")
+SECRET_KEYS = ("api_key", "api_secret", "access_token", "password", "totp", "secret")
 _CHECKED_KEYS: set[str] = set()  # field names already found not to be credentials
 
 
@@ -164,7 +164,7 @@ class Journal:
         """Append one event; returns its sequence number."""
         if not _CHECKED_KEYS.issuperset(fields):
             for key in fields:
-                if key.lower() in _SECRET_KEYS:
+                if key.lower() in SECRET_KEYS:
                     raise JournalError(f"refusing to journal a credential field {key!r}")
             _CHECKED_KEYS.update(fields)
         seq = self.seq + 1

@@ -7,6 +7,8 @@ config reference.
 STARTER_TOML = """\
 # dyntrail configuration. Every key is optional: a missing key takes the default shown here.
 # Percentages named *_pct are fractions: 0.006 = 0.6 %. Times are exchange time, "HH:MM:SS".
+# A fraction key's comment shows its plausible bound, e.g. [<= 0.05]: a value above it reads as a
+# percentage typed by mistake (0.6 for 0.6 %) and is an error that gives the fraction to write.
 
 # ---- The design document's block (loads unchanged) -------------------------------------------
 [strategy]
@@ -22,8 +24,8 @@ high_max = 30.0
 halt_above = 30.0                  # VIX >= this: HALT, no entries
 
 [strategy.risk]
-sl_underlying_pct = 0.006          # risk unit: 0.6 % adverse move of the underlying
-trail_to_be_underlying_pct = 0.004 # +0.4 % move -> stop to break-even
+sl_underlying_pct = 0.006          # risk unit: 0.6 % adverse move of the underlying [<= 0.05]
+trail_to_be_underlying_pct = 0.004 # +0.4 % move -> stop to break-even [<= 0.05]
 time_stop_min = 30                 # no BE and no T1 within this -> exit (clocked runs)
 initial_stop_atr_mult = 0.0        # > 0: initial stop at the tighter of SL and this x ATR
 
@@ -54,7 +56,7 @@ semantics = "path"                 # "path": open, adverse, favourable, close (s
 method = "atr"                     # "atr" or "swing" (beyond the last confirmed swing)
 start = "t1"                       # trail after T1 ("t1", the design) or from the entry
 swing_bars = 2                     # N-bar fractals, confirmed N bars later
-swing_buffer_pct = 0.0             # swing trail sits this far beyond the swing
+swing_buffer_pct = 0.0             # swing trail sits this far beyond the swing [<= 0.05]
 
 # Regime upgrade: per-tier trail rule, e.g.
 # [strategy.trail.by_tier.high]
@@ -88,7 +90,7 @@ adx_period = 14
 adx_min = 20.0                     # trade only when ADX >= this
 adx_bias = true                    # +DI > -DI -> call, else put
 vwap_gate = true                   # calls only above session VWAP, puts only below
-gap_pct = 0.005                    # open gapping more than this from the previous close ...
+gap_pct = 0.005                    # open gapping beyond this from the previous close [<= 0.1] ...
 gap_delay_min = 15                 # ... delays entries this many minutes
 gap_strike_range = 2               # ... and widens the strike choice to ATM +/- this many steps
 max_trades_per_day = 3
@@ -142,47 +144,49 @@ capital_inr = 1000000.0
 lots_per_trade = 2
 
 [limits]
-daily_loss_limit_pct = 0.02        # of capital; hit -> no more entries, flatten
+daily_loss_limit_pct = 0.02        # of capital; hit -> no more entries, flatten [<= 0.99]
+                                   # (0.99: practically off)
 max_open_positions = 1
 max_lots = 10
 
 [costs]                            # Indian F&O charges by trade date; a date before a list's
 brokerage_per_order_inr = 20.0     # first entry is an error (add an entry to replay earlier)
-stt_sell_pct = [                   # STT on option sells (premium)
+stt_sell_pct = [                   # STT on option sells (premium) [<= 0.01]
     { from = 2023-04-01, pct = 0.000625 },
     { from = 2024-10-01, pct = 0.001 },
     { from = 2026-04-01, pct = 0.0015 },
 ]
-exercise_stt_pct = [               # STT on the intrinsic value of options settled in the money
+exercise_stt_pct = [               # STT on intrinsic value settled in the money [<= 0.01]
     { from = 2023-04-01, pct = 0.00125 },
     { from = 2026-04-01, pct = 0.0015 },
 ]
-exchange_txn_pct = [               # NSE transaction charge on premium (a plain number: every date)
+exchange_txn_pct = [               # NSE transaction charge on premium [<= 0.01]
+                                   # (a plain number instead of the list: every date)
     { from = 2023-04-01, pct = 0.000495 },
     { from = 2024-10-01, pct = 0.0003503 },
 ]
 ipft_per_crore_inr = 50.0          # NSE investor-protection fund levy, per crore of premium
 sebi_per_crore_inr = 10.0
-stamp_buy_pct = 0.00003            # stamp duty on buys
-gst_pct = 0.18                     # on brokerage + transaction + SEBI + IPFT
-futures_stt_sell_pct = [           # trade = "underlying": STT on futures sells
+stamp_buy_pct = 0.00003            # stamp duty on buys [<= 0.01]
+gst_pct = 0.18                     # on brokerage + transaction + SEBI + IPFT [<= 0.5]
+futures_stt_sell_pct = [           # trade = "underlying": STT on futures sells [<= 0.01]
     { from = 2023-04-01, pct = 0.000125 },
     { from = 2024-10-01, pct = 0.0002 },
     { from = 2026-04-01, pct = 0.0005 },
 ]
-futures_exchange_txn_pct = [
+futures_exchange_txn_pct = [       # [<= 0.01]
     { from = 2023-04-01, pct = 0.0000183 },
     { from = 2024-10-01, pct = 0.0000173 },
 ]
 futures_ipft_per_crore_inr = 10.0
-futures_stamp_buy_pct = 0.00002
+futures_stamp_buy_pct = 0.00002    # [<= 0.01]
 
 [options]
 exit_price_method = "delta_gamma"  # "delta_gamma", "reprice" or "proportional"
-risk_free_rate = 0.065
-dividend_yield = 0.0
+risk_free_rate = 0.065             # a fraction, like *_pct: 0.065 = 6.5 % [<= 0.25]
+dividend_yield = 0.0               # likewise [<= 0.1]
 cushion_ticks = 2                  # marketable-limit cushion ...
-cushion_pct = 0.0                  # ... or this share of premium, whichever is larger ...
+cushion_pct = 0.0                  # ... or this share of premium [<= 0.2], whichever is larger ...
 cushion_cap_inr = 2.0              # ... capped here
 expiry_choice = "nearest_weekly"
 skip_expiry_day = false            # true: on expiry day trade the next expiry
@@ -193,8 +197,8 @@ min_minutes_to_expiry = 60         # entry guard: ... or when it expires sooner 
 [acceptance]                       # the go-live gate (dyntrail accept RUN_DIR)
 min_profit_factor = 1.3
 min_sharpe = 1.0                   # daily returns, annualised
-max_drawdown_pct = 0.10            # of capital
-max_avg_slippage_pct = 0.002       # of premium
+max_drawdown_pct = 0.10            # of capital [<= 0.5]
+max_avg_slippage_pct = 0.002       # of premium [<= 0.05]
 min_months = 12.0                  # of replayed data
 max_p95_ack_s = 1.5                # when the broker reports acks
 max_reject_ratio = 0.01            # likewise

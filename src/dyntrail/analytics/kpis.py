@@ -433,35 +433,70 @@ def format_check_value(name: str, value: float | None) -> str:
 def _fail(console: Console, *lines: str) -> int:
     for line in lines:
         console.print(f"[red]error[/red] {escape(line)}", highlight=False)
-    return 2
+    return 1
 
 
-def accept_run(run_dir: Path, console: Console) -> int:
-    """Check a run folder's kpis.json against its config.toml's [acceptance] and print a table.
+def run_acceptance(run_dir: Path) -> list[Check]:
+    """A run folder's ``kpis.json`` against its ``config.toml``'s [acceptance] (``acceptance``).
 
-    Returns 0 when every check passes (n/a does not fail), 1 when one fails, 2 when kpis.json or
-    config.toml is missing or unreadable (the message names the file).
-    """
-    run_dir = Path(run_dir)
+    Raises ``DataError`` naming ``kpis.json`` (missing, not JSON, keys missing) or
+    ``ConfigError`` naming ``config.toml`` (missing or invalid)."""
     kpi_path, cfg_path = run_dir / "kpis.json", run_dir / "config.toml"
-    for p in (kpi_path, cfg_path):
-        if not p.is_file():
-            return _fail(console, f"{p}: file not found")
+    if not kpi_path.is_file():
+        raise DataError(f"{kpi_path}: file not found")
     try:
         kpis = json.loads(kpi_path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        return _fail(console, f"{kpi_path}: not readable JSON: {exc}")
+        raise DataError(f"{kpi_path}: not readable JSON: {exc}") from None
     if not isinstance(kpis, dict):
-        return _fail(console, f"{kpi_path}: expected a JSON object")
+        raise DataError(f"{kpi_path}: expected a JSON object")
     missing = [k for k in REQUIRED_KPIS if k not in kpis]
     if missing:
-        return _fail(console, f"{kpi_path}: missing keys {', '.join(missing)}")
+        raise DataError(f"{kpi_path}: missing keys {', '.join(missing)}")
+    if not cfg_path.is_file():
+        raise ConfigError(f"{cfg_path}: file not found")
+    return acceptance(kpis, load_config(cfg_path).acceptance)
+
+
+def acceptance_json(checks: Sequence[Check]) -> dict[str, Any]:
+    """The verdict and every check as plain data (``--json``): value and threshold as in
+    kpis.json (fractions), status PASS, FAIL or N/A."""
+    rows = [
+        {
+            "name": c.name,
+            "value": c.value,
+            "op": c.op,
+            "threshold": c.threshold,
+            "status": c.status,
+            "note": c.note,
+        }
+        for c in checks
+    ]
+    return {"accepted": acceptance_passed(checks), "checks": rows}
+
+
+def accept_run(
+    run_dir: Path, console: Console, *, errors: Console | None = None, as_json: bool = False
+) -> int:
+    """Check a run folder's kpis.json against its config.toml's [acceptance] and print a table
+    (``as_json``: one JSON object, ``run_dir`` and ``acceptance_json``) on ``console``.
+
+    Returns 0 when every check passes (n/a does not fail), 1 when one fails, and 1 when
+    kpis.json or config.toml is missing or unreadable: the message names the file and goes to
+    ``errors`` (default: ``console``).
+    """
+    run_dir = Path(run_dir)
     try:
-        cfg = load_config(cfg_path)
+        checks = run_acceptance(run_dir)
     except ConfigError as exc:
-        return _fail(console, *exc.problems)
-    checks = acceptance(kpis, cfg.acceptance)
+        return _fail(errors or console, *exc.problems)
+    except DataError as exc:
+        return _fail(errors or console, str(exc))
     ok = acceptance_passed(checks)
+    if as_json:
+        text = json.dumps({"run_dir": str(run_dir), **acceptance_json(checks)}, indent=2)
+        console.out(text, highlight=False)
+        return 0 if ok else 1
     table = Table(title=escape(f"acceptance: {run_dir}"))
     for col in ("check", "value", "threshold", "result", "note"):
         table.add_column(col, justify="right" if col in ("value", "threshold") else "left")

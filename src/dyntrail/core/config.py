@@ -11,7 +11,9 @@ Loading and error reporting live in ``dyntrail.core.config_load``.
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
@@ -21,9 +23,35 @@ from dyntrail.core.types import TrailMethod, VixTier
 _TIME_RE = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)(?::([0-5]\d))?$")
 
 Fraction = Annotated[float, Field(gt=0, lt=1)]
+FractionOrZero = Annotated[float, Field(ge=0, lt=1)]
 Positive = Annotated[float, Field(gt=0)]
 NonNegative = Annotated[float, Field(ge=0)]
 Period = Annotated[int, Field(ge=1)]
+
+
+@dataclass(frozen=True, slots=True)
+class PercentTrap:
+    """Marks a fraction key (``*_pct``: 0.006 is 0.6 %). A value above ``upper`` is taken for a
+    percentage typed where a fraction is expected, and is an error that says so: a stop of
+    ``sl_underlying_pct = 0.6`` would sit 60 % away, at 8,000 on a 20,000 entry.
+
+    ``upper`` is the largest plausible value of the key (documented in ``dyntrail.starter``);
+    ``config_load`` checks the file's values against it."""
+
+    upper: float
+
+    def problem(self, key: str, value: object) -> str | None:
+        """Why ``key = value`` reads as a percentage, with the fraction to write; None when the
+        value is plausible (or not a finite number: the type check reports that)."""
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return None
+        if not math.isfinite(value) or value <= self.upper:
+            return None
+        return (
+            f"{key} = {value:.6g} reads as {value * 100:.6g} %; fractions are used: "
+            f"write {value / 100:.6g} for {value:.6g} % (a value above {self.upper:.6g} is "
+            "taken for a percentage)"
+        )
 
 
 def parse_time(value: Any) -> dt.time:
@@ -83,8 +111,8 @@ class VixSection(_Section):
 class RiskSection(_Section):
     """[strategy.risk]: the risk unit and the time stop."""
 
-    sl_underlying_pct: Fraction = 0.006
-    be_underlying_pct: Fraction = Field(
+    sl_underlying_pct: Annotated[Fraction, PercentTrap(0.05)] = 0.006
+    be_underlying_pct: Annotated[Fraction, PercentTrap(0.05)] = Field(
         0.004,
         validation_alias=AliasChoices("trail_to_be_underlying_pct", "be_underlying_pct"),
         serialization_alias="trail_to_be_underlying_pct",
@@ -146,7 +174,7 @@ class TrailSection(_Section):
     method: TrailMethod = TrailMethod.ATR
     start: Literal["t1", "entry"] = "t1"  # trail after T1 (the design) or from the entry
     swing_bars: Period = 2
-    swing_buffer_pct: Annotated[float, Field(ge=0, lt=1)] = 0.0
+    swing_buffer_pct: Annotated[FractionOrZero, PercentTrap(0.05)] = 0.0
     by_tier: dict[VixTier, TierTrail] = Field(default_factory=dict)
 
     @field_validator("method", mode="before")
@@ -204,7 +232,7 @@ class EntriesSection(_Section):
     adx_min: NonNegative = 20.0
     adx_bias: bool = True
     vwap_gate: bool = True
-    gap_pct: Fraction = 0.005
+    gap_pct: Annotated[Fraction, PercentTrap(0.1)] = 0.005
     gap_delay_min: Annotated[int, Field(ge=0)] = 15
     gap_strike_range: Annotated[int, Field(ge=0)] = 2
     max_trades_per_day: Period = 3
@@ -380,9 +408,13 @@ class AccountSection(_Section):
 class LimitsSection(_Section):
     """[limits]: risk limits enforced before the strategy acts."""
 
-    daily_loss_limit_pct: Fraction = 0.02  # of capital; hit -> no more entries and flatten
+    # of capital; hit -> no more entries and flatten (0.99: practically off)
+    daily_loss_limit_pct: Annotated[Fraction, PercentTrap(0.99)] = 0.02
     max_open_positions: Annotated[int, Field(ge=1)] = 1
     max_lots: Annotated[int, Field(ge=1)] = 10
+
+
+RATE_UPPER = 0.01  # a charge on turnover above 1 % is a percentage typed as a fraction
 
 
 class DatedRate(_Section):
@@ -391,7 +423,10 @@ class DatedRate(_Section):
     from_date: dt.date = Field(
         validation_alias=AliasChoices("from", "from_date"), serialization_alias="from"
     )
-    pct: Annotated[float, Field(ge=0, lt=1)]
+    pct: Annotated[FractionOrZero, PercentTrap(RATE_UPPER)]
+
+
+DatedRates = Annotated[tuple[DatedRate, ...], PercentTrap(RATE_UPPER)]
 
 
 def _dated(*entries: tuple[dt.date, float]) -> Any:
@@ -414,32 +449,29 @@ class CostsSection(_Section):
     """
 
     brokerage_per_order_inr: NonNegative = 20.0
-    stt_sell_pct: tuple[DatedRate, ...] = _dated(
+    stt_sell_pct: DatedRates = _dated(
         (_APR_2023, 0.000625), (_OCT_2024, 0.001), (_APR_2026, 0.0015)
     )
-    exercise_stt_pct: tuple[DatedRate, ...] = _dated((_APR_2023, 0.00125), (_APR_2026, 0.0015))
-    exchange_txn_pct: tuple[DatedRate, ...] = _dated((_APR_2023, 0.000495), (_OCT_2024, 0.0003503))
+    exercise_stt_pct: DatedRates = _dated((_APR_2023, 0.00125), (_APR_2026, 0.0015))
+    exchange_txn_pct: DatedRates = _dated((_APR_2023, 0.000495), (_OCT_2024, 0.0003503))
     ipft_per_crore_inr: NonNegative = 50.0  # NSE investor-protection fund, from 2023-04-01
     sebi_per_crore_inr: NonNegative = 10.0
-    stamp_buy_pct: Annotated[float, Field(ge=0, lt=1)] = 0.00003
-    gst_pct: Annotated[float, Field(ge=0, lt=1)] = 0.18
+    stamp_buy_pct: Annotated[FractionOrZero, PercentTrap(RATE_UPPER)] = 0.00003
+    gst_pct: Annotated[FractionOrZero, PercentTrap(0.5)] = 0.18
     # Futures, for trade = "underlying".
-    futures_stt_sell_pct: tuple[DatedRate, ...] = _dated(
+    futures_stt_sell_pct: DatedRates = _dated(
         (_APR_2023, 0.000125), (_OCT_2024, 0.0002), (_APR_2026, 0.0005)
     )
-    futures_exchange_txn_pct: tuple[DatedRate, ...] = _dated(
-        (_APR_2023, 0.0000183), (_OCT_2024, 0.0000173)
-    )
+    futures_exchange_txn_pct: DatedRates = _dated((_APR_2023, 0.0000183), (_OCT_2024, 0.0000173))
     futures_ipft_per_crore_inr: NonNegative = 10.0
-    futures_stamp_buy_pct: Annotated[float, Field(ge=0, lt=1)] = 0.00002
+    futures_stamp_buy_pct: Annotated[FractionOrZero, PercentTrap(RATE_UPPER)] = 0.00002
 
     @field_validator(*_DATED_KEYS, mode="before")
     @classmethod
     def _plain_rate(cls, value: Any) -> Any:
-        """A plain number is one rate from the beginning (on every date)."""
+        """A plain number is one rate from the beginning (on every date); the entry's ``pct``
+        checks its range."""
         if isinstance(value, int | float) and not isinstance(value, bool):
-            if not 0 <= value < 1:
-                raise ValueError("a rate is a fraction >= 0 and < 1 (0.001 is 0.1 %)")
             return ({"from": dt.date.min, "pct": value},)
         return value
 
@@ -456,10 +488,10 @@ class OptionsSection(_Section):
     """[options]: option pricing and order pricing."""
 
     exit_price_method: Literal["delta_gamma", "reprice", "proportional"] = "delta_gamma"
-    risk_free_rate: Annotated[float, Field(ge=0, lt=1)] = 0.065
-    dividend_yield: Annotated[float, Field(ge=0, lt=1)] = 0.0
+    risk_free_rate: Annotated[FractionOrZero, PercentTrap(0.25)] = 0.065
+    dividend_yield: Annotated[FractionOrZero, PercentTrap(0.1)] = 0.0
     cushion_ticks: Annotated[int, Field(ge=0)] = 2
-    cushion_pct: Annotated[float, Field(ge=0, lt=1)] = 0.0
+    cushion_pct: Annotated[FractionOrZero, PercentTrap(0.2)] = 0.0
     cushion_cap_inr: NonNegative = 2.0
     expiry_choice: Literal["nearest_weekly"] = "nearest_weekly"
     skip_expiry_day: bool = False
@@ -475,8 +507,8 @@ class AcceptanceSection(_Section):
 
     min_profit_factor: NonNegative = 1.3
     min_sharpe: float = 1.0
-    max_drawdown_pct: Fraction = 0.10  # of capital
-    max_avg_slippage_pct: Fraction = 0.002  # of premium
+    max_drawdown_pct: Annotated[Fraction, PercentTrap(0.5)] = 0.10  # of capital
+    max_avg_slippage_pct: Annotated[Fraction, PercentTrap(0.05)] = 0.002  # of premium
     min_months: NonNegative = 12.0
     max_p95_ack_s: Positive = 1.5  # checked when the broker reports acks
     max_reject_ratio: Fraction = 0.01  # likewise

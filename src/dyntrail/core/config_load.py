@@ -9,13 +9,14 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args, get_origin
 
-from pydantic import BaseModel, ValidationError
+from pydantic import AliasChoices, BaseModel, ValidationError
+from pydantic.fields import FieldInfo
 
-from dyntrail.core.config import Config
+from dyntrail.core.config import Config, PercentTrap
 from dyntrail.errors import ConfigError
 
 
@@ -45,15 +46,83 @@ def parse_config(text: str, source: str = "<config>") -> Config:
 
 
 def config_from_mapping(raw: Mapping[str, Any], source: str = "<config>") -> Config:
-    """Validate an already-parsed mapping (the TOML structure)."""
+    """Validate an already-parsed mapping (the TOML structure).
+
+    Fractions typed as percentages (``percent_problems``) are reported with every other problem
+    of the file; the type check's own complaint about the same key is left out."""
+    traps = percent_problems(raw)
+    problems = [f"{source}: key '{key}': {msg}" for key, msg in traps]
     try:
         cfg = Config.model_validate(dict(raw))
     except ValidationError as exc:
-        raise ConfigError([_describe(source, err) for err in exc.errors()]) from None
+        trapped = {key for key, _ in traps}
+        problems += [_describe(source, e) for e in exc.errors() if not _explained(e, trapped)]
+        raise ConfigError(problems) from None
+    if problems:
+        raise ConfigError(problems)
     problems = [f"{source}: key '{key}': {msg}" for key, msg in consistency_problems(cfg)]
     if problems:
         raise ConfigError(problems)
     return cfg
+
+
+def percent_problems(
+    raw: Mapping[str, Any], model: type[BaseModel] = Config, at: str = ""
+) -> list[tuple[str, str]]:
+    """Fractions typed as percentages, as (dotted key, problem) pairs: every value of a key
+    marked ``PercentTrap`` (each ``*_pct`` key, the option rates) above the key's bound, in the
+    sections and the lists of dated entries of ``raw`` (what the file holds, before any
+    other check; values of the wrong type are left to that check)."""
+    out: list[tuple[str, str]] = []
+    for name, field in model.model_fields.items():
+        for key in _input_keys(name, field):
+            if key not in raw:
+                continue
+            value, where = raw[key], f"{at}{key}"
+            for trap in (m for m in field.metadata if isinstance(m, PercentTrap)):
+                problem = trap.problem(key, value)
+                if problem is not None:
+                    out.append((where, problem))
+            for sub, section, sub_at in _sections(field.annotation, value, where):
+                out += percent_problems(section, sub, sub_at)
+    return out
+
+
+def _input_keys(name: str, field: FieldInfo) -> tuple[str, ...]:
+    """The names a file may give a field: its own and its aliases (the document's names)."""
+    alias = field.validation_alias
+    if isinstance(alias, AliasChoices):
+        return tuple(c for c in alias.choices if isinstance(c, str))
+    return (alias,) if isinstance(alias, str) else (name,)
+
+
+def _sections(
+    annotation: Any, value: Any, where: str
+) -> Iterator[tuple[type[BaseModel], Mapping[str, Any], str]]:
+    """The sub-sections of a field's value to look into: a section, or each entry of a tuple
+    of sections (a dated key's list)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        if isinstance(value, Mapping):
+            yield annotation, value, f"{where}."
+    elif get_origin(annotation) is tuple and isinstance(value, list):
+        item = get_args(annotation)[0]
+        if isinstance(item, type) and issubclass(item, BaseModel):
+            for i, entry in enumerate(value):
+                if isinstance(entry, Mapping):
+                    yield item, entry, f"{where}.{i}."
+
+
+def _explained(err: Mapping[str, Any], trapped: set[str]) -> bool:
+    """Whether a type-check error repeats a percentage problem: the same key's, or a list of
+    dated entries left empty because its entries were refused."""
+    key = _dotted(err)
+    if key in trapped:
+        return True
+    return err["type"] == "too_short" and any(t.startswith(f"{key}.") for t in trapped)
+
+
+def _dotted(err: Mapping[str, Any]) -> str:
+    return ".".join(str(part) for part in err["loc"])
 
 
 def consistency_problems(cfg: Config) -> list[tuple[str, str]]:
@@ -141,7 +210,7 @@ def consistency_problems(cfg: Config) -> list[tuple[str, str]]:
 
 def _describe(source: str, err: Mapping[str, Any]) -> str:
     loc = [str(part) for part in err["loc"]]
-    key = ".".join(loc) or "(top level)"
+    key = _dotted(err) or "(top level)"
     if err["type"] == "extra_forbidden":
         parent = _model_at(loc[:-1])
         hint = ""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import gc
+import logging
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -42,6 +43,13 @@ from dyntrail.runners.drive import (
 )
 from dyntrail.runners.outputs import EquityCurve, write_run
 from dyntrail.trade import Trade
+
+log = logging.getLogger(__name__)
+
+# How the progress bar weighs what follows the bars, in bars' worth: writing the tables and the
+# KPIs takes about a twentieth of the bars' time, the report about a quarter (the built-in year).
+OUTPUTS_SHARE, REPORT_SHARE = 0.05, 0.25
+Progress = Callable[[int, int, str], None]  # (done, total, what is being done)
 
 
 @contextmanager
@@ -251,17 +259,26 @@ def run_backtest(
     seed: int = 7,
     date_from: dt.date | None = None,
     date_to: dt.date | None = None,
-    progress: Callable[[int, int], None] | None = None,
+    progress: Progress | None = None,
     report: bool = True,
 ) -> BacktestResult:
-    """Run the strategy over a data folder and write the run folder."""
+    """Run the strategy over a data folder and write the run folder.
+
+    A ``report.html`` an earlier run left in the folder is removed first, so the folder never
+    shows another run's report (``report=False`` leaves none). ``progress`` hears of the bars,
+    then of writing the run folder and the report; it reaches its total when all is written."""
     plan = plan_run(cfg, data_dir, date_from, date_to)
+    _log_plan(plan, data_dir, out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "report.html").unlink(missing_ok=True)
     (out_dir / "config.toml").write_text(plan.config_text, encoding="utf-8")
     journal_path = out_dir / "journal.jsonl"
     journal_path.unlink(missing_ok=True)
+    stage = _Stages(progress, len(plan.md.bars.timestamps), report)
+    on_bars = stage.bar if progress is not None else None  # no listener: nothing per bar
     with Journal(journal_path) as journal:
-        rows = simulate(cfg, plan, journal, seed=seed, data_label=str(data_dir), progress=progress)
+        rows = simulate(cfg, plan, journal, seed=seed, data_label=str(data_dir), progress=on_bars)
+    stage.start("writing the run folder")
     gc.collect()  # the run's per-bar lists are done with: free them before the outputs
     kpis = write_run(
         out_dir,
@@ -279,9 +296,45 @@ def run_backtest(
     if report:
         from dyntrail.analytics.report import write_report
 
-        write_report(out_dir, bars=bars_frame(plan.md.bars))
+        stage.start("writing report.html")
+        log.info("wrote %s", write_report(out_dir, bars=bars_frame(plan.md.bars)))
+    stage.start("done")
     md = plan.md
     return BacktestResult(out_dir, kpis, len(rows.trades), plan.warnings, md.formats)
+
+
+def _log_plan(plan: RunPlan, data_dir: Path, out_dir: Path) -> None:
+    b = plan.md.bars
+    n, minutes = len(b.timestamps), b.bar_minutes
+    log.info("data %s: %d bars of %d min, %s to %s", data_dir, n, minutes, plan.first, plan.last)
+    for line in plan.md.formats:
+        log.info("read %s", line)
+    for w in plan.warnings:
+        log.info("warning: %s", w)
+    log.info("run folder %s", out_dir)
+
+
+class _Stages:
+    """The progress of a run in bars' worth: the bars, then writing the run folder and the
+    report (``OUTPUTS_SHARE``, ``REPORT_SHARE``), so that the total is reached when the last
+    file is written."""
+
+    def __init__(self, progress: Progress | None, bars: int, report: bool) -> None:
+        self.progress = progress
+        after_bars = bars + max(1, round(bars * OUTPUTS_SHARE))
+        self.total = after_bars + (max(1, round(bars * REPORT_SHARE)) if report else 0)
+        self.starts = {"writing the run folder": bars, "writing report.html": after_bars}
+
+    def bar(self, done: int, n: int) -> None:
+        self.tell(done, "bars")
+
+    def tell(self, done: int, what: str) -> None:
+        if self.progress is not None:
+            self.progress(done, self.total, what)
+
+    def start(self, what: str) -> None:
+        """``what`` begins (a key of ``starts``), or ``"done"``: the total is reached."""
+        self.tell(self.total if what == "done" else self.starts[what], what)
 
 
 def bars_frame(b: Bars) -> pd.DataFrame:

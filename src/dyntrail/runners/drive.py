@@ -102,11 +102,12 @@ def _next_true(flags: np.ndarray) -> memoryview:
 
 class Pacing:
     """The market clock on the wall: a bar of ``bar_minutes`` takes ``bar_minutes * 60 / speed``
-    seconds (``speed`` market minutes per second); a bar that took longer is not made up."""
+    seconds (``speed`` times real time: 60 plays a market minute each second); a bar that took
+    longer is not made up."""
 
     def __init__(self, bar_minutes: int, speed: float) -> None:
         if not speed > 0:
-            raise ValueError(f"speed {speed!r}: market minutes per second must be above 0")
+            raise ValueError(f"speed {speed!r}: times real time, must be above 0")
         self.bar_s = bar_minutes * 60 / speed
         self._tick = time.monotonic()
 

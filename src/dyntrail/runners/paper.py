@@ -2,9 +2,10 @@
 journal and recovery.
 
 A session replays a feed (the synthetic regime stream, or a recorded data folder) bar by bar on
-an accelerated clock (``speed`` market minutes per second; ``None`` for as fast as possible),
-through the same loop as a backtest (``dyntrail.runners.drive``), with the same option quotes: a
-folder's recorded ones when it has them, the model's otherwise. The journal is fsynced line by
+an accelerated clock (``speed`` times real time: 60 plays a market minute each wall-clock
+second; ``None`` for as fast as possible), through the same loop as a backtest
+(``dyntrail.runners.drive``), with the same option quotes: a folder's recorded ones when it has
+them, the model's otherwise. The journal is fsynced line by
 line; at the end of every bar the engine's state is journaled. The paper broker keeps its own
 book in ``broker_state.json`` (an exchange outlives our process).
 
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import logging
 import signal
 import time
 from collections.abc import Callable
@@ -52,6 +54,7 @@ from dyntrail.runners.drive import (
 )
 from dyntrail.runners.outputs import project_journal, write_run
 
+log = logging.getLogger(__name__)
 SETTLE = dt.timedelta(seconds=5)  # how long after sending an order the broker is polled in-bar
 
 
@@ -167,6 +170,7 @@ def run_paper(
     bars, vix, md = session_market(cfg, s.data_dir, s.seed, s.days, s.start)
     spec = resolve_instrument(cfg)
     feed = BarFeed.of(bars, vix)
+    log.info("paper session %s: %d bars, %s", run_dir, feed.n, "resumed" if s.prior else "new")
     cal, notes = run_calendar(cfg, spec, sorted({t.date() for t in feed.ts}))
     quotes = _session_quotes(cfg, md, s, jpath)
     broker = PaperBroker(s.faults, s.seed, state_path=run_dir / "broker_state.json")

@@ -38,25 +38,31 @@ def run_checks(
 ) -> dict[str, dict[str, Any]]:
     """The checks of the module docstring over one run's trades and fills."""
     trades = trades.reset_index(drop=True)
-    flags = [flags_of(c) for c in trades["flags"]] if "flags" in trades else None
+    ids = [int(t) for t in trades["trade_id"]]
+    failed = [
+        "flatten_failed" in flags_of(c)
+        for c in (trades["flags"] if "flags" in trades else [""] * len(trades))
+    ]
     entry = parse_ts(trades["entry_ts"], tz) if len(trades) else parse_ts([], tz)
     exit_ = parse_ts(trades["exit_ts"], tz) if len(trades) else parse_ts([], tz)
-    slack = dt.timedelta(minutes=bar_minutes + 1)
-    flat: dict[str, Any] = {"ok": True, "failures": [], "exceptions": []}
+    # the latest exit time allowed: the entry day's flatten plus one bar and a minute (vectorised:
+    # a run has hundreds of trades)
+    day = entry.dt.normalize()
+    limit = day + pd.Timedelta(hours=flatten.hour, minutes=flatten.minute + bar_minutes + 1)
+    late = (exit_ > limit).to_numpy()
+    flat: dict[str, Any] = {
+        "ok": True,
+        "failures": [t for t, f, x in zip(ids, failed, late, strict=True) if x and not f],
+        "exceptions": [t for t, f in zip(ids, failed, strict=True) if f],
+    }
     expiry_ok: dict[str, Any] = {"ok": True, "failures": [], "exceptions": []}
-    for i in range(len(trades)):
-        tid = int(trades["trade_id"].iloc[i])
-        t_in, t_out = entry.iloc[i], exit_.iloc[i]
-        limit = dt.datetime.combine(t_in.date(), flatten, tzinfo=t_in.tzinfo) + slack
-        if flags is not None and "flatten_failed" in flags[i]:
-            flat["exceptions"].append(tid)
-        elif t_out.to_pydatetime() > limit:
-            flat["failures"].append(tid)
-        expiry = str(trades["expiry"].iloc[i]) if "expiry" in trades else ""
-        if expiry and expiry != "nan":
-            close = dt.datetime.combine(dt.date.fromisoformat(expiry), session_close, t_in.tzinfo)
-            if t_out.to_pydatetime() > close:
-                expiry_ok["failures"].append(tid)
+    if "expiry" in trades and len(trades):
+        expiry = pd.to_datetime(trades["expiry"], errors="coerce")  # NaT: not an option
+        close = expiry.dt.tz_localize(tz) + pd.Timedelta(
+            hours=session_close.hour, minutes=session_close.minute
+        )
+        past = (expiry.notna() & (exit_ > close)).to_numpy()
+        expiry_ok["failures"] = [t for t, x in zip(ids, past, strict=True) if x]
     flat["ok"] = not flat["failures"]
     expiry_ok["ok"] = not expiry_ok["failures"]
     return {

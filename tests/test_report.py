@@ -2,7 +2,9 @@
 
 ``build_run`` fabricates a small run folder (4 trades on 3 days with matching 1-minute bars,
 fills, equity marks, a journal with initial/BE/trail stop moves and kpis.json from
-``compute_kpis``); ``test_report_browser`` uses it too.
+``compute_kpis``); ``test_report_browser`` uses it too. ``trade_data`` reads back the chart
+data the page embeds for its trade table. The end-to-end tests run a month of the project's own
+synthetic data (seed 3) through a backtest.
 """
 
 from __future__ import annotations
@@ -12,15 +14,19 @@ import json
 import math
 import re
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
 
 from dyntrail.analytics.kpis import compute_kpis
-from dyntrail.analytics.report import select_trades, write_report
+from dyntrail.analytics.report import write_report
+from dyntrail.analytics.report_trades import side_label
 from dyntrail.core.config import Config
 from dyntrail.core.config_load import dump_config
+from dyntrail.data.builtin import synth_to_folder
 from dyntrail.errors import DataError
+from dyntrail.runners.backtest import run_backtest
 
 DAYS = [dt.date(2024, 1, 2), dt.date(2024, 1, 3), dt.date(2024, 1, 4)]
 CAPITAL = 1_000_000.0
@@ -55,12 +61,16 @@ def build_bars() -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["timestamp", "open", "high", "low", "close"])
 
 
-def build_run(root: Path) -> tuple[Path, pd.DataFrame]:
-    """Write a run folder under ``root`` and return it with its bars."""
+def build_run(root: Path, data: str | None = "") -> tuple[Path, pd.DataFrame]:
+    """Write a run folder under ``root`` and return it with its bars. ``data`` is the data
+    folder the journal's header records (None: a synthetic stream; "": no header at all)."""
     run = root / "run"
     run.mkdir()
     trades, fills, equity, journal = [], [], [], []
     eq, seq = CAPITAL, 0
+    if data != "":
+        seq += 1
+        journal.append({"seq": seq, "ts": None, "kind": "header", "mode": "paper", "data": data})
     for tid, (d, side, m0, m1, pnl, reason, scale) in enumerate(TRADES, 1):
         e_u = _price(d, m0)
         sign = 1.0 if side == "long" else -1.0
@@ -126,6 +136,24 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     return run, path.read_text(encoding="utf-8")
 
 
+def trade_data(page: str) -> dict[str, Any]:
+    """The chart data the page embeds for its trade table."""
+    m = re.search(r'<script type="application/json" id="trade-data">(.*?)</script>', page, re.S)
+    assert m, "no trade data"
+    data: dict[str, Any] = json.loads(m.group(1))
+    return data
+
+
+OPTIONAL = ("sortino", "calmar", "max_drawdown_close_pct", "by_entry_hour", "monthly_heatmap")
+
+
+def _kpis_with(run: Path, **extra: Any) -> None:
+    """kpis.json without the optional measures, plus ``extra``."""
+    kpis = json.loads((run / "kpis.json").read_text())
+    kpis = {k: v for k, v in kpis.items() if k not in OPTIONAL}
+    (run / "kpis.json").write_text(json.dumps({**kpis, **extra}))
+
+
 def _without_bundle(page: str) -> str:
     """The page with the (single) inlined plotly.js bundle cut out."""
     start = page.index('<script type="text/javascript">/**\n* plotly.js')
@@ -144,8 +172,8 @@ def test_one_plotly_bundle_and_fixed_ids(report: tuple[Path, str]) -> None:
     _, page = report
     assert page.count("* plotly.js v") == 1
     ids = re.findall(r'<div id="([^"]+)" class="plotly-graph-div"', page)
-    assert ids[:2] == ["fig-equity", "fig-monthly"]
-    assert ids[2:] == [f"fig-trade-{i}" for i in range(4)]
+    assert ids == ["fig-equity", "fig-monthly"]
+    assert page.count('<div id="trade-chart"></div>') == 1  # drawn on a row click
 
 
 def test_contents(report: tuple[Path, str]) -> None:
@@ -158,11 +186,80 @@ def test_contents(report: tuple[Path, str]) -> None:
         assert text in page
     for group in ("normal", "exit_target2", "exit_stop", "Tue", "Wed", "Thu"):
         assert f">{group}<" in page
-    stop = re.findall(r'"name":"stop","text":\[([^\]]*)\]', page)
-    assert stop[0] == '"initial","be","trail",""' and stop[1] == '"initial",""'
-    assert page.count('"shape":"hv"') == 4
-    assert page.count('"name":"T1"') == 4 and page.count('"name":"exit"') == 4
     assert "NaN" not in _without_bundle(page)
+
+
+def test_table_has_every_trade_with_side_labels(report: tuple[Path, str]) -> None:
+    _, page = report
+    table = page[
+        page.index('<table id="trade-table">') : page.index(
+            "</table>", page.index('id="trade-table"')
+        )
+    ]
+    assert re.findall(r'<tr data-id="([^"]+)">', table) == ["1", "2", "3", "4"]
+    labels = re.findall(r'<td data-v="(BUY [CP]E)">', table)
+    assert labels == ["BUY CE", "BUY PE", "BUY CE", "BUY PE"]
+    assert ">long<" not in table and ">short<" not in table
+    for head in ("exit rule", "stop kind", "legs", "T1 exit premium", "R", "costs", "net P&amp;L"):
+        assert f">{head}</th>" in table, head
+    assert '<td data-v="exit_target2">exit_target2</td>' in table
+    assert '<td class="n" data-v="5200.0">5,200.00</td>' in table
+
+
+def test_side_label() -> None:
+    assert side_label("long", "CE") == "BUY CE" and side_label("short", "PE") == "BUY PE"
+    assert side_label("long", float("nan")) == "BUY FUT" and side_label("short", "") == "SELL FUT"
+
+
+def test_chart_data_for_every_trade(report: tuple[Path, str]) -> None:
+    _, page = report
+    data = trade_data(page)
+    assert data["why"] == ""
+    trades = {t["id"]: t for t in data["trades"]}
+    assert sorted(trades) == ["1", "2", "3", "4"]
+    for t in trades.values():
+        bars = t["bars"]
+        assert len(bars["m"]) == len(bars["o"]) == len(bars["c"]) > 30
+        first = pd.Timestamp(bars["t0"])
+        last = first + pd.Timedelta(minutes=bars["m"][-1])
+        assert first <= pd.Timestamp(t["entry_x"]) - pd.Timedelta(minutes=15)
+        assert pd.Timestamp(t["exit_x"]) + pd.Timedelta(minutes=15) <= last
+        assert t["t1"] is not None and t["t2"] is not None and t["entry_p"] == 120.0
+        assert t["exits"] and all(e[2] is not None for e in t["exits"])  # premium at each exit
+    assert [s[2] for s in trades["1"]["stops"]] == ["initial", "break_even", "trail"]
+    assert [s[2] for s in trades["2"]["stops"]] == ["initial"]
+    assert [e[3] for e in trades["1"]["exits"]] == ["T1 partial", "exit_target2"]
+    assert [e[3] for e in trades["2"]["exits"]] == ["exit_stop"]
+    assert trades["2"]["title"].startswith("#2 BUY PE · exit_stop")
+
+
+def test_full_prices_and_drawdown_stated(report: tuple[Path, str]) -> None:
+    _, page = report
+    body = _without_bundle(page)
+    assert '"tickformat":",.0f"' in body and "tickformat:',.2f'" in body
+    assert '"tickformat":"~s"' not in body and '"tickformat":"s"' not in body
+    assert "intraday marks against the running peak" in body
+    assert '"type":"heatmap"' in body
+
+
+def test_optional_measures_when_present(tmp_path: Path) -> None:
+    run, bars = build_run(tmp_path)
+    _kpis_with(run)
+    page = write_report(run, bars=bars).read_text(encoding="utf-8")
+    for key in ("sortino", "calmar", "max_drawdown_close_pct"):
+        assert f">{key}<" not in page
+    assert "Entry hour" not in page and "Close to close" not in page
+    _kpis_with(
+        run, sortino=1.5, calmar=2.25, max_drawdown_close_pct=0.0123,
+        by_entry_hour={"09": {"trades": 2, "net_pnl": 100.0, "win_rate": 0.5}},
+        monthly_heatmap={"years": [2024], "months": ["Jan", "Feb"], "values": [[0.0314, None]]},
+    )  # fmt: skip
+    page = write_report(run, bars=bars).read_text(encoding="utf-8")
+    for key in ("sortino", "calmar", "max_drawdown_close_pct"):
+        assert f">{key}<" in page
+    assert "Close to close (day-end equity only) the largest is 1.23 %" in page
+    assert ">Entry hour<" in page and ">09<" in page
+    assert '"z":[[3.14,null]]' in page and '"x":["Jan","Feb"]' in page
 
 
 def test_deterministic(report: tuple[Path, str]) -> None:
@@ -171,28 +268,62 @@ def test_deterministic(report: tuple[Path, str]) -> None:
     assert again == page.encode("utf-8")
 
 
-def test_without_bars_says_so(tmp_path: Path) -> None:
+def test_without_bars_says_why(tmp_path: Path) -> None:
     run, _ = build_run(tmp_path)
     page = write_report(run, title="t <&> x").read_text(encoding="utf-8")
-    assert "per-trade charts are skipped" in page
+    assert "journal.jsonl has no header, so the data folder is unknown." in page
     assert "t &lt;&amp;&gt; x" in page and "t <&> x" not in page
-    assert "fig-trade-0" not in page
+    data = trade_data(page)
+    assert len(data["trades"]) == 4 and all("bars" not in t for t in data["trades"])
+    assert page.count('<tr data-id="') == 4  # the table still lists every trade
 
 
-def test_selection_rule() -> None:
-    n = 40
-    pnl = [float((i * 37) % 101 - 50) for i in range(n)]
-    trades = pd.DataFrame(
-        {
-            "pnl_net": pnl,
-            "entry_ts": [_iso(0, i) for i in range(n)],
-            "exit_ts": [_iso(0, i + 1) for i in range(n)],
-        }
-    )
-    chosen = select_trades(trades, "Asia/Kolkata")
-    order = sorted(range(n), key=lambda i: pnl[i])
-    expected = set(order[:5]) | set(order[-5:]) | set(range(n - 5, n))
-    assert chosen == sorted(expected) and len(chosen) <= 15
+def test_synthetic_stream_says_so(tmp_path: Path) -> None:
+    run, _ = build_run(tmp_path, data=None)
+    page = write_report(run).read_text(encoding="utf-8")
+    assert "synthetic stream (no data folder)" in page
+    assert "<title>dyntrail paper session</title>" in page  # the header's mode
+
+
+@pytest.fixture(scope="module")
+def backtest_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A month of synthetic data (seed 3) and its backtest run folder (report written)."""
+    data = synth_to_folder(tmp_path_factory.mktemp("data"), months=1, seed=3, fmt="csv")
+    run = tmp_path_factory.mktemp("bt")
+    run_backtest(Config(), data, run)
+    return data, run
+
+
+def test_rewritten_report_is_the_same_and_charts_every_trade(
+    backtest_run: tuple[Path, Path],
+) -> None:
+    _, run = backtest_run
+    first = (run / "report.html").read_bytes()
+    again = write_report(run).read_bytes()  # as `dyntrail report RUN_DIR` does
+    assert again == first
+    page = first.decode("utf-8")
+    trades = pd.read_csv(run / "trades.csv")
+    data = trade_data(page)
+    assert len(trades) > 0 and len(data["trades"]) == len(trades)
+    assert all(len(t["bars"]["m"]) > 0 for t in data["trades"])
+    assert page.count('<tr data-id="') == len(trades)
+
+
+def test_data_folder_gone_says_so(backtest_run: tuple[Path, Path], tmp_path: Path) -> None:
+    data, run = backtest_run
+    copy = tmp_path / "run"
+    copy.mkdir()
+    for f in run.iterdir():
+        (copy / f.name).write_bytes(f.read_bytes())
+    header = json.loads((copy / "journal.jsonl").read_text().splitlines()[0])
+    assert header["kind"] == "header" and Path(header["data"]) == data
+    lines = (copy / "journal.jsonl").read_text().splitlines(keepends=True)
+    header["data"] = str(tmp_path / "gone")
+    lines[0] = json.dumps(header) + "\n"
+    (copy / "journal.jsonl").write_text("".join(lines))
+    page = write_report(copy).read_text(encoding="utf-8")
+    assert "no longer exists" in page and str(tmp_path / "gone") in page
+    assert all("bars" not in t for t in trade_data(page)["trades"])
 
 
 def test_large_equity_is_downsampled(tmp_path: Path) -> None:

@@ -158,3 +158,13 @@ def flags_of(cell: object) -> list[str]:
     if not isinstance(cell, str) or not cell:
         return []
     return cell.split(";")
+
+
+def side_label(side: object, right: object) -> str:
+    """What a person reads for a trade's side: a long (bullish) trade buys the call, ``BUY CE``;
+    a short (bearish) one buys the put, ``BUY PE``; on the underlying itself ``BUY FUT`` /
+    ``SELL FUT``. ``trades.csv`` keeps its ``side`` column (long/short) unchanged."""
+    r = right.strip().upper() if isinstance(right, str) else ""
+    if r in ("CE", "PE"):
+        return f"BUY {r}"
+    return "BUY FUT" if str(side).strip().lower() == "long" else "SELL FUT"

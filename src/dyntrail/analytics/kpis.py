@@ -25,7 +25,6 @@ Conventions (they hold for every KPI below):
 
 from __future__ import annotations
 
-import calendar
 import datetime as dt
 import json
 import math
@@ -40,6 +39,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from dyntrail.analytics import measures as ms
+from dyntrail.analytics.measures import months_between
 from dyntrail.core.config import AcceptanceSection
 from dyntrail.core.config_load import load_config
 from dyntrail.core.costs import PARTS as COST_PARTS
@@ -47,7 +48,7 @@ from dyntrail.errors import ConfigError, DataError
 from dyntrail.trade import flags_of
 
 IST = "Asia/Kolkata"
-TRADING_DAYS_PER_YEAR = 252
+TRADING_DAYS_PER_YEAR = ms.TRADING_DAYS_PER_YEAR
 VIX_TIER_ORDER = ("low", "normal", "reduced", "high")
 EXIT_REASON_ORDER: tuple[str, ...] = ("exit_stop", "exit_target1", "exit_target2", "exit_time")
 EXIT_REASON_ORDER += ("exit_eod", "exit_breaker", "exit_risk", "exit_kill")
@@ -113,47 +114,6 @@ def _jsonable(obj: Any) -> Any:
     return obj
 
 
-def _pnl_stats(pnl: pd.Series) -> dict[str, Any]:
-    """trades, net_pnl, win_rate, profit_factor, gross_profit, gross_loss of one pnl_net set."""
-    wins, losses = pnl[pnl > 0], pnl[pnl < 0]
-    gp, gl = float(wins.sum()), float(-losses.sum())
-    win_rate = len(wins) / len(pnl) if len(pnl) else None
-    pf = gp / gl if gl > 0 else None
-    return {"trades": len(pnl), "net_pnl": float(pnl.sum()), "win_rate": win_rate,
-            "profit_factor": pf, "gross_profit": gp, "gross_loss": gl}  # fmt: skip
-
-
-def _grouped(pnl: pd.Series, keys: pd.Series, order: Sequence[str]) -> dict[str, Any]:
-    """``_pnl_stats`` per key, keys in ``order`` first and then any others sorted."""
-    keys = keys.fillna("unknown").astype(str).replace("", "unknown")
-    present = set(keys)
-    ordered = [k for k in order if k in present] + sorted(present - set(order))
-    return {k: _pnl_stats(pnl[keys == k]) for k in ordered}
-
-
-def _add_months(d: dt.date, k: int) -> dt.date:
-    y, m = divmod(d.month - 1 + k, 12)
-    year, month = d.year + y, m + 1
-    return dt.date(year, month, min(d.day, calendar.monthrange(year, month)[1]))
-
-
-def months_between(start: dt.date, end: dt.date) -> float:
-    """Length of the inclusive date range ``[start, end]`` in calendar months.
-
-    ``n`` whole months fit from ``start`` (a month on from 31 Jan is 28/29 Feb) to the day after
-    ``end``; the rest is the remaining days over the length of the next month step. So
-    2023-01-01..2023-12-31 is exactly 12.0 and 2024-01-15..2024-02-14 is 1.0.
-    """
-    if end < start:
-        raise ValueError(f"data_end {end} is before data_start {start}")
-    stop = end + dt.timedelta(days=1)
-    whole = 12 * (stop.year - start.year) + stop.month - start.month
-    while whole > 0 and _add_months(start, whole) > stop:
-        whole -= 1
-    anchor, nxt = _add_months(start, whole), _add_months(start, whole + 1)
-    return whole + (stop - anchor).days / (nxt - anchor).days
-
-
 def _ratio(part: int, whole: int) -> float | None:
     return part / whole if whole else None
 
@@ -192,17 +152,32 @@ def compute_kpis(
     - ``win_rate`` = winners / trades; ``avg_win`` = mean pnl_net of winners; ``avg_loss`` = mean
       pnl_net of losers (negative); ``largest_win`` / ``largest_loss`` = max / min pnl_net;
       ``expectancy_inr`` = mean pnl_net; ``expectancy_r`` = mean of the non-missing r_multiple.
-      Each is None with no trade (or no winner / loser / r_multiple).
+      ``avg_r_win`` / ``avg_r_loss`` = mean r_multiple of winners / losers. Each is None with
+      no trade (or no winner / loser / r_multiple).
+    - ``max_win_streak`` / ``max_loss_streak``: the most consecutive winners / losers in exit
+      time order (a zero trade ends both runs); 0 with none.
     - ``trading_days``: the days of the data = the given list (or count) united with the days
       on which trades exited. ``days_traded``: days with an exit. ``trades_per_day`` = trades /
       trading_days.
     - ``sharpe`` = mean(r) / std(r, ddof=1) · √252 with r_d = (Σ pnl_net exiting on day d) /
       capital for every trading day (0 on days without a trade; no compounding, no risk-free
       rate). None with fewer than 2 days or when every r_d is equal (zero std).
-    - ``max_drawdown_pct`` = max over equity.csv rows (sorted by timestamp) of (peak − equity) /
-      capital, where peak is the running maximum of equity starting from ``capital`` (the
-      account's starting equity); ``max_drawdown_inr`` is the same in INR. None when equity.csv
-      has no row.
+    - ``sortino`` = mean(r) / DD · √252 over the same r_d, DD = √(Σ_{r_d<0} r_d² / N) with N
+      all trading days (downside deviation against 0). None with fewer than 2 days or no losing
+      day.
+    - ``max_drawdown_pct`` (intraday marks) = max over equity.csv rows (sorted by timestamp) of
+      (peak − equity) / capital, where peak is the running maximum of equity starting from
+      ``capital`` (the account's starting equity); ``max_drawdown_inr`` is the same in INR.
+      ``max_drawdown_close_pct`` / ``_close_inr`` (close to close) = the same over each
+      exchange day's closing equity (its last mark) only. None when equity.csv has no row.
+    - ``calmar`` = mean(r) · 252 / max_drawdown_pct: the annualised return (simple, as for
+      Sharpe) over the intraday-marks drawdown. None without a day or without a drawdown.
+    - ``longest_drawdown_days``: calendar days from the mark that set a peak to the first later
+      mark back at or above it (to the last mark if not recovered), the longest such span (0
+      without a drawdown). ``time_to_recover_days``: calendar days from the trough of the deepest
+      drawdown (first on a tie) to that recovery mark; None if it has not recovered, 0 without
+      a drawdown. Both on the intraday marks. These three need equity.csv's ``timestamp``
+      (None without it or without rows).
     - ``avg_slippage_pct`` = arithmetic mean of ``slippage_pct`` over executed fills (action not
       ``rejected`` and a price present; unweighted, favourable slippage counts negative);
       ``avg_slippage_inr`` likewise with ``slippage``. None without executed fills. An
@@ -215,10 +190,17 @@ def compute_kpis(
       action ``rejected``; ``reject_ratio`` = orders_rejected / orders_sent, None with no order.
       ``broker_acks`` = rows with a numeric ack_ms; ``p95_ack_ms`` = 95th percentile of those
       ack_ms (linear interpolation, numpy's default), None without any.
-    - ``by_vix_tier``, ``by_exit_reason``, ``by_weekday``: per group trades, net_pnl, win_rate,
-      profit_factor, gross_profit, gross_loss.
+    - ``by_vix_tier``, ``by_exit_reason``, ``by_weekday``, ``by_entry_hour`` (hour of entry_ts,
+      "09".."15"), ``by_days_to_expiry`` (calendar days from the entry date to ``expiry``: "0",
+      "1", "2", "3", "4+"; trades without an expiry left out), ``by_stop_kind`` (``exit_stop``
+      trades by ``stop_kind``: initial, break_even, trail), ``by_side_label`` ("BUY CE" / "BUY
+      PE" from ``right``, "BUY FUT" / "SELL FUT" from ``side`` without one): per group trades,
+      net_pnl, win_rate, profit_factor, gross_profit, gross_loss. A column missing from an older
+      trades.csv leaves its breakdown empty ({}).
     - ``monthly_returns``: "YYYY-MM" → (Σ pnl_net exiting in that month) / capital, for every
       month from data_start to data_end (0.0 without trades) and any month with an exit.
+      ``monthly_heatmap``: the same as {"years", "months" ("Jan".."Dec"), "values"}, one row
+      per year, None for a month outside them.
     """
     if not capital > 0:
         raise ValueError(f"capital must be positive, got {capital}")
@@ -228,7 +210,8 @@ def compute_kpis(
     pnl = _num(trades, "pnl_net", "trades")
     gross = _num(trades, "pnl_gross", "trades")
     costs = _num(trades, "costs", "trades")
-    r_mult = _num(trades, "r_multiple", "trades", allow_nan=True).dropna()
+    r_all = _num(trades, "r_multiple", "trades", allow_nan=True)
+    r_mult = r_all.dropna()
     n = len(pnl)
     exit_ts = parse_ts(trades["exit_ts"], tz) if n else parse_ts([], tz)
     entry_ts = parse_ts(trades["entry_ts"], tz) if n else parse_ts([], tz)
@@ -246,18 +229,7 @@ def compute_kpis(
         sd = float(returns.std(ddof=1))
         sharpe = _f(returns.mean() / sd * math.sqrt(TRADING_DAYS_PER_YEAR)) if sd > 0 else None
 
-    # Drawdown from the equity curve.
-    max_dd_pct = max_dd_inr = None
-    if len(equity):
-        eq = equity
-        if "timestamp" in eq.columns:
-            stamps = parse_ts(eq["timestamp"], tz).to_numpy(dtype="datetime64[ns]")
-            order = np.argsort(stamps, kind="stable")
-            eq = eq.iloc[order]
-        values = _num(eq, "equity", "equity").to_numpy()
-        peak = np.maximum.accumulate(np.concatenate([[capital], values]))[1:]
-        max_dd_inr = float((peak - values).max())
-        max_dd_pct = max_dd_inr / capital
+    dd = _drawdowns(equity, capital, tz)
 
     # Fills: slippage, orders, acks.
     action = fills["action"].astype(str) if "action" in fills.columns else pd.Series(dtype=str)
@@ -269,14 +241,10 @@ def compute_kpis(
     slip_inr = _num(executed, "slippage", "fills (executed)")
     acks = _num(fills, "ack_ms", "fills", allow_nan=True).dropna().to_numpy()
 
-    stats = _pnl_stats(pnl)
+    stats = ms.pnl_stats(pnl)
+    streak = ms.streaks(pnl, exit_ts.set_axis(pnl.index)) if n else (0, 0)
     wins, losses = pnl[pnl > 0], pnl[pnl < 0]
-    month_keys = pd.Series([f"{d.year:04d}-{d.month:02d}" for d in exit_day], index=pnl.index)
-    by_month = pnl.groupby(month_keys).sum() if n else pd.Series(dtype=float)
-    all_months = {f"{m.year:04d}-{m.month:02d}" for m in _month_starts(start, end)}
-    monthly = {
-        m: float(by_month.get(m, 0.0)) / capital for m in sorted(all_months | set(by_month.index))
-    }
+    monthly = ms.monthly_returns(pnl, exit_day, start, end, capital)
     weekday = pd.Series([WEEKDAYS[t.weekday()] for t in entry_ts], index=pnl.index, dtype=object)
     exposure = None
     if bars_total and bars_in_position is not None and bars_total > 0:
@@ -296,7 +264,11 @@ def compute_kpis(
         "largest_loss": float(pnl.min()) if len(losses) else None,
         "expectancy_inr": float(pnl.mean()) if n else None,
         "expectancy_r": float(r_mult.mean()) if len(r_mult) else None,
-        "sharpe": sharpe, "max_drawdown_pct": max_dd_pct, "max_drawdown_inr": max_dd_inr,
+        "avg_r_win": ms.avg_r(pnl, r_all, winners=True),
+        "avg_r_loss": ms.avg_r(pnl, r_all, winners=False),
+        "max_win_streak": streak[0], "max_loss_streak": streak[1],
+        "sharpe": sharpe, "sortino": ms.sortino(returns),
+        "calmar": ms.calmar(returns, dd["max_drawdown_pct"]), **dd,
         "exposure_pct": exposure, "executed_fills": len(executed),
         "avg_slippage_pct": float(slip_pct.mean()) if len(slip_pct) else None,
         "avg_slippage_inr": float(slip_inr.mean()) if len(slip_inr) else None,
@@ -305,13 +277,45 @@ def compute_kpis(
         "reject_ratio": _ratio(int(rejected.sum()), len(fills) - int(settled.sum())),
         "broker_acks": len(acks),
         "p95_ack_ms": float(np.percentile(acks, 95)) if len(acks) else None,
-        "by_vix_tier": _grouped(pnl, _col(trades, "vix_tier", n), VIX_TIER_ORDER),
-        "by_exit_reason": _grouped(pnl, _col(trades, "exit_reason", n), EXIT_REASON_ORDER),
-        "by_weekday": _grouped(pnl, weekday, WEEKDAYS),
-        "monthly_returns": monthly,
+        "by_vix_tier": ms.grouped(pnl, _col(trades, "vix_tier", n), VIX_TIER_ORDER),
+        "by_exit_reason": ms.grouped(pnl, _col(trades, "exit_reason", n), EXIT_REASON_ORDER),
+        "by_weekday": ms.grouped(pnl, weekday, WEEKDAYS),
+        "by_entry_hour": ms.grouped(pnl, ms.entry_hours(entry_ts), ms.ENTRY_HOURS),
+        "by_days_to_expiry": ms.grouped(pnl, ms.days_to_expiry(trades, entry_ts),
+                                      ms.DAYS_TO_EXPIRY_ORDER, skip_none=True),
+        "by_stop_kind": ms.grouped(pnl, ms.stop_kinds(trades), ms.STOP_KIND_ORDER, skip_none=True),
+        "by_side_label": ms.grouped(pnl, ms.side_labels(trades), ms.SIDE_LABEL_ORDER,
+                                    skip_none=True),
+        "monthly_returns": monthly, "monthly_heatmap": ms.monthly_heatmap(monthly),
     }  # fmt: skip
     result: dict[str, Any] = _jsonable(kpis)
     return result
+
+
+def _drawdowns(equity: pd.DataFrame, capital: float, tz: str) -> dict[str, Any]:
+    """Drawdown KPIs of equity.csv (see ``compute_kpis``); those needing timestamps are None
+    without a ``timestamp`` column."""
+    out: dict[str, Any] = dict.fromkeys(
+        ("max_drawdown_pct", "max_drawdown_inr", "max_drawdown_close_pct",
+         "max_drawdown_close_inr", "longest_drawdown_days", "time_to_recover_days"))  # fmt: skip
+    if not len(equity):
+        return out
+    eq, stamps = equity, None
+    if "timestamp" in eq.columns:
+        stamps = parse_ts(eq["timestamp"], tz)
+        order = np.argsort(stamps.to_numpy(dtype="datetime64[ns]"), kind="stable")
+        eq, stamps = eq.iloc[order], stamps.iloc[order]
+    values = _num(eq, "equity", "equity").to_numpy()
+    out["max_drawdown_inr"] = ms.max_drawdown(values, capital)
+    out["max_drawdown_pct"] = out["max_drawdown_inr"] / capital
+    if stamps is not None:
+        closes = ms.daily_closes(stamps, values)
+        out["max_drawdown_close_inr"] = ms.max_drawdown(closes, capital)
+        out["max_drawdown_close_pct"] = out["max_drawdown_close_inr"] / capital
+        mark_days = [t.date() for t in stamps]
+        longest, recover = ms.drawdown_durations(mark_days, values, capital)
+        out["longest_drawdown_days"], out["time_to_recover_days"] = longest, recover
+    return out
 
 
 def costs_breakdown(fills: pd.DataFrame) -> dict[str, float] | None:
@@ -338,14 +342,6 @@ def costs_breakdown(fills: pd.DataFrame) -> dict[str, float] | None:
 
 def _col(df: pd.DataFrame, col: str, n: int) -> pd.Series:
     return df[col] if col in df.columns else pd.Series([None] * n, index=df.index[:n])
-
-
-def _month_starts(start: dt.date, end: dt.date) -> list[dt.date]:
-    out, m = [], dt.date(start.year, start.month, 1)
-    while m <= end:
-        out.append(m)
-        m = _add_months(m, 1)
-    return out
 
 
 @dataclass(frozen=True)

@@ -1,17 +1,15 @@
 """One self-contained ``report.html`` for a run folder.
 
 The page opens with no network: plotly.js is inlined once in ``<head>``, every figure is a div
-with a fixed id (``fig-equity``, ``fig-monthly``, ``fig-trade-N``) and there are no external
+with a fixed id (``fig-equity``, ``fig-monthly``; the trade chart ``trade-chart`` is drawn on
+demand) and there are no external
 scripts, stylesheets or fonts. All text is HTML-escaped. The same inputs give the same bytes (no
 "generated at" stamp, no random ids). Displayed numbers are rounded for reading; ``kpis.json``
 keeps full precision. Times are shown in the exchange timezone (``[session] timezone``).
 
-Per-trade charts: the 5 best and the 5 worst trades by ``pnl_net`` and the 5 that exited last
-(ties by file order), de-duplicated (so at most 15), in order of entry. Each shows the underlying's
-bars from 15 minutes before entry to 15 minutes after exit, the entry marker, the stop as a step
-line from the journal's ``stop_moved`` events (initial, break_even (older journals: be), trail;
-``stop_initial`` when the journal has none), T1 and T2 from entry to exit, and the exit fills at
-their underlying price.
+Trades: a sortable table of every trade; a click on a row draws its chart (see
+``report_trades``). The bars come from ``bars`` when the caller has them, else from the data
+folder the journal's header names, so a report rewritten later has the same content.
 """
 
 from __future__ import annotations
@@ -32,14 +30,13 @@ from plotly.subplots import make_subplots
 
 from dyntrail.analytics.checks import check_lines
 from dyntrail.analytics.kpis import acceptance, acceptance_passed, format_check_value, parse_ts
+from dyntrail.analytics.report_trades import TABLE_CSS, load_bars, read_header, trades_section
 from dyntrail.core.config import Config
 from dyntrail.core.config_load import load_config
 from dyntrail.errors import ConfigError, DataError
 
 Frame: TypeAlias = pd.DataFrame
 MAX_EQUITY_POINTS = 5000
-TRADE_PAD = pd.Timedelta(minutes=15)
-PICK = 5
 TRADE_COLS = ("trade_id", "side", "entry_ts", "exit_ts", "entry_underlying", "exit_underlying",
               "exit_reason", "stop_initial", "t1", "t2", "pnl_net")  # fmt: skip
 FILL_COLS = ("trade_id", "leg", "ts", "action", "qty", "price", "underlying", "tag")
@@ -53,13 +50,16 @@ td.n{text-align:right;font-variant-numeric:tabular-nums}th{background:#f0f4f8;te
 .note{color:#52606d}.warn{background:#fff4e5;border:1px solid #f0b429;padding:6px 10px}
 .verdict{font-size:1.3em;font-weight:bold}
 """
+CSS += TABLE_CSS
 # (key, label, format for _fmt)
 KPI_ROWS = (
     ("trades", "Trades", "int"), ("net_pnl", "Net P&L", "inr"),
     ("gross_pnl", "Gross P&L", "inr"), ("total_costs", "Costs", "inr"),
     ("return_pct", "Net P&L / capital", "pct"), ("profit_factor", "Profit factor (net)", "num"),
-    ("sharpe", "Sharpe (daily, ×√252)", "num"),
-    ("max_drawdown_pct", "Max drawdown / capital", "pct"),
+    ("sharpe", "Sharpe (daily, ×√252)", "num"), ("sortino", "Sortino (daily, ×√252)", "num"),
+    ("calmar", "Calmar", "num"),
+    ("max_drawdown_pct", "Max drawdown / capital (intraday marks vs running peak)", "pct"),
+    ("max_drawdown_close_pct", "Max drawdown / capital (close to close)", "pct"),
     ("max_drawdown_inr", "Max drawdown", "inr"), ("win_rate", "Win rate", "pct"),
     ("avg_win", "Average win", "inr"), ("avg_loss", "Average loss", "inr"),
     ("expectancy_inr", "Expectancy per trade", "inr"), ("expectancy_r", "Expectancy (R)", "num"),
@@ -71,6 +71,13 @@ KPI_ROWS = (
     ("p95_ack_ms", "p95 order ack (ms)", "num"), ("reject_ratio", "Reject ratio", "pct"),
 )  # fmt: skip
 
+
+# breakdowns shown only when kpis.json has them (key, label)
+MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+OPTIONAL_BREAKDOWNS = {
+    "by_side_label": "Trade (BUY CE bullish / BUY PE bearish)", "by_entry_hour": "Entry hour",
+    "by_days_to_expiry": "Days to expiry (at entry)", "by_stop_kind": "Stop kind (stop exits)",
+}  # fmt: skip
 
 COST_ROWS = (
     ("brokerage", "Brokerage"), ("stt", "STT (securities transaction tax)"),
@@ -102,15 +109,6 @@ def _pf(group: dict[str, Any]) -> str:
     if group.get("profit_factor") is None and (group.get("gross_profit") or 0) > 0:
         return "∞ (no loss)"
     return _fmt(group.get("profit_factor"), "num")
-
-
-def _s(v: Any) -> str:
-    """A cell as text: '' for missing, 22000.0 as '22000'."""
-    if v is None or (isinstance(v, float) and math.isnan(v)):
-        return ""
-    if isinstance(v, float) and v.is_integer():
-        return str(int(v))
-    return str(v)
 
 
 def _read_csv(path: Path, required: tuple[str, ...]) -> pd.DataFrame:
@@ -235,8 +233,10 @@ def _acceptance_section(kpis: dict[str, Any], cfg: Config) -> str:
 def _breakdown_section(kpis: dict[str, Any]) -> str:
     parts = ["<h2>Breakdowns</h2>"]
     labels = {"by_vix_tier": "VIX tier", "by_exit_reason": "Exit reason"}
-    for key, label in {**labels, "by_weekday": "Weekday (of entry)"}.items():
+    for key, label in {**labels, "by_weekday": "Weekday (of entry)", **OPTIONAL_BREAKDOWNS}.items():
         groups = kpis.get(key)
+        if key in OPTIONAL_BREAKDOWNS and not isinstance(groups, dict):
+            continue  # a measure this run's kpis.json does not have
         if not isinstance(groups, dict) or not groups:
             parts.append(f"<p class='note'>{_esc(label)}: no data.</p>")
             continue
@@ -264,6 +264,18 @@ def downsample_indices(equity: np.ndarray, dd: np.ndarray, limit: int) -> np.nda
     return np.array(sorted(keep))
 
 
+def _drawdown_note(kpis: dict[str, Any]) -> str:
+    """Which drawdown the chart shows, and the close-to-close one when kpis.json has it."""
+    text = (
+        "The drawdown drawn is every equity mark (intraday, open positions at their marks) "
+        "against the running peak."
+    )
+    close = kpis.get("max_drawdown_close_pct")
+    if isinstance(close, int | float) and math.isfinite(close):
+        text += f" Close to close (day-end equity only) the largest is {_fmt(close, 'pct')}."
+    return f"<p class='note'>{_esc(text)}</p>"
+
+
 def _equity_section(equity: pd.DataFrame, capital: float, cfg: Config) -> str:
     if equity.empty:
         return "<h2>Equity and drawdown</h2><p class='note'>equity.csv has no rows.</p>"
@@ -278,15 +290,16 @@ def _equity_section(equity: pd.DataFrame, capital: float, cfg: Config) -> str:
     fig.add_trace(go.Scatter(x=x, y=values[idx], name="equity", line={"width": 1.5}), 1, 1)
     dd_trace = go.Scatter(x=x, y=-dd[idx] * 100, name="drawdown", fill="tozeroy", line_width=1)
     fig.add_trace(dd_trace, 2, 1)
-    fig.update_yaxes(title_text="equity (₹)", row=1, col=1)
-    fig.update_yaxes(title_text="drawdown", ticksuffix=" %", row=2, col=1)
+    fig.update_yaxes(title_text="equity (₹)", tickformat=",.0f", row=1, col=1)
+    fig.update_yaxes(title_text="drawdown", ticksuffix=" %", tickformat=",.2f", row=2, col=1)
     opens = cfg.session.open.hour + cfg.session.open.minute / 60
     closes = cfg.session.close.hour + cfg.session.close.minute / 60
     breaks: list[dict[str, Any]] = [{"bounds": ["sat", "mon"]}]
     if opens < closes:  # hide the nights (5 minutes of margin on either side)
         breaks.append({"bounds": [closes + 5 / 60, opens - 5 / 60], "pattern": "hour"})
     fig.update_xaxes(rangebreaks=breaks)
-    fig.update_layout(height=520, title_text="Equity and drawdown", showlegend=False)
+    title = "Equity and drawdown (intraday marks against the running peak)"
+    fig.update_layout(height=520, title_text=title, showlegend=False)
     note = "<p class='note'>Nights and weekends are cut from the time axis."
     if len(idx) < len(values):
         note += (
@@ -296,124 +309,52 @@ def _equity_section(equity: pd.DataFrame, capital: float, cfg: Config) -> str:
     return "<h2>Equity and drawdown</h2>" + _figure_html(fig, "fig-equity") + note + "</p>"
 
 
-def _monthly_section(kpis: dict[str, Any]) -> str:
+def monthly_grid(kpis: dict[str, Any]) -> tuple[list[str], list[str], list[list[float | None]]]:
+    """Years, month names and returns (fractions; None for a month without data) for the heatmap:
+    kpis.json's ``monthly_heatmap`` when present, else built from ``monthly_returns``
+    ("YYYY-MM" keys)."""
+    grid = kpis.get("monthly_heatmap")
+    if isinstance(grid, dict) and {"years", "months", "values"} <= grid.keys():
+        return [str(y) for y in grid["years"]], [str(m) for m in grid["months"]], grid["values"]
     monthly = kpis.get("monthly_returns") or {}
-    if not monthly:
+    years = sorted({str(k)[:4] for k in monthly})
+    values: list[list[float | None]] = [[None] * 12 for _ in years]
+    for key, v in monthly.items():
+        year, month = str(key)[:4], int(str(key)[5:7])
+        values[years.index(year)][month - 1] = None if v is None else float(v)
+    return years, list(MONTHS), values
+
+
+def _monthly_section(kpis: dict[str, Any]) -> str:
+    years, months, values = monthly_grid(kpis)
+    if not years:
         return "<h2>Monthly returns</h2><p class='note'>No months.</p>"
-    vals = [float(v or 0.0) * 100 for v in monthly.values()]
-    colours = ["#137333" if v >= 0 else "#b00020" for v in vals]
-    text = [f"{v:.2f} %" for v in vals]
-    fig = go.Figure(go.Bar(x=list(monthly), y=vals, marker_color=colours, text=text))
-    fig.update_layout(height=360, title_text="Monthly net P&L (% of capital)")
-    fig.update_xaxes(type="category")
-    fig.update_yaxes(ticksuffix=" %")
+    z = [[None if v is None else round(float(v) * 100, 4) for v in row] for row in values]
+    text = [["" if v is None else f"{v:.2f} %" for v in row] for row in z]
+    fig = go.Figure(
+        go.Heatmap(
+            z=z, x=months, y=years, text=text, texttemplate="%{text}", zmid=0,
+            colorscale=[[0, "#b00020"], [0.5, "#ffffff"], [1, "#137333"]],
+            colorbar={"ticksuffix": " %"}, hovertemplate="%{y} %{x}: %{text}<extra></extra>",
+        )
+    )  # fmt: skip
+    fig.update_layout(height=160 + 40 * len(years), title_text="Monthly net P&L (% of capital)")
+    fig.update_xaxes(type="category", side="top")
+    fig.update_yaxes(type="category", autorange="reversed")
     return "<h2>Monthly returns</h2>" + _figure_html(fig, "fig-monthly")
 
 
-def select_trades(trades: pd.DataFrame, tz: str, k: int = PICK) -> list[int]:
-    """Row positions of the charted trades: k best and k worst pnl_net, k last exits (stable
-    ties by file order), de-duplicated, ordered by entry time."""
-    if trades.empty:
-        return []
-    pnl = pd.to_numeric(trades["pnl_net"], errors="coerce").to_numpy(dtype=float)
-    pos = np.arange(len(trades))
-    best = pos[np.argsort(-pnl, kind="stable")][:k]
-    worst = pos[np.argsort(pnl, kind="stable")][:k]
-    exits = _naive(trades["exit_ts"], tz).to_numpy()
-    recent = pos[np.argsort(exits, kind="stable")][::-1][:k]
-    chosen = sorted({int(i) for i in (*best, *worst, *recent)})
-    entries = _naive(trades["entry_ts"], tz).to_numpy()
-    return sorted(chosen, key=lambda i: (entries[i], i))
-
-
-def _trade_figure(
-    tr: pd.Series, bars: pd.DataFrame, fills: pd.DataFrame, stops: list[dict[str, Any]], tz: str
-) -> go.Figure:
-    entry, exit_ = _naive([tr["entry_ts"], tr["exit_ts"]], tz).tolist()
-    w = bars[(bars["_t"] >= entry - TRADE_PAD) & (bars["_t"] <= exit_ + TRADE_PAD)]
-    fig = go.Figure(
-        go.Candlestick(x=_x(w["_t"]), open=w["open"], high=w["high"], low=w["low"],
-                       close=w["close"], name="underlying")
-    )  # fmt: skip
-    what = f"{tr['side']} {_s(tr.get('right'))} {_s(tr.get('strike'))}".strip()
-    symbol = "triangle-up" if str(tr["side"]).lower() == "long" else "triangle-down"
-    fig.add_scatter(
-        x=_x([entry]), y=[tr["entry_underlying"]], mode="markers", name="entry",
-        text=[_esc(f"entry {what} @ {_s(tr.get('entry_price'))}")],
-        marker={"symbol": symbol, "size": 14, "color": "#1f6feb", "line_width": 1},
-    )  # fmt: skip
-    if stops:
-        xs = [max(t, entry) for t in _naive([s["ts"] for s in stops], tz)]
-        ys = [float(s["level"]) for s in stops]
-        text = [_esc(s.get("reason", "")) for s in stops]
-    else:
-        xs, ys, text = [entry], [float(tr["stop_initial"])], ["initial (trades.csv)"]
-    fig.add_scatter(
-        x=_x([*xs, exit_]), y=[*ys, ys[-1]], mode="lines+markers", line_shape="hv", name="stop",
-        text=[*text, ""], line={"color": "#b00020", "width": 2}, marker_size=5,
-    )  # fmt: skip
-    for name, dash in (("t1", "dash"), ("t2", "dot")):
-        level = pd.to_numeric(tr.get(name), errors="coerce")
-        if pd.notna(level):
-            fig.add_scatter(
-                x=_x([entry, exit_]), y=[level, level], mode="lines", name=name.upper(),
-                line={"color": "#137333", "dash": dash, "width": 1.5},
-            )  # fmt: skip
-    if not fills.empty:
-        under = pd.to_numeric(fills["underlying"], errors="coerce").fillna(tr["exit_underlying"])
-        legs = zip(fills["action"], fills["qty"], fills["price"], fills["tag"], strict=True)
-        fig.add_scatter(
-            x=_x(_naive(fills["ts"], tz)), y=under, mode="markers", name="exit",
-            text=[_esc(f"{_s(a)} {_s(q)} @ {_s(p)} ({_s(t)})") for a, q, p, t in legs],
-            marker={"symbol": "x", "size": 12, "color": "black"},
-        )  # fmt: skip
-    pnl = _fmt(tr["pnl_net"], "inr")
-    title = f"#{tr['trade_id']} {what} · {tr['exit_reason']} · net {pnl}"
-    fig.update_layout(height=420, title_text=_esc(title), xaxis_rangeslider_visible=False)
-    fig.update_yaxes(title_text="underlying")
-    return fig
-
-
-def _trades_section(
-    trades: Frame, fills: Frame, stops: list[Any], bars: Frame | None, tz: str
-) -> str:
-    head = "<h2>Selected trades</h2>"
-    if bars is None:
-        return head + "<p class='note'>No bars were passed: per-trade charts are skipped.</p>"
-    chosen = select_trades(trades, tz)
-    if not chosen:
-        return head + "<p class='note'>No trades.</p>"
-    bars = bars.assign(_t=_naive(bars["timestamp"], tz).to_numpy())
-    trades = trades.astype({"trade_id": str})
-    fills = fills.astype({"trade_id": str})
-    executed = fills[(fills["action"].astype(str) != "rejected") & fills["price"].notna()]
-    by_trade: dict[str, list[dict[str, Any]]] = {}
-    for ev in sorted(stops, key=lambda e: e.get("seq", 0)):
-        by_trade.setdefault(str(ev.get("trade_id")), []).append(ev)
-    parts = [
-        head,
-        f"<p class='note'>{len(chosen)} of {len(trades)} trades: the {PICK} best and {PICK} worst "
-        f"by net P&L and the {PICK} that exited last, in order of entry; bars from "
-        f"{TRADE_PAD.seconds // 60} minutes before entry to as long after exit.</p>",
-    ]
-    for n, i in enumerate(chosen):
-        tr = trades.iloc[i]
-        tid = str(tr["trade_id"])
-        legs = executed[(executed["trade_id"] == tid) & (pd.to_numeric(executed["leg"]) > 0)]
-        fig = _trade_figure(tr, bars, legs, by_trade.get(tid, []), tz)
-        parts.append(_figure_html(fig, f"fig-trade-{n}"))
-    return "".join(parts)
-
-
 def write_report(
-    run_dir: Path, *, bars: pd.DataFrame | None = None, title: str = "dyntrail backtest"
+    run_dir: Path, *, bars: pd.DataFrame | None = None, title: str | None = None
 ) -> Path:
     """Write ``run_dir/report.html`` from the run folder's files and return its path.
 
     Reads trades.csv, fills.csv, equity.csv, kpis.json, config.toml and journal.jsonl (the
     journal is optional). ``bars`` (timestamp, open, high, low, close of the underlying; naive
-    timestamps are exchange time) enables the per-trade charts. Raises ``DataError`` or
-    ``ConfigError`` naming the file when a required file is missing or unreadable.
+    timestamps are exchange time) feed the trade charts; without them the bars are loaded from
+    the data folder the journal's header names (the page says why when they cannot be). The
+    title follows the header's mode unless given. Raises ``DataError`` or ``ConfigError`` naming
+    the file when a required file is missing or unreadable.
     """
     run_dir = Path(run_dir)
     trades = _read_csv(run_dir / "trades.csv", TRADE_COLS)
@@ -432,6 +373,12 @@ def write_report(
     cfg = load_config(cfg_path)
     stops, warnings = _read_journal(run_dir / "journal.jsonl")
     tz, capital = cfg.session.timezone, float(cfg.account.capital_inr)
+    head, why = read_header(run_dir), ""
+    if title is None:  # the same page whoever writes it (the run, or `dyntrail report` later)
+        paper = head is not None and head.get("mode") == "paper"
+        title = "dyntrail paper session" if paper else "dyntrail backtest"
+    if bars is None:
+        bars, why = load_bars(head, cfg)
 
     if "trades" in kpis and kpis["trades"] != len(trades):
         warnings.append(f"kpis.json counts {kpis['trades']} trades, trades.csv has {len(trades)}")
@@ -455,8 +402,8 @@ def write_report(
     body = "".join([
         header, warn_html, _kpi_section(kpis), _costs_section(kpis), _checks_section(kpis),
         _acceptance_section(kpis, cfg),
-        _equity_section(equity, capital, cfg), _monthly_section(kpis), _breakdown_section(kpis),
-        _trades_section(trades, fills, stops, bars, tz),
+        _equity_section(equity, capital, cfg), _drawdown_note(kpis), _monthly_section(kpis),
+        _breakdown_section(kpis), trades_section(trades, fills, stops, bars, why, tz),
         "<p class='note'>Numbers are rounded for display; kpis.json holds full precision. "
         "Formulas: dyntrail.analytics.kpis.</p>",
     ])  # fmt: skip

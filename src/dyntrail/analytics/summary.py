@@ -7,6 +7,7 @@ from typing import Any
 from rich.table import Table
 
 # (key, label, format): pct values are fractions in kpis.json and shown as percentages here.
+# Drawdowns are of capital: against the running peak of every equity mark, or of daily closes.
 ROWS: tuple[tuple[str, str, str], ...] = (
     ("months", "months of data", "{:.1f}"),
     ("trades", "trades", "{:d}"),
@@ -16,9 +17,17 @@ ROWS: tuple[tuple[str, str, str], ...] = (
     ("return_pct", "return on capital", "pct"),
     ("profit_factor", "profit factor", "{:.2f}"),
     ("sharpe", "Sharpe (daily, annualised)", "{:.2f}"),
-    ("max_drawdown_pct", "max drawdown (of capital)", "pct"),
+    ("sortino", "Sortino (daily, annualised)", "{:.2f}"),
+    ("calmar", "Calmar (annual return / intraday drawdown)", "{:.2f}"),
+    ("max_drawdown_pct", "max drawdown (intraday marks)", "pct"),
+    ("max_drawdown_close_pct", "max drawdown (daily closes)", "pct"),
+    ("longest_drawdown_days", "longest drawdown (calendar days)", "{:d}"),
+    ("time_to_recover_days", "deepest drawdown: days to recover", "{:d}"),
     ("win_rate", "win rate", "pct"),
-    ("expectancy_r", "expectancy (R)", "{:.3f}"),
+    ("max_win_streak", "longest winning streak (trades)", "{:d}"),
+    ("max_loss_streak", "longest losing streak (trades)", "{:d}"),
+    ("expectancy_inr", "expectancy per trade (INR)", "{:,.2f}"),
+    ("expectancy_r", "expectancy per trade (R)", "{:.3f}"),
     ("avg_slippage_pct", "avg slippage (of premium)", "pct3"),
     ("exposure_pct", "time in a position", "pct"),
     ("p95_ack_ms", "p95 order ack (ms)", "{:.0f}"),
@@ -47,7 +56,9 @@ def kpi_table(kpis: dict[str, Any], title: str = "backtest KPIs") -> Table:
     table.add_column("KPI")
     table.add_column("value", justify="right")
     for key, label, fmt in ROWS:
-        if key in kpis:
+        if key == "time_to_recover_days" and kpis.get(key) is None and kpis.get("max_drawdown_pct"):
+            table.add_row(label, "not recovered")
+        elif key in kpis:
             table.add_row(label, _fmt(kpis[key], fmt))
         if key == "total_costs":
             _cost_rows(table, kpis.get("costs_breakdown"))

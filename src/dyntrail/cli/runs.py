@@ -190,8 +190,11 @@ def accept(
     raise typer.Exit(accept_run(run_dir, out, errors=err, as_json=as_json))
 
 
-def report(run_dir: Annotated[Path, typer.Argument(help="A backtest run folder.")]) -> None:
-    """(Re)write report.html for a run folder."""
+def report(
+    run_dir: Annotated[Path, typer.Argument(help="A run folder (backtest or paper).")],
+) -> None:
+    """(Re)write report.html for a run folder: the same page the run wrote, trade charts
+    included (the bars are read again from the data folder the run's journal names)."""
     from dyntrail.analytics.report import write_report
 
     try:

@@ -277,7 +277,14 @@ def run_backtest(
     stage = _Stages(progress, len(plan.md.bars.timestamps), report)
     on_bars = stage.bar if progress is not None else None  # no listener: nothing per bar
     with Journal(journal_path) as journal:
-        rows = simulate(cfg, plan, journal, seed=seed, data_label=str(data_dir), progress=on_bars)
+        rows = simulate(
+            cfg,
+            plan,
+            journal,
+            seed=seed,
+            data_label=str(Path(data_dir).resolve()),
+            progress=on_bars,
+        )
     stage.start("writing the run folder")
     gc.collect()  # the run's per-bar lists are done with: free them before the outputs
     kpis = write_run(

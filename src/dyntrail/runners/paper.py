@@ -236,7 +236,7 @@ def _write_header(
         seed=s.seed,
         days=s.days,
         start=s.start.isoformat(),
-        data=str(s.data_dir) if s.data_dir else None,
+        data=str(Path(s.data_dir).resolve()) if s.data_dir else None,
         bars=feed.n,
         bar_minutes=feed.bar_minutes,
         faults=dataclasses.asdict(s.faults),

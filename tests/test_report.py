@@ -278,11 +278,27 @@ def test_without_bars_says_why(tmp_path: Path) -> None:
     assert page.count('<tr data-id="') == 4  # the table still lists every trade
 
 
-def test_synthetic_stream_says_so(tmp_path: Path) -> None:
+def test_a_header_without_a_folder_or_a_stream_says_so(tmp_path: Path) -> None:
     run, _ = build_run(tmp_path, data=None)
     page = write_report(run).read_text(encoding="utf-8")
-    assert "synthetic stream (no data folder)" in page
+    assert "does not say how to remake it" in page
     assert "<title>dyntrail paper session</title>" in page  # the header's mode
+
+
+def test_a_paper_session_on_the_synthetic_stream_gets_its_charts(tmp_path: Path) -> None:
+    """The stream is made again from the header (seed, days, first day): the page charts every
+    trade, as a backtest's does, when written by the session and when rewritten."""
+    from dyntrail.core.config import Config
+    from dyntrail.execution.paper import FaultProfile
+    from dyntrail.runners.paper import run_paper
+
+    res = run_paper(Config(), tmp_path / "pp", days=3, faults=FaultProfile.none(), report=True)
+    assert res.trades > 0
+    for page in ((tmp_path / "pp" / "report.html").read_text(encoding="utf-8"),
+                 write_report(tmp_path / "pp").read_text(encoding="utf-8")):  # fmt: skip
+        data = trade_data(page)
+        assert len(data["trades"]) == res.trades
+        assert all(t.get("bars") for t in data["trades"])
 
 
 @pytest.fixture(scope="module")

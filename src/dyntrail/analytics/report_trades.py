@@ -9,8 +9,9 @@ stop path as steps coloured by kind (from the journal's ``stop_moved`` events: `
 and T2, every exit leg marked with its rule (the T1 partial exit among them), and the option's
 premium (the fills' prices) on a second y-axis.
 
-The bars come from the run's data folder, as the journal's ``header`` names it; a run whose folder
-is gone (or a paper session on a synthetic stream) gets the table without charts and a note why.
+The bars come from the run's data folder, as the journal's ``header`` names it, or, for a paper
+session on the synthetic stream, from the stream made again from the header's seed, days and
+first day; a run whose folder is gone gets the table without charts and a note why.
 """
 
 from __future__ import annotations
@@ -128,7 +129,7 @@ def load_bars(head: dict[str, Any] | None, cfg: Config) -> tuple[pd.DataFrame | 
         return None, "journal.jsonl has no header, so the data folder is unknown."
     data = head.get("data")
     if not data:
-        return None, "The run used a synthetic stream (no data folder): nothing to chart from."
+        return _synthetic_bars(head, cfg)
     folder = Path(str(data))
     if not folder.is_dir():
         return None, f"The run's data folder {folder} no longer exists."
@@ -138,6 +139,23 @@ def load_bars(head: dict[str, Any] | None, cfg: Config) -> tuple[pd.DataFrame | 
         return bars_frame(load_market(cfg, folder).bars), ""
     except DyntrailError as exc:
         return None, f"The run's data folder {folder} could not be read: {exc}"
+
+
+def _synthetic_bars(head: dict[str, Any], cfg: Config) -> tuple[pd.DataFrame | None, str]:
+    """A paper session on the synthetic stream: the stream is made again from its header (seed,
+    days, first day), the same bars the session traded."""
+    import datetime as dt
+
+    from dyntrail.runners.backtest import bars_frame
+    from dyntrail.runners.paper import session_market
+
+    try:
+        seed, days = int(head["seed"]), int(head["days"])
+        start = dt.date.fromisoformat(str(head["start"]))
+    except (KeyError, TypeError, ValueError):
+        return None, "The run has no data folder and its header does not say how to remake it."
+    bars, _, _ = session_market(cfg, None, seed, days, start)
+    return bars_frame(bars), ""
 
 
 def _naive(values: Iterable[Any], tz: str) -> pd.Series:

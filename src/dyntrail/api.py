@@ -139,7 +139,7 @@ def _in_memory(
         (run_dir / "config.toml").write_text(plan.config_text, encoding="utf-8")
         sink = Journal(run_dir / "journal.jsonl")
     with sink:
-        rows = simulate(cfg, plan, sink, seed=seed, data_label=str(Path(data).resolve()))
+        rows = simulate(cfg, plan, sink, seed=seed)
     span = RunSpan(
         plan.first,
         plan.last,

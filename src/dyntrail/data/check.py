@@ -15,7 +15,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from numpy.typing import NDArray
 
 from dyntrail.core.config import Config
 from dyntrail.data.loaders import FolderDetail, load_folder_detail
@@ -137,18 +136,6 @@ def _vix_summary(detail: FolderDetail) -> VixSummary:
     )
 
 
-def _expiry_days(values: pd.Series, tz: str) -> NDArray[np.datetime64]:
-    """Expiry dates (exchange time), as the options parser reads them."""
-    try:
-        parsed = pd.to_datetime(values, format="ISO8601", errors="coerce")
-    except ValueError:  # several UTC offsets
-        parsed = pd.to_datetime(values, format="ISO8601", errors="coerce", utc=True)
-    if isinstance(parsed.dtype, pd.DatetimeTZDtype):
-        parsed = parsed.dt.tz_convert(tz).dt.tz_localize(None)
-    days: NDArray[np.datetime64] = parsed.to_numpy("datetime64[D]")
-    return days
-
-
 def _options_summary(detail: FolderDetail, tz: str) -> OptionsSummary | None:
     df, path = detail.market.options, detail.options_path
     if df is None or path is None:
@@ -158,7 +145,7 @@ def _options_summary(detail: FolderDetail, tz: str) -> OptionsSummary | None:
     return OptionsSummary(
         rows=len(df),
         contracts=len(recorded),
-        expiries=int(np.unique(_expiry_days(df["expiry"], tz)).size),
+        expiries=len(recorded.expiries),
         strikes=int(pd.to_numeric(df["strike"]).nunique()),
         first=_text(info.first),
         last=_text(info.last),

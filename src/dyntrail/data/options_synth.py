@@ -389,6 +389,11 @@ class RecordedQuotes:
         """Number of contracts."""
         return len(self._series)
 
+    @property
+    def expiries(self) -> list[dt.date]:
+        """The expiries quoted, ascending."""
+        return sorted(self._by_expiry)
+
     def quote(
         self,
         ts: np.datetime64 | dt.datetime,

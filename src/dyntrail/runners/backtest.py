@@ -178,7 +178,6 @@ def simulate(
     journal: Journal,
     *,
     seed: int,
-    data_label: str,
     progress: Callable[[int, int], None] | None = None,
 ) -> RunRows:
     """The run itself: the plan's bars, one by one, through the engine and the simulated
@@ -194,7 +193,7 @@ def simulate(
     sessions = b.timestamps.astype("datetime64[D]").astype(np.int64)
     with few_collections():
         features = BatchFeatures(cfg, sessions, b.high, b.low, b.close, b.volume)
-        _write_header(journal, plan, seed, data_label)
+        _write_header(journal, plan, seed)
         engine = Engine(
             cfg,
             plan.spec,
@@ -218,7 +217,7 @@ def simulate(
     return RunRows(trades, fills, curve.rows, engine.bars_total, engine.bars_in_position)
 
 
-def _write_header(journal: Journal, plan: RunPlan, seed: int, data: str) -> None:
+def _write_header(journal: Journal, plan: RunPlan, seed: int) -> None:
     b = plan.md.bars
     journal.write(
         "header",
@@ -227,7 +226,7 @@ def _write_header(journal: Journal, plan: RunPlan, seed: int, data: str) -> None
         mode="backtest",
         config_hash=config_hash(plan.config_text),
         seed=seed,
-        data=data,
+        data=str(plan.md.folder.resolve()),  # in full: `dyntrail report` reads it from anywhere
         bars=len(b.timestamps),
         first=str(plan.first),
         last=str(plan.last),
@@ -282,7 +281,6 @@ def run_backtest(
             plan,
             journal,
             seed=seed,
-            data_label=str(Path(data_dir).resolve()),
             progress=on_bars,
         )
     stage.start("writing the run folder")

@@ -180,38 +180,38 @@ def _cell(v: Any) -> str:
 
 
 def _trade_data(
-    tr: pd.Series, label: str, bars: pd.DataFrame | None, bar_t: np.ndarray, legs: pd.DataFrame,
-    stops: list[dict[str, Any]], tz: str,
+    tr: pd.Series, label: str, cols: dict[str, np.ndarray] | None, bar_t: np.ndarray,
+    legs: pd.DataFrame, stops: list[tuple[pd.Timestamp, dict[str, Any]]], entry: pd.Timestamp,
+    exit_: pd.Timestamp,
 ) -> dict[str, Any]:  # fmt: skip
-    entry, exit_ = _naive([tr["entry_ts"], tr["exit_ts"]], tz).tolist()
+    """One trade's chart data. Times come parsed (naive exchange time): the stops' with their
+    events, the legs' in their ``_t`` column (parsing per trade made the report slow)."""
     d: dict[str, Any] = {"id": str(tr["trade_id"]), "label": label}
     pnl = _num(tr["pnl_net"]) or 0.0
     pnl_text = f"{'−' if pnl < 0 else ''}₹{abs(pnl):,.2f}"
     d["title"] = html.escape(f"#{tr['trade_id']} {label} · {tr['exit_reason']} · net {pnl_text}")
-    if bars is None:
+    if cols is None:
         return d
     lo = np.searchsorted(bar_t, np.datetime64(entry - TRADE_PAD), side="left")
     hi = np.searchsorted(bar_t, np.datetime64(exit_ + TRADE_PAD), side="right")
-    w = bars.iloc[int(lo) : int(hi)]
-    t = w["_t"].to_numpy(dtype="datetime64[s]")
+    t = bar_t[int(lo) : int(hi)].astype("datetime64[s]")
     d["bars"] = {  # times as whole minutes after the first bar's, to keep the page small
         "t0": _iso(t[0]) if len(t) else _iso(entry),
         "m": ((t - t[0]) // np.timedelta64(1, "m")).astype(int).tolist() if len(t) else [],
-        **{k[0]: [round(float(v), 2) for v in w[k]] for k in ("open", "high", "low", "close")},
+        **{k[0]: [round(v, 2) for v in cols[k][int(lo) : int(hi)].tolist()] for k in cols},
     }
     d["up"] = str(tr["side"]).lower() == "long"
     d["entry_x"], d["exit_x"] = _iso(entry), _iso(exit_)
     d["entry_u"], d["entry_p"] = _num(tr["entry_underlying"]), _num(tr.get("entry_price"))
     d["t1"], d["t2"] = _num(tr.get("t1")), _num(tr.get("t2"))
     if stops:
-        times = _naive([s["ts"] for s in stops], tz)
         d["stops"] = [
             [_iso(max(t, entry)), _num(s["level"]), STOP_KINDS.get(str(s.get("reason")), "initial")]
-            for t, s in zip(times, stops, strict=True)
+            for t, s in stops
         ]
     else:
         d["stops"] = [[_iso(entry), _num(tr["stop_initial"]), "initial"]]
-    times = _naive(legs["ts"], tz) if not legs.empty else []
+    times = legs["_t"] if not legs.empty else []
     d["exits"] = [
         [_iso(t), _num(u) if _num(u) is not None else _num(tr["exit_underlying"]), _num(p),
          "T1 partial" if str(tag) == "scale_out_t1" else _cell(tag), _cell(q)]
@@ -234,24 +234,33 @@ def trades_section(
     fills = fills.astype({"trade_id": str})
     executed = fills[(fills["action"].astype(str) != "rejected") & fills["price"].notna()]
     exits = executed[pd.to_numeric(executed["leg"], errors="coerce") > 0]
+    exits = exits.assign(_t=_naive(exits["ts"], tz).to_numpy() if len(exits) else [])
     legs_of = {k: g for k, g in exits.groupby("trade_id", sort=False)}
-    stops_of: dict[str, list[dict[str, Any]]] = {}
-    for ev in sorted(stops, key=lambda e: e.get("seq", 0)):
-        stops_of.setdefault(str(ev.get("trade_id")), []).append(ev)
+    moves = sorted(stops, key=lambda e: e.get("seq", 0))
+    move_t = _naive([e["ts"] for e in moves], tz) if moves else []
+    stops_of: dict[str, list[tuple[pd.Timestamp, dict[str, Any]]]] = {}
+    for t, ev in zip(move_t, moves, strict=True):
+        stops_of.setdefault(str(ev.get("trade_id")), []).append((t, ev))
     bar_t = np.array([], dtype="datetime64[ns]")
     if bars is not None:
         bars = bars.assign(_t=_naive(bars["timestamp"], tz).to_numpy())
         bars = bars.sort_values("_t", kind="stable").reset_index(drop=True)
         bar_t = bars["_t"].to_numpy(dtype="datetime64[ns]")
-    entries = _naive(trades["entry_ts"], tz)
+    cols = (  # the bars' prices as arrays: a trade's chart takes a slice
+        None
+        if bars is None
+        else {k: bars[k].to_numpy(dtype=float) for k in ("open", "high", "low", "close")}
+    )
+    entries, exits_at = _naive(trades["entry_ts"], tz), _naive(trades["exit_ts"], tz)
     empty = exits.iloc[0:0]
     rows, data = [], []
     for i in range(len(trades)):
         tr = trades.iloc[i]
         tid = str(tr["trade_id"])
         label = side_label(tr["side"], tr.get("right"))
-        legs, moves = legs_of.get(tid, empty), stops_of.get(tid, [])
-        data.append(_trade_data(tr, label, bars, bar_t, legs, moves, tz))
+        legs, steps = legs_of.get(tid, empty), stops_of.get(tid, [])
+        entry, exit_ = entries.iloc[i], exits_at.iloc[i]
+        data.append(_trade_data(tr, label, cols, bar_t, legs, steps, entry, exit_))
         derived = {"_label": label, "_entry": entries.iloc[i].strftime("%Y-%m-%d %H:%M")}
         cells = []
         for key, _, numeric in TABLE_COLS:

@@ -407,13 +407,14 @@ def write_report(
         "<p class='note'>Numbers are rounded for display; kpis.json holds full precision. "
         "Formulas: dyntrail.analytics.kpis.</p>",
     ])  # fmt: skip
-    page = (
+    top = (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{_esc(title)}</title><style>{CSS}</style>"
-        f'<script type="text/javascript">{get_plotlyjs()}</script></head>\n'
-        f"<body>{body}</body></html>\n"
+        '<script type="text/javascript">'
     )
     out = run_dir / "report.html"
-    out.write_text(page, encoding="utf-8")
+    with out.open("w", encoding="utf-8") as fh:  # in parts: the page is megabytes, never copied
+        for part in (top, get_plotlyjs(), "</script></head>\n<body>", body, "</body></html>\n"):
+            fh.write(part)
     return out

@@ -298,14 +298,15 @@ def run_backtest(
         bars_in_position=rows.bars_in_position,
         bar_minutes=plan.md.bars.bar_minutes,
     )
+    n_trades = len(rows.trades)
+    del rows  # written: its rows (an equity mark each) are not held while the report is built
     if report:
         from dyntrail.analytics.report import write_report
 
         stage.start("writing report.html")
         log.info("wrote %s", write_report(out_dir, bars=bars_frame(plan.md.bars)))
     stage.start("done")
-    md = plan.md
-    return BacktestResult(out_dir, kpis, len(rows.trades), plan.warnings, md.formats)
+    return BacktestResult(out_dir, kpis, n_trades, plan.warnings, plan.md.formats)
 
 
 def _log_plan(plan: RunPlan, data_dir: Path, out_dir: Path) -> None:

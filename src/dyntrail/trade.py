@@ -99,6 +99,8 @@ class Trade:
     waiting: str = ""  # why an exit is waiting for a bid ("no_bid", "no_quote"), else ""
     t1_qty: int = 0  # sold at T1 (the scale-out legs)
     t1_value: float = 0.0
+    # exits that ended unfilled, to go out again on the next bar: (action, qty, attempt)
+    retries: list[tuple[str, int, int]] = field(default_factory=list)
 
     @property
     def is_long_instrument(self) -> bool:
@@ -151,6 +153,37 @@ class Trade:
             "exit_legs": self.exit_legs,
             "t1_exit_price": round(self.t1_value / self.t1_qty, 4) if self.t1_qty else "",
         }
+
+
+_SAVED = (
+    "trade_id", "instrument", "right", "strike", "entry_ts", "entry_price", "qty",
+    "risk_per_unit", "mark_price", "mark_underlying", "buy_value", "sell_value", "costs",
+    "exit_qty", "exit_value", "legs", "entry_value", "exit_legs", "closing", "last_exit_level",
+    "carried", "waiting", "t1_qty", "t1_value",
+)  # fmt: skip
+
+
+def trade_state(tr: Trade) -> dict[str, Any]:
+    """An open trade as JSON-able data (``trade_from_state`` gives it back)."""
+    d = {k: getattr(tr, k) for k in _SAVED}
+    d["position"] = tr.position.to_dict()
+    d["expiry"] = tr.expiry.isoformat() if tr.expiry else None
+    d["applied"] = sorted(tr.applied)
+    d["flags"] = list(tr.flags)
+    d["retries"] = [list(r) for r in tr.retries]
+    return d
+
+
+def trade_from_state(d: dict[str, Any]) -> Trade:
+    kw = {k: d[k] for k in _SAVED}
+    return Trade(
+        position=Position.from_dict(d["position"]),
+        expiry=dt.date.fromisoformat(d["expiry"]) if d["expiry"] else None,
+        applied=set(d["applied"]),
+        flags=list(d["flags"]),
+        retries=[(str(a), int(q), int(n)) for a, q, n in d["retries"]],
+        **kw,
+    )
 
 
 def flags_of(cell: object) -> list[str]:

@@ -52,6 +52,7 @@ class Scripted:
         self.calls: list[tuple[Any, ...]] = []
         self.enter_on, self.hold_for, self.walk = enter_on, hold_for, walk
         self.left = 0  # bars left in the position
+        self.stretches = self  # the fast paths' guest is the scripted engine itself
 
     def quiet(self) -> bool:
         return self.left == 0

@@ -133,17 +133,17 @@ def test_walked_stretches_meet_every_rule_that_ends_them(
 ) -> None:
     """One fixed case in which the walk is cut short by each kind of event: stops, targets,
     scale-outs, time stops, loss halts, breaker exits, flatten; and it equals bar by bar."""
-    from dyntrail.engine import Engine
+    from dyntrail.engine.fast import Stretches
 
     walked = [0]
-    hold = Engine.hold
+    hold = Stretches.hold
 
     def counting_hold(self, i, *args):  # type: ignore[no-untyped-def]
         k = hold(self, i, *args)
         walked[0] += k - i
         return k
 
-    monkeypatch.setattr(Engine, "hold", counting_hold)
+    monkeypatch.setattr(Stretches, "hold", counting_hold)
     cfg = _variant(40, 0.0002, "flatten", True, True, near=True)
     kinds: set[str] = set()
     reasons: set[str] = set()

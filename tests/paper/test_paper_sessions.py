@@ -155,7 +155,7 @@ def test_kill_file_flattens_and_stops(tmp_path: Path) -> None:
     run = tmp_path / "k"
 
     def kill_after_entry(engine, i, n):  # type: ignore[no-untyped-def]
-        if engine.trade is not None and engine.trade.position.qty > 0:
+        if any(tr.position.qty > 0 for tr in engine.book.trades()):
             (run / "KILL").touch()
 
     result = run_paper(
@@ -168,7 +168,8 @@ def test_kill_file_flattens_and_stops(tmp_path: Path) -> None:
     trades = pd.read_csv(run / "trades.csv")
     assert trades.iloc[-1]["exit_reason"] == "exit_kill"
     last_state = [e for e in events if e["kind"] == "state"][-1]["state"]
-    assert last_state["trade"] is None and last_state["orders"] == {}
+    assert last_state["book"]["open"] == [] and last_state["orders"]["live"] == {}
+    assert last_state["risk"]["state"] == "halted"
 
 
 def test_resume_refuses_another_config_and_a_fresh_start_over_a_session(tmp_path: Path) -> None:

@@ -285,6 +285,7 @@ def _run_paper(
                 faults=FaultProfile.none() if faults == "none" else FaultProfile(),
                 resume=resume,
                 on_bar=live.update,
+                observers=[live.route()],
                 report=True,
             )
     except DyntrailError as exc:

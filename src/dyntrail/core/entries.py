@@ -4,8 +4,8 @@ All gates must pass, checked at a bar's close (the decision time):
 
 1. window: ``entry_start <= now < entry_end`` (exchange time);
 2. regime: the VIX tier is not HALT and the spike breaker is clear;
-3. risk: the daily loss limit has not been hit, fewer than ``max_trades_per_day`` entries today,
-   fewer than ``max_open_positions`` open;
+3. fewer than ``max_trades_per_day`` entries today (the account's limits, the daily loss limit
+   and ``max_open_positions``, are the risk gate's: ``dyntrail.core.risk``);
 4. gap morning: when the day opened more than ``gap_pct`` away from the previous close, no entry
    before ``session open + gap_delay_min``;
 5. bias: with ``adx_bias``, ADX >= ``adx_min`` and +DI > -DI -> LONG (buy the call), -DI > +DI ->
@@ -32,9 +32,7 @@ class EntryInputs:
     now: dt.time
     tier: VixTier
     breaker_tripped: bool
-    daily_loss_hit: bool
     trades_today: int
-    open_positions: int
     gap_delay_until: dt.time | None
     close: float
     vwap: float | None
@@ -68,12 +66,8 @@ def decide_entry(cfg: Config, x: EntryInputs) -> EntryDecision:
         return EntryDecision(None, "vix_halt")
     if x.breaker_tripped:
         return EntryDecision(None, "breaker")
-    if x.daily_loss_hit:
-        return EntryDecision(None, "daily_loss")
     if x.trades_today >= e.max_trades_per_day:
         return EntryDecision(None, "max_trades")
-    if x.open_positions >= cfg.limits.max_open_positions:
-        return EntryDecision(None, "position_cap")
     if x.gap_delay_until is not None and x.now < x.gap_delay_until:
         return EntryDecision(None, "gap_delay")
     side = _bias(cfg, x)

@@ -23,11 +23,12 @@ from dyntrail.core.config import Config
 from dyntrail.core.config_load import dump_config
 from dyntrail.core.contracts import InstrumentSpec
 from dyntrail.core.costs import check_cost_coverage
+from dyntrail.core.events import BacktestHeader, DataWarning, Equity
 from dyntrail.core.features import BatchFeatures
 from dyntrail.core.regime import BatchRegime
 from dyntrail.data.calendar import session_days
 from dyntrail.data.loaders import Bars, MarketData, load_folder
-from dyntrail.engine import Engine
+from dyntrail.engine import Engine, Route, Sinks
 from dyntrail.errors import DataError
 from dyntrail.execution.paper import FaultProfile, PaperBroker
 from dyntrail.instruments import check_config_coverage, load_instrument
@@ -41,7 +42,7 @@ from dyntrail.runners.drive import (
     choose_quotes,
     drive,
 )
-from dyntrail.runners.outputs import EquityCurve, write_run
+from dyntrail.runners.outputs import RowSink, write_run
 from dyntrail.trade import Trade
 
 log = logging.getLogger(__name__)
@@ -183,13 +184,7 @@ def simulate(
     """The run itself: the plan's bars, one by one, through the engine and the simulated
     broker, journaled to ``journal`` (a file, or a ``NullJournal`` that keeps nothing)."""
     b = plan.md.bars
-    trades: list[dict[str, Any]] = []
-    fills: list[dict[str, Any]] = []
-    curve = EquityCurve(cfg.account.capital_inr)
-
-    def on_trade(tr: Trade) -> None:
-        trades.append(tr.row())
-
+    rows = RowSink(cfg.account.capital_inr)
     sessions = b.timestamps.astype("datetime64[D]").astype(np.int64)
     with few_collections():
         features = BatchFeatures(cfg, sessions, b.high, b.low, b.close, b.volume)
@@ -200,12 +195,9 @@ def simulate(
             plan.calendar,
             plan.quotes,
             PaperBroker(FaultProfile.none(), seed),
-            journal,
+            Sinks([Route(journal.emit, without=frozenset({Equity})), *rows.routes()]),
             features,
             b.bar_minutes,
-            on_trade,
-            fills.append,
-            curve.add,
             regime=BatchRegime(
                 cfg, b.timestamps + np.timedelta64(b.bar_minutes * 60, "s"), plan.md.vix
             ),
@@ -214,27 +206,29 @@ def simulate(
         feed = BarFeed.of(b, plan.md.vix)
         drive(engine, feed, after_bar=_reporting(progress, feed.n))
         engine.finish()
-    return RunRows(trades, fills, curve.rows, engine.bars_total, engine.bars_in_position)
+    m = engine.market
+    return RunRows(rows.trades, rows.fills, rows.curve.rows, m.bars_total, m.bars_in_position)
 
 
 def _write_header(journal: Journal, plan: RunPlan, seed: int) -> None:
     b = plan.md.bars
-    journal.write(
-        "header",
-        None,
-        schema=SCHEMA_VERSION,
-        mode="backtest",
-        config_hash=config_hash(plan.config_text),
-        seed=seed,
-        data=str(plan.md.folder.resolve()),  # in full: `dyntrail report` reads it from anywhere
-        bars=len(b.timestamps),
-        first=str(plan.first),
-        last=str(plan.last),
-        bar_minutes=b.bar_minutes,
-        quotes=type(plan.quotes).__name__,
+    journal.emit(
+        BacktestHeader(
+            ts=None,
+            schema=SCHEMA_VERSION,
+            mode="backtest",
+            config_hash=config_hash(plan.config_text),
+            seed=seed,
+            data=str(plan.md.folder.resolve()),  # in full: `dyntrail report` reads it anywhere
+            bars=len(b.timestamps),
+            first=str(plan.first),
+            last=str(plan.last),
+            bar_minutes=b.bar_minutes,
+            quotes=type(plan.quotes).__name__,
+        )
     )
     for w in plan.warnings:
-        journal.write("data_warning", None, message=w)
+        journal.emit(DataWarning(ts=None, message=w))
 
 
 def _reporting(progress: Callable[[int, int], None] | None, n: int) -> AfterBar | None:
@@ -370,7 +364,7 @@ def run_signal_backtest(
     """Backtest with entries from an external signal series (one bool per bar: go long at that
     bar's close when flat) instead of the entry gates; exits, orders, journal as in any run.
 
-    With ``fast``, stretches of bars are accounted for in one step (``dyntrail.stretches``):
+    With ``fast``, stretches of bars are accounted for in one step (``dyntrail.engine.fast``):
     flat ones between signals, where nothing but counters can change until the next signal,
     session start or breaker edge, and, with next-bar semantics, a position's bars that can only
     move its stop. The trades and the journal are the same as without it (tests hold them
@@ -390,7 +384,6 @@ def run_signal_backtest(
     # of a signal backtest are skipped or walked, and a list would make them all, then free them).
     bars = Bars("signals", timestamps, open_, high, low, close, volume, bar_minutes)
     feed = BarFeed.of(bars, vix, views=True)
-    closed: list[Trade] = []
     with Journal(journal_path) as journal:
         engine = Engine(
             cfg,
@@ -398,16 +391,14 @@ def run_signal_backtest(
             [],
             ModelQuotes(cfg),
             PaperBroker(FaultProfile.none(), 0),
-            journal,
+            Sinks([Route(journal.emit, without=frozenset({Equity}))]),
             features,
             bar_minutes,
-            closed.append,
-            lambda row: None,
-            None,
             signals=sig.data.toreadonly(),  # items are Python bools
             regime=regime,
             record_acks=False,
+            keep_trades=True,
         )
         drive(engine, feed, fast=paths)
         engine.finish()
-    return closed
+    return engine.book.closed or []

@@ -74,7 +74,7 @@ class BarFeed:
 
 @dataclass(frozen=True, slots=True)
 class FastPaths:
-    """Where the engine's exact fast paths may go (``dyntrail.stretches``): for each bar, the
+    """Where the engine's exact fast paths may go (``dyntrail.engine.fast``): for each bar, the
     first bar at or after it with a signal, a session start or a breaker edge
     (``next_event``: a flat stretch ends there), and the first with a session start or a breaker
     edge (``next_boundary``: a position's calm walk ends there)."""
@@ -145,15 +145,16 @@ def drive(
     )
     n = len(ts)
     i = start
+    st = engine.stretches
     while i < n:
         if fast is not None:
-            if engine.quiet():
+            if st.quiet():
                 j = fast.next_event[i]
                 if j > i:
-                    engine.skip(i, j, ts[j - 1], c[j - 1], vx[j - 1])
+                    st.skip(i, j, ts[j - 1], c[j - 1], vx[j - 1])
                     i = j
-            elif engine.calm():
-                i = engine.hold(i, fast.next_boundary[i], ts, o, h, lo, c, vx)
+            elif st.calm():
+                i = st.hold(i, fast.next_boundary[i], ts, o, h, lo, c, vx)
             if i >= n:
                 break
         engine.on_bar(i, ts[i], o[i], h[i], lo[i], c[i], vol[i], vx[i])

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections import deque
 from types import TracebackType
 
 from rich.console import Group
 from rich.live import Live
 from rich.table import Table
 
-from dyntrail.engine import Engine
+from dyntrail.core.events import Equity, Event, State
+from dyntrail.engine import Engine, Route
 
 
 class LiveView:
@@ -17,6 +19,14 @@ class LiveView:
     def __init__(self, enabled: bool) -> None:
         self.enabled = enabled
         self._live: Live | None = Live(refresh_per_second=4, transient=False) if enabled else None
+        self.recent: deque[tuple[str | None, str]] = deque(maxlen=8)
+
+    def route(self) -> Route:
+        """The view as one of the engine's sinks: it keeps the latest events."""
+        return Route(self.emit, without=frozenset({State, Equity}))
+
+    def emit(self, ev: Event) -> None:
+        self.recent.append((ev.ts, ev.kind))
 
     def __enter__(self) -> LiveView:
         if self._live is not None:
@@ -32,22 +42,26 @@ class LiveView:
     def update(self, engine: Engine, i: int, n: int) -> None:
         if self._live is None:
             return
-        self._live.update(render(engine, i, n))
+        self._live.update(render(engine, i, n, list(self.recent)))
 
 
-def render(engine: Engine, i: int, n: int) -> Group:
+def render(
+    engine: Engine, i: int, n: int, recent: list[tuple[str | None, str]] | None = None
+) -> Group:
+    m, book, risk = engine.market, engine.book, engine.risk
     head = Table.grid(padding=(0, 2))
     head.add_row(
         f"bar {i + 1}/{n}",
-        f"{engine.now:%Y-%m-%d %H:%M}",
-        f"VIX {engine.last_vix:.2f}",
-        f"tier {engine.tier.value}",
-        "breaker TRIPPED" if engine.breaker_on else "breaker ok",
-        f"realized {engine.realized:,.2f}",
-        f"day {engine.day_realized:,.2f}",
-        "entries blocked: " + "; ".join(engine.blocked) if engine.blocked else "",
+        f"{m.now:%Y-%m-%d %H:%M}",
+        f"VIX {m.last_vix:.2f}",
+        f"tier {m.tier.value}",
+        "breaker TRIPPED" if m.breaker_on else "breaker ok",
+        f"trading {risk.state.value}",
+        f"realized {book.realized:,.2f}",
+        f"day {book.day_realized:,.2f}",
+        "; ".join(risk.reasons),
     )
-    pos = Table(title="position", expand=False)
+    pos = Table(title="positions", expand=False)
     for col in (
         "trade",
         "side",
@@ -61,8 +75,7 @@ def render(engine: Engine, i: int, n: int) -> Group:
         "unrealized",
     ):
         pos.add_column(col)
-    tr = engine.trade
-    if tr is not None:
+    for tr in book.trades():
         p = tr.position
         pos.add_row(
             str(tr.trade_id),
@@ -79,11 +92,11 @@ def render(engine: Engine, i: int, n: int) -> Group:
     orders = Table(title="live orders")
     for col in ("tag", "state", "qty", "filled", "limit"):
         orders.add_column(col)
-    for tag, o in engine.orders.items():
+    for tag, o in engine.orders.live.items():
         orders.add_row(tag, o.state.value, str(o.qty), str(o.filled_qty), f"{o.limit:.2f}")
     events = Table(title="recent events")
     events.add_column("time")
     events.add_column("event")
-    for ts, kind in list(engine.journal.recent):
+    for ts, kind in recent or []:
         events.add_row(ts or "", kind)
     return Group(head, pos, orders, events)

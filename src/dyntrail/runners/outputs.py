@@ -17,6 +17,8 @@ from typing import IO, TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from dyntrail.core.config import Config
+from dyntrail.core.events import Equity, Event, Fill, OrderRejected, PositionClosed
+from dyntrail.engine.ports import Route
 from dyntrail.trade import FILL_COLUMNS, TRADE_COLUMNS, flags_of
 
 if TYPE_CHECKING:
@@ -66,6 +68,36 @@ class EquityCurve:
                 "drawdown_pct": round((self.peak - equity) / self.capital, 6),
             }
         )
+
+
+class RowSink:
+    """The run's tables as the engine's events arrive (a backtest's, kept in memory): a
+    ``trades.csv`` row per closed trade, a ``fills.csv`` row per fill or rejection, and the
+    equity curve."""
+
+    def __init__(self, capital: float) -> None:
+        self.trades: list[dict[str, Any]] = []
+        self.fills: list[dict[str, Any]] = []
+        self.curve = EquityCurve(capital)
+
+    def routes(self) -> list[Route]:
+        return [
+            Route(self._closed, only=frozenset({PositionClosed})),
+            Route(self._fill, only=frozenset({Fill, OrderRejected})),
+            Route(self._mark, only=frozenset({Equity})),
+        ]
+
+    def _closed(self, ev: Event) -> None:
+        assert isinstance(ev, PositionClosed)
+        self.trades.append(ev.row)
+
+    def _fill(self, ev: Event) -> None:
+        assert isinstance(ev, Fill | OrderRejected)
+        self.fills.append(ev.row())
+
+    def _mark(self, ev: Event) -> None:
+        assert isinstance(ev, Equity)
+        self.curve.add(str(ev.ts), ev.equity, ev.realized, ev.unrealized)
 
 
 def project_journal(

@@ -24,7 +24,7 @@ import datetime as dt
 import logging
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
@@ -34,13 +34,12 @@ import numpy as np
 
 from dyntrail.core.config import Config
 from dyntrail.core.config_load import dump_config
+from dyntrail.core.events import DataWarning, PaperHeader, Resume, SessionEnd, State, from_record
 from dyntrail.core.features import StreamingFeatures
-from dyntrail.core.order_pricing import OrderSide
 from dyntrail.data.calendar import session_days
 from dyntrail.data.loaders import Bars, MarketData
-from dyntrail.engine import Engine
+from dyntrail.engine import Engine, Route, Sinks
 from dyntrail.errors import JournalError
-from dyntrail.execution.orders import Order, OrderIntent
 from dyntrail.execution.paper import FaultProfile, PaperBroker
 from dyntrail.journal import SCHEMA_VERSION, Journal, config_hash, read_journal
 from dyntrail.runners.backtest import load_market, resolve_instrument, run_calendar
@@ -158,6 +157,7 @@ def run_paper(
     faults: FaultProfile | None = None,
     resume: bool = False,
     on_bar: Callable[[Engine, int, int], None] | None = None,
+    observers: Sequence[Route] = (),
     report: bool = False,
     settle: dt.timedelta = SETTLE,
 ) -> PaperResult:
@@ -185,23 +185,21 @@ def run_paper(
             cal,
             quotes,
             broker,
-            journal,
+            # the journal first (equity marks too: the outputs are the journal's), then observers
+            Sinks([Route(journal.emit), *observers]),
             features,
             bars.bar_minutes,
-            lambda tr: None,
-            lambda row: None,
-            _equity_to(journal),
             settle=settle,
         )
         if s.prior:
-            begin = _recover(engine, s.prior, features, feed)
+            begin = _recover(engine, journal, s.prior, features, feed)
         else:
             begin = 0
             _write_header(journal, config_text, s, feed, type(quotes).__name__, notes)
         engine.reconcile(feed.ts[begin] if begin < feed.n else feed.ts[-1])
         pacing = Pacing(bars.bar_minutes, speed) if speed is not None and speed > 0 else None
-        killed = _run_bars(engine, feed, begin, run_dir / "KILL", stop, on_bar, pacing)
-        journal.write("session_end", None, killed=killed, reason=stop.reason)
+        killed = _run_bars(engine, journal, feed, begin, run_dir / "KILL", stop, on_bar, pacing)
+        journal.emit(SessionEnd(ts=None, killed=killed, reason=stop.reason))
     finally:
         journal.close()
         for sig, handler in old.items():
@@ -227,27 +225,29 @@ def _session_quotes(
 def _write_header(
     journal: Journal, config_text: str, s: _Start, feed: BarFeed, quotes: str, notes: list[str]
 ) -> None:
-    journal.write(
-        "header",
-        None,
-        schema=SCHEMA_VERSION,
-        mode="paper",
-        config_hash=config_hash(config_text),
-        seed=s.seed,
-        days=s.days,
-        start=s.start.isoformat(),
-        data=str(Path(s.data_dir).resolve()) if s.data_dir else None,
-        bars=feed.n,
-        bar_minutes=feed.bar_minutes,
-        faults=dataclasses.asdict(s.faults),
-        quotes=quotes,
+    journal.emit(
+        PaperHeader(
+            ts=None,
+            schema=SCHEMA_VERSION,
+            mode="paper",
+            config_hash=config_hash(config_text),
+            seed=s.seed,
+            days=s.days,
+            start=s.start.isoformat(),
+            data=str(Path(s.data_dir).resolve()) if s.data_dir else None,
+            bars=feed.n,
+            bar_minutes=feed.bar_minutes,
+            faults=dataclasses.asdict(s.faults),
+            quotes=quotes,
+        )
     )
     for w in notes:
-        journal.write("data_warning", None, message=w)
+        journal.emit(DataWarning(ts=None, message=w))
 
 
 def _run_bars(
     engine: Engine,
+    journal: Journal,
     feed: BarFeed,
     begin: int,
     kill_file: Path,
@@ -258,11 +258,11 @@ def _run_bars(
     """The session's bars from ``begin``, each followed by its state line, the live view and
     the kill switch's check; returns True when the kill switch stopped it (flat), False when
     the feed ended (the position closed or left open, orders drained)."""
-    journal, n = engine.journal, feed.n
+    n = feed.n
     stopped: list[tuple[int, str]] = []
 
     def after(i: int) -> bool:
-        journal.write("state", None, i=i, state=engine.state())
+        journal.emit(State(ts=None, i=i, state=engine.state()))
         if on_bar is not None:
             on_bar(engine, i, n)
         if kill_file.exists() and stop.reason is None:
@@ -274,29 +274,20 @@ def _run_bars(
 
     if drive(engine, feed, start=begin, after_bar=after, pacing=pacing):
         i, reason = stopped[0]
-        _flatten(engine, reason, feed.ts[i] + engine.bar)
+        _flatten(engine, journal, reason, feed.ts[i] + engine.run.bar)
         return True
     engine.finish()
-    _drain(engine, engine.now)
-    journal.write("state", None, i=n - 1, state=engine.state(), final=True)
+    _drain(engine, engine.market.now)
+    journal.emit(State(ts=None, i=n - 1, state=engine.state(), final=True))
     return False
 
 
-def _equity_to(journal: Journal) -> Callable[[str, float, float, float], None]:
-    def on_equity(ts: str, equity: float, realized: float, unrealized: float) -> None:
-        journal.write(
-            "equity",
-            ts,
-            equity=round(equity, 2),
-            realized=round(realized, 2),
-            unrealized=round(unrealized, 2),
-        )
-
-    return on_equity
-
-
 def _recover(
-    engine: Engine, prior: list[dict[str, Any]], features: StreamingFeatures, feed: BarFeed
+    engine: Engine,
+    journal: Journal,
+    prior: list[dict[str, Any]],
+    features: StreamingFeatures,
+    feed: BarFeed,
 ) -> int:
     """Restore the last journaled state and the intents journaled after it; rebuild the
     indicators from the feed. Returns the first bar still to process."""
@@ -314,36 +305,14 @@ def _recover(
         begin = 0
     for ev in after:
         if ev["kind"] == "order":
-            intent = OrderIntent(
-                ev["tag"],
-                ev["trade_id"],
-                0,
-                ev["action"],
-                OrderSide(ev["side"]),
-                ev["qty"],
-                ev["limit"],
-                ev["decision_price"],
-                ev["instrument"],
-                dt.datetime.fromisoformat(ev["ts"]).replace(tzinfo=None),
-            )
-            engine.recovered[ev["tag"]] = {
-                "order": Order(intent).to_dict(),
-                "meta": {
-                    "trade_id": ev["trade_id"],
-                    "action": ev["action"],
-                    "attempt": ev["attempt"],
-                    "decision": ev["decision_price"],
-                    "underlying": ev["underlying"],
-                    "sent": intent.ts.isoformat(),
-                    "ack": None,
-                },
-            }
-    engine.journal.write(
-        "resume",
-        None,
-        from_bar=begin,
-        recovered=sorted(engine.recovered),
-        state_seq=last["seq"] if last else None,
+            engine.recovery.remember(from_record(ev))
+    journal.emit(
+        Resume(
+            ts=None,
+            from_bar=begin,
+            recovered=sorted(engine.orders.recovered),
+            state_seq=last["seq"] if last else None,
+        )
     )
     return begin
 
@@ -351,15 +320,17 @@ def _recover(
 def _drain(engine: Engine, now: dt.datetime, seconds: int = 600) -> None:
     """Poll the broker until no order is live (or ``seconds`` of market time pass)."""
     t = now
-    while engine.orders and t < now + dt.timedelta(seconds=seconds):
+    orders = engine.orders
+    while orders.live and t < now + dt.timedelta(seconds=seconds):
         t += dt.timedelta(seconds=1)
-        engine.pump(t)
+        orders.pump(t)
 
 
-def _flatten(engine: Engine, reason: str, now: dt.datetime) -> None:
+def _flatten(engine: Engine, journal: Journal, reason: str, now: dt.datetime) -> None:
     engine.kill(reason)
     _drain(engine, now)
-    engine.journal.write("state", None, i=engine.bars_total - 1, state=engine.state(), final=True)
+    i = engine.market.bars_total - 1
+    journal.emit(State(ts=None, i=i, state=engine.state(), final=True))
 
 
 def _outputs(
@@ -385,12 +356,13 @@ def _outputs(
         first=first,
         last=last,
         days=days,
-        bars_total=engine.bars_total,
-        bars_in_position=engine.bars_in_position,
-        bar_minutes=engine.bar_minutes,
+        bars_total=engine.market.bars_total,
+        bars_in_position=engine.market.bars_in_position,
+        bar_minutes=engine.run.bar_minutes,
     )
     if report:
         from dyntrail.analytics.report import write_report
 
         write_report(run_dir, title="dyntrail paper session")
-    return PaperResult(run_dir, engine.bars_total, len(trades), killed, tuple(engine.blocked), kpis)
+    bars = engine.market.bars_total
+    return PaperResult(run_dir, bars, len(trades), killed, tuple(engine.flags), kpis)

@@ -1,0 +1,100 @@
+"""What every part of the engine shares and none owns: the run's fixed facts (``Run``) and the
+exchange-time stamps of its events (``Stamps``)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+from dyntrail.core.config import Config
+from dyntrail.core.contracts import InstrumentSpec, time_to_expiry_years
+from dyntrail.core.risk import RiskLimits
+from dyntrail.core.targets import DynamicTargetEngine
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    """The facts of a run, read on every bar and taken out of the configuration once."""
+
+    cfg: Config
+    spec: InstrumentSpec
+    trading_days: list[dt.date]
+    targets: DynamicTargetEngine
+    limits: RiskLimits
+    tz: ZoneInfo
+    bar: dt.timedelta
+    bar_minutes: int
+    options_mode: bool
+    next_bar: bool  # stops move at the close with the bar's own ATR
+    tick: float
+    slip: float  # the underlying's slippage, in price
+    settle: dt.timedelta  # how long after sending an order the broker is polled in-bar
+    record_acks: bool  # a real or paper broker's ack latency is worth reporting
+
+    @classmethod
+    def of(
+        cls,
+        cfg: Config,
+        spec: InstrumentSpec,
+        trading_days: list[dt.date],
+        bar_minutes: int,
+        settle: dt.timedelta,
+        record_acks: bool,
+    ) -> Run:
+        return cls(
+            cfg=cfg,
+            spec=spec,
+            trading_days=trading_days,
+            targets=DynamicTargetEngine(cfg),
+            limits=RiskLimits.of(cfg),
+            tz=ZoneInfo(cfg.session.timezone),
+            bar=dt.timedelta(minutes=bar_minutes),
+            bar_minutes=bar_minutes,
+            options_mode=cfg.instrument.trade == "options",
+            next_bar=cfg.strategy.bars.semantics == "next_bar",
+            tick=spec.tick_size,
+            slip=cfg.instrument.underlying_slippage_ticks * spec.tick_size,
+            settle=settle,
+            record_acks=record_acks,
+        )
+
+    def tte(self, at: dt.datetime, expiry: dt.date) -> float:
+        """Years from ``at`` (naive exchange time) to ``expiry``'s close."""
+        s = self.cfg.session
+        return time_to_expiry_years(at.replace(tzinfo=self.tz), expiry, s.timezone, s.close)
+
+
+class Stamps:
+    """Exchange-time ISO 8601 with the timezone's offset, for the events' ``ts``. The offset is
+    taken once a day, and the last answer is kept: a bar's events share their time."""
+
+    def __init__(self, tz: ZoneInfo) -> None:
+        self.tz = tz
+        self._offset = ""
+        self._at, self._text = dt.datetime(1, 1, 1), ""
+
+    def iso(self, naive: dt.datetime) -> str:
+        if naive == self._at:
+            return self._text
+        if not self._offset:
+            self._offset = _offset(self.tz, naive)
+        self._at, self._text = naive, naive.isoformat() + self._offset
+        return self._text
+
+    def new_day(self, ts: dt.datetime) -> None:
+        """A session starts at ``ts``: its offset (daylight saving may have changed it)."""
+        self._offset = _offset(self.tz, ts)
+        self._at = dt.datetime(1, 1, 1)
+
+    def forget(self) -> None:
+        """After a restore: the offset is taken again for the next stamp."""
+        self._offset = ""
+        self._at = dt.datetime(1, 1, 1)
+
+
+def _offset(tz: ZoneInfo, naive: dt.datetime) -> str:
+    off = naive.replace(tzinfo=tz).utcoffset() or dt.timedelta(0)
+    sign = "+" if off >= dt.timedelta(0) else "-"
+    mins = abs(int(off.total_seconds())) // 60
+    return f"{sign}{mins // 60:02d}:{mins % 60:02d}"

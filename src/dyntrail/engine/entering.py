@@ -1,0 +1,239 @@
+"""Entries: the gates (or an external signal) decide, the contract is chosen (the ATM option of
+the next eligible expiry; on a gap morning the strike whose delta is nearest 0.5), the position
+opens with its targets from the context at entry, and the entry order goes out. The risk gate
+has said yes before any of this (``dyntrail.engine.risk``)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Sequence
+
+from dyntrail.core.config import OptionsSection
+from dyntrail.core.contract import Contract
+from dyntrail.core.contracts import (
+    StrikeQuote,
+    atm_strike,
+    candidate_strikes,
+    choose_gap_strike,
+    is_monthly_expiry,
+    next_expiry,
+)
+from dyntrail.core.entries import EntryInputs, decide_entry
+from dyntrail.core.events import EntrySignal, EntrySkipped
+from dyntrail.core.options import OptionRight
+from dyntrail.core.order_pricing import OrderSide
+from dyntrail.core.position import open_position
+from dyntrail.core.risk import entry_lots
+from dyntrail.core.targets import TargetContext
+from dyntrail.core.types import Side
+from dyntrail.engine.book import Book
+from dyntrail.engine.context import Run, Stamps
+from dyntrail.engine.market import Market
+from dyntrail.engine.orders import Orders
+from dyntrail.engine.ports import Quote, QuoteSource, Sinks
+from dyntrail.trade import Trade
+
+
+class Entering:
+    """Entries (see the module docstring); it keeps the contracts it has looked up."""
+
+    def __init__(
+        self,
+        run: Run,
+        stamps: Stamps,
+        sinks: Sinks,
+        market: Market,
+        book: Book,
+        orders: Orders,
+        quotes: QuoteSource,
+        signals: Sequence[int] | None,
+    ) -> None:
+        self.run, self.stamps, self.sinks = run, stamps, sinks
+        self.market, self.book, self.orders, self.quotes = market, book, orders, quotes
+        self.signals = signals  # truthy: a long entry signal at that bar (replaces the gates)
+        self._contracts: dict[tuple[dt.date, float | None, str], Contract] = {}
+
+    def maybe_enter(self, i: int, t: dt.datetime, close: float, vix: float) -> None:
+        cfg = self.run.cfg
+        if self.signals is not None:  # external signals: long on a signal, before flatten
+            if self.signals[i] and t.time() < cfg.strategy.time.flatten:
+                self.enter(Side.LONG, t, close, vix)
+            return
+        m, f = self.market, self.market.f
+        x = EntryInputs(
+            now=t.time(),
+            tier=m.tier,
+            breaker_tripped=m.breaker_on,
+            trades_today=self.book.trades_today,
+            gap_delay_until=m.gap_until,
+            close=close,
+            vwap=_opt(f.vwap),
+            adx=_opt(f.adx),
+            plus_di=_opt(f.plus_di),
+            minus_di=_opt(f.minus_di),
+        )
+        decision = decide_entry(cfg, x)
+        if decision.side is not None:
+            self.enter(decision.side, t, close, vix)
+
+    def enter(self, side: Side, t: dt.datetime, close: float, vix: float) -> None:
+        run = self.run
+        day = t.date()
+        right, strike, expiry = "", None, None
+        if run.options_mode:
+            o = run.cfg.options
+            expiry = next_expiry(
+                run.spec,
+                day,
+                run.trading_days,
+                skip_expiry_day=o.skip_expiry_day,
+                min_days_to_expiry=o.min_days_to_expiry,
+            )
+            opt_right = OptionRight.CE if side is Side.LONG else OptionRight.PE
+            right = opt_right.value
+            t_years = run.tte(t, expiry)
+            strike = self._choose_strike(t, expiry, opt_right, close, vix, t_years)
+            q = self.quotes.quote(t, expiry, strike, opt_right, close, vix, t_years)
+            skip = _entry_guard(o, q, t_years)
+            if skip or q is None:
+                self.sinks.emit(EntrySkipped(ts=self.stamps.iso(t), reason=skip, side=side.value))
+                return
+            decision, bid, ask = q.last, q.bid, q.ask
+        else:
+            decision = close
+            bid, ask = close - run.slip, close + run.slip
+        contract = self._contract(day, expiry, strike, right)
+        tr = self._open(side, t, close, vix, decision, contract)
+        if tr is None:
+            return
+        buy_side = OrderSide.BUY if tr.is_long_instrument else OrderSide.SELL
+        qty = entry_lots(run.limits) * contract.lot
+        self.orders.send(tr, "entry", buy_side, qty, decision, close, t, 1, bid, ask)
+
+    def _open(
+        self,
+        side: Side,
+        t: dt.datetime,
+        close: float,
+        vix: float,
+        decision: float,
+        contract: Contract,
+    ) -> Trade | None:
+        """The position with its targets from the context at entry, as a trade of the book
+        (its quantity grows with the entry's fills); None when the targets refuse it."""
+        run, f = self.run, self.market.f
+        lot = contract.lot
+        ctx = TargetContext(
+            atr=_opt(f.atr),
+            vwap=_opt(f.vwap),
+            swing_structure=f.structure,
+            minutes_to_flatten=_minutes_between(t.time(), run.cfg.strategy.time.flatten),
+            bar_minutes=float(run.bar_minutes),
+        )
+        qty = entry_lots(run.limits) * lot
+        pos = open_position(
+            run.targets, side, close, decision, vix, qty=qty, now=t, lot_size=lot, context=ctx
+        )
+        if pos is None:
+            return None
+        pos.qty = 0  # grows with the entry's fills
+        at = self.stamps.iso(t)
+        tr = Trade(
+            self.book.next_id(),
+            pos,
+            contract.symbol,
+            contract.right.value if contract.right is not None else "",
+            contract.strike,
+            contract.expiry,
+            at,
+            0.0,
+            0,
+            risk_per_unit=0.0,
+            mark_price=decision,
+            mark_underlying=close,
+            legs=0,
+        )
+        self.book.add(tr)
+        self.sinks.emit(
+            EntrySignal(
+                ts=at,
+                trade_id=tr.trade_id,
+                side=side,
+                underlying=close,
+                vix=vix,
+                tier=pos.vix_tier,
+                adx=_round(f.adx),
+                vwap=_round(f.vwap),
+                instrument=tr.instrument,
+            )
+        )
+        return tr
+
+    def _contract(
+        self, day: dt.date, expiry: dt.date | None, strike: float | None, right: str
+    ) -> Contract:
+        """The contract traded: the option of ``expiry`` (its own lot, weekly or monthly), or the
+        underlying (the nearest monthly's lot, as futures). A contract's facts never change:
+        each is looked up once (the underlying's once a day)."""
+        key = (expiry or day, strike, right)
+        contract = self._contracts.get(key)
+        if contract is not None:
+            return contract
+        spec = self.run.spec
+        if expiry is None or strike is None:
+            contract = Contract(spec.underlying, lot=spec.futures_lot_size_on(day), monthly=True)
+        else:
+            monthly = is_monthly_expiry(spec, expiry, self.run.trading_days)
+            lot = spec.contract_lot(expiry, monthly=monthly)
+            contract = Contract(spec.underlying, expiry, strike, OptionRight(right), lot, monthly)
+        self._contracts[key] = contract
+        return contract
+
+    def _choose_strike(
+        self,
+        t: dt.datetime,
+        expiry: dt.date,
+        right: OptionRight,
+        close: float,
+        vix: float,
+        t_years: float,
+    ) -> float:
+        step = self.run.spec.strike_step
+        atm = atm_strike(close, step)
+        if self.market.gap_until is None:
+            return atm
+        cands = []
+        for k in candidate_strikes(close, step, self.run.cfg.strategy.entries.gap_strike_range):
+            q = self.quotes.quote(t, expiry, k, right, close, vix, t_years)
+            if q is not None and math.isfinite(q.delta):
+                cands.append(StrikeQuote(k, q.delta, q.bid, q.ask))
+        best = choose_gap_strike(cands, atm)
+        return best.strike if best is not None else atm
+
+
+def _opt(x: float) -> float | None:
+    return None if x != x else x  # NaN -> None
+
+
+def _round(x: float) -> float | None:
+    return None if x != x else round(x, 4)
+
+
+def _minutes_between(a: dt.time, b: dt.time) -> float:
+    return (b.hour * 60 + b.minute + b.second / 60) - (a.hour * 60 + a.minute + a.second / 60)
+
+
+_MINUTES_PER_YEAR = 365.0 * 24 * 60  # the ACT/365 basis of ``time_to_expiry_years``
+
+
+def _entry_guard(o: OptionsSection, q: Quote | None, t_years: float) -> str:
+    """Why an option entry is refused ("" when it is not): no quote to buy at, a contract that
+    expires within ``min_minutes_to_expiry``, or an ask below ``min_premium_inr``."""
+    if q is None or q.ask <= 0:
+        return "no_quote"
+    if t_years * _MINUTES_PER_YEAR < o.min_minutes_to_expiry:
+        return "near_expiry"
+    if q.ask < o.min_premium_inr:
+        return "premium_below_min"
+    return ""

@@ -1,0 +1,180 @@
+"""Exits: each open position walks the bar (adverse extreme first) and what it decides becomes
+an option order; an exit with nothing to sell into waits; marks at the close.
+
+An exit with no bid (or no quote at all) sends no order: it waits, journaled once as
+``exit_waiting``, and is tried again, re-priced, on every later bar. There is no last attempt
+and nothing is raised: the session's close decides (``dyntrail.engine.closing``)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from dyntrail.core.events import ExitWaiting, StopMoved, T1Hit
+from dyntrail.core.options import OptionRight
+from dyntrail.core.order_pricing import OrderSide
+from dyntrail.core.types import PositionAction
+from dyntrail.engine.book import Book
+from dyntrail.engine.context import Run, Stamps
+from dyntrail.engine.market import Market
+from dyntrail.engine.orders import Orders
+from dyntrail.engine.ports import QuoteSource, Sinks
+from dyntrail.engine.pricing import Mapping
+from dyntrail.trade import Trade
+
+_NO_QUOTE = (0.0, 0.0)
+
+
+class Exiting:
+    """The open positions' exits (see the module docstring); no state of its own (what waits
+    is on each trade)."""
+
+    def __init__(
+        self,
+        run: Run,
+        stamps: Stamps,
+        sinks: Sinks,
+        market: Market,
+        book: Book,
+        orders: Orders,
+        quotes: QuoteSource,
+        mapping: Mapping,
+    ) -> None:
+        self.run, self.stamps, self.sinks = run, stamps, sinks
+        self.market, self.book, self.orders = market, book, orders
+        self.quotes, self.mapping = quotes, mapping
+
+    def walk(self, tr: Trade, t: dt.datetime, o: float, h: float, low: float, c: float) -> None:
+        """The bar closing at ``t`` through the position's state machine, with the indicators,
+        swings and tier known before the bar (next-bar semantics: after it)."""
+        pos = tr.position
+        f = self.market.f
+        stop_before, t1_before = pos.stop_underlying, pos.t1_hit
+        events = pos.on_bar(  # NaN indicators (not yet known) are treated as missing
+            self.run.targets,
+            o,
+            h,
+            low,
+            c,
+            f.atr,
+            t,
+            tier=self.market.tier,
+            swing_low=f.swing_low,
+            swing_high=f.swing_high,
+        )
+        for ev in events:
+            if pos.t1_hit and not t1_before:
+                self.sinks.emit(
+                    T1Hit(ts=self.stamps.iso(t), trade_id=tr.trade_id, level=pos.t1_underlying)
+                )
+                t1_before = True
+            if ev.action is PositionAction.T1_REACHED:
+                continue
+            self.exit(tr, ev.action, ev.underlying_price, t, self.market.last_vix)
+            if tr.trade_id not in self.book.open:
+                return
+        if pos.stop_underlying != stop_before:
+            self.stop_moved(tr, t)
+
+    def stop_moved(self, tr: Trade, t: dt.datetime) -> None:
+        pos = tr.position
+        self.sinks.emit(
+            StopMoved(
+                ts=self.stamps.iso(t),
+                trade_id=tr.trade_id,
+                level=pos.stop_underlying,
+                reason=pos.stop_kind,  # what the position says it moved to
+            )
+        )
+
+    def mark(self, tr: Trade, t: dt.datetime, close: float, vix: float) -> None:
+        """Mark the position at the close (no quote: the last mark stands, with the underlying
+        it had)."""
+        if self.run.options_mode:
+            if tr.expiry is not None and tr.strike is not None:
+                q = self.quotes.quote(
+                    t,
+                    tr.expiry,
+                    tr.strike,
+                    OptionRight(tr.right),
+                    close,
+                    vix,
+                    self.run.tte(t, tr.expiry),
+                )
+                if q is not None:
+                    tr.mark_price = q.last
+                    tr.mark_underlying = close
+                    self.market.quotes_now[tr.instrument] = (q.bid, q.ask)
+        else:
+            tr.mark_price = tr.mark_underlying = close
+            slip = self.run.slip
+            self.market.quotes_now[tr.instrument] = (close - slip, close + slip)
+
+    def exit(
+        self,
+        tr: Trade,
+        action: PositionAction,
+        level: float,
+        t: dt.datetime,
+        vix: float,
+        attempt: int = 1,
+        qty: int | None = None,
+    ) -> None:
+        """Sell (all, or the T1 part of) the position: the mapped option price at ``level``,
+        made marketable against the quote; no bid: the exit waits."""
+        pos = tr.position
+        if qty is None:
+            qty = pos.qty if action.closes_position else pos.scale_out_qty(self.run.targets)
+        if action.closes_position:
+            tr.closing = action.value
+            self.orders.cancel_entries(tr, t)
+        qty = min(qty, pos.qty - self.orders.working_exit_qty(tr))
+        if qty <= 0:
+            return
+        side = OrderSide.SELL if tr.is_long_instrument else OrderSide.BUY
+        if self.run.options_mode and tr.expiry is not None and tr.strike is not None:
+            right = OptionRight(tr.right)
+            t_years = self.run.tte(t, tr.expiry)
+            decision = self.mapping.price(tr, tr.mark_underlying, level, t_years)
+            q = self.quotes.quote(t, tr.expiry, tr.strike, right, level, vix, t_years)
+            bid, ask = (q.bid, q.ask) if q is not None else _NO_QUOTE
+            if bid <= 0.0 and side is OrderSide.SELL:  # nothing to sell into: no order
+                self._wait(tr, action, qty, attempt, t, "no_quote" if q is None else "no_bid")
+                return
+            tr.waiting = ""
+        else:
+            decision = level
+            slip = self.run.slip
+            bid, ask = level - slip, level + slip
+        self.orders.send(tr, action.value, side, qty, decision, level, t, attempt, bid, ask)
+
+    def _wait(
+        self, tr: Trade, action: PositionAction, qty: int, attempt: int, t: dt.datetime, why: str
+    ) -> None:
+        """An exit with nothing to sell into: no order; tried again on the next bar."""
+        tr.retries.append((action.value, qty, attempt))
+        if tr.waiting != why:
+            tr.waiting = why
+            self.sinks.emit(
+                ExitWaiting(
+                    ts=self.stamps.iso(t),
+                    trade_id=tr.trade_id,
+                    action=action.value,
+                    qty=qty,
+                    reason=why,
+                )
+            )
+
+    def retry(self, tr: Trade, ts: dt.datetime, o: float) -> None:
+        """Exits that ended unfilled go out again, re-priced against the quote at this bar's
+        open, with the next attempt number; one that cannot fill waits again."""
+        retries, tr.retries = tr.retries, []
+        for action, qty, attempt in retries:
+            self.exit(tr, PositionAction(action), o, ts, self.market.last_vix, attempt, qty)
+            if tr.trade_id not in self.book.open:
+                return
+
+    def exit_carried(self, tr: Trade, ts: dt.datetime, o: float) -> None:
+        """A position the last session could not flatten exits at this session's open."""
+        tr.carried = False
+        tr.retries = []
+        self.exit(tr, PositionAction.EXIT_CARRIED, o, ts, self.market.last_vix)

@@ -1,0 +1,162 @@
+"""Stretches of bars the engine accounts for in one step, when a backtest hands it whole arrays:
+a guest of the engine that applies the same rules as the bar-by-bar path, never its own.
+
+Between events most bars can change little: flat and waiting for the next external signal they
+move only counters (``quiet`` / ``skip``); in a position, a bar that touches neither the stop nor
+a target and is not at a time rule only moves the stop (``calm`` / ``hold``). Both are exact:
+the journal and the trades equal a bar-by-bar run to the byte (tests hold them equal on
+generated data with break-even moves, trails, tier changes, time stops and loss halts)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+
+from dyntrail.core.features import BatchFeatures
+from dyntrail.core.regime import BatchRegime
+from dyntrail.core.risk import breaker_flattens, loss_limit_hit
+from dyntrail.engine.book import Book
+from dyntrail.engine.context import Run
+from dyntrail.engine.exiting import Exiting
+from dyntrail.engine.market import Market
+from dyntrail.engine.orders import Orders
+
+
+class Stretches:
+    """The exact fast paths (see the module docstring); no state of its own."""
+
+    def __init__(
+        self,
+        run: Run,
+        market: Market,
+        book: Book,
+        orders: Orders,
+        exiting: Exiting,
+        signals: Sequence[int] | None,
+    ) -> None:
+        self.run, self.market, self.book, self.orders, self.exiting = (
+            run,
+            market,
+            book,
+            orders,
+            exiting,
+        )
+        self.signals = signals
+
+    def quiet(self) -> bool:
+        """True when bars without a signal can change nothing but counters: flat, no live or
+        recovered order, and entries from an external signal series."""
+        return (
+            self.signals is not None
+            and not self.book.open
+            and not self.orders.live
+            and not self.orders.recovered
+        )
+
+    def skip(
+        self, i: int, j: int, ts_last: dt.datetime, close_last: float, vix_last: float
+    ) -> None:
+        """Account for bars ``i .. j-1`` of one session that ``quiet`` said cannot act (no
+        signal, no session start, no breaker edge among them): only the counters and the last
+        values move. ``ts_last``, ``close_last`` and ``vix_last`` are bar ``j-1``'s."""
+        if j <= i:
+            return
+        m = self.market
+        t = ts_last + self.run.bar
+        m.bars_total += j - i
+        m.regime.advance(j - 1, t, vix_last)
+        m.tier, m.breaker_on = m.regime.tier, m.regime.tripped
+        m.last_vix, m.last_close, m.now = vix_last, close_last, t
+        m.prev_close = close_last
+
+    def calm(self) -> bool:
+        """True when ``hold`` may walk the open position's bars: one position, nothing in
+        flight (no live, recovered or retried order), the underlying traded (its mark is the
+        close), next-bar semantics, precomputed features and regime, and nobody keeping an
+        equity curve."""
+        book, m = self.book, self.market
+        if len(book.open) != 1:
+            return False
+        tr = next(iter(book.open.values()))
+        return (
+            self.run.next_bar
+            and not self.run.options_mode
+            and not self.orders.live
+            and not self.orders.recovered
+            and not tr.retries
+            and not book.marks
+            and tr.position.qty > 0
+            and not tr.closing
+            and not tr.carried
+            and isinstance(m.f, BatchFeatures)
+            and isinstance(m.regime, BatchRegime)
+        )
+
+    def hold(
+        self,
+        i: int,
+        j: int,
+        ts: Sequence[dt.datetime],
+        o: Sequence[float],
+        h: Sequence[float],
+        lo: Sequence[float],
+        c: Sequence[float],
+        vix: Sequence[float],
+    ) -> int:
+        """Walk bars ``i .. j-1`` of one session (no session start or breaker edge among them)
+        while ``calm`` holds and none can make the position act; return the first bar not
+        walked, which the caller gives to ``on_bar``. A bar stops the walk when the position
+        could act on it (``Position.acts_on``), when its close would reach the daily loss limit
+        or when the breaker's policy would flatten after it. A walked bar does what ``on_bar``
+        does to such a bar: the stop's break-even and trail at the close (journaled when it
+        moves); the features, the regime, the mark and the counters are brought to the last
+        walked bar at the end."""
+        m = self.market
+        f, regime = m.f, m.regime
+        if (
+            not self.book.open
+            or j <= i
+            or not isinstance(f, BatchFeatures)
+            or not isinstance(regime, BatchRegime)
+        ):
+            return i
+        tr = next(iter(self.book.open.values()))
+        pos, eng, limits = tr.position, self.run.targets, self.run.limits
+        s = pos.side.sign
+        atr, swing_low, swing_high = f.stop_columns()
+        tiers, trips = regime.tiers_and_trips()
+        # the day's loss check of ``on_bar``, with the mark at the close (the same float steps)
+        inst_sign = 1 if tr.is_long_instrument else -1
+        entry_price, qty = tr.entry_price, pos.qty
+        realized, costs = self.book.day_realized, tr.costs
+        bar, tier = self.run.bar, m.tier
+        stop_moved = self.exiting.stop_moved
+        k = i
+        while k < j:
+            ok, hk, lk, ck = o[k], h[k], lo[k], c[k]
+            adverse, favourable = (lk, hk) if s > 0 else (hk, lk)
+            t = ts[k] + bar
+            if (
+                pos.acts_on(eng, ok, adverse, favourable, t)
+                or loss_limit_hit(realized + inst_sign * (ck - entry_price) * qty - costs, limits)
+                or breaker_flattens(trips[k], limits)
+            ):
+                break
+            before = pos.stop_underlying
+            pos.close_moves(eng, favourable, ck, atr[k], True, tier, swing_low[k], swing_high[k])
+            if pos.stop_underlying != before:
+                stop_moved(tr, t)
+            tier = tiers[k]
+            k += 1
+        if k > i:  # leave the state as ``on_bar`` leaves it after bar k-1
+            last = k - 1
+            t = ts[last] + bar
+            m.bars_total += k - i
+            m.bars_in_position += k - i
+            f.advance(last, m.day, h[last], lo[last], c[last], None)
+            regime.advance(last, t, vix[last])
+            m.tier, m.breaker_on = regime.tier, regime.tripped
+            m.last_vix, m.last_close, m.now = vix[last], c[last], t
+            self.exiting.mark(tr, t, c[last], vix[last])
+            m.prev_close = c[last]
+        return k

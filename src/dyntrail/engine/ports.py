@@ -1,0 +1,97 @@
+"""What the engine is plugged into: quotes, observers, the broker.
+
+- ``QuoteSource``: option quotes keyed by contract and time (recorded data, the pricing model, or
+  a live feed), never later than the time asked.
+- ``EventSink``: anything that takes the engine's typed events (the journal, the equity curve,
+  the run's tables, a live view). ``Sinks`` fans each event out to the sinks that take its kind.
+- ``Broker``: the execution layer's broker protocol (limit and stop-limit orders, modify,
+  cancel, the order book), re-exported here so the engine's ports are one import.
+- The market's events come from the runner's feed (``dyntrail.runners.drive``): closed bars of
+  the underlying with the India VIX known at each close.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from dyntrail.core.events import Event
+from dyntrail.core.options import OptionRight
+from dyntrail.execution.broker import Broker
+
+__all__ = ["Broker", "EventSink", "Quote", "QuoteSource", "Route", "Sinks"]
+
+
+class Quote(Protocol):
+    """An option quote: ``bid`` 0 means no bid; ``delta`` may be NaN (unknown)."""
+
+    @property
+    def bid(self) -> float: ...
+    @property
+    def ask(self) -> float: ...
+    @property
+    def last(self) -> float: ...
+    @property
+    def delta(self) -> float: ...
+
+
+class QuoteSource(Protocol):
+    """Option quotes as of a time; None when the contract has no quote then."""
+
+    def quote(
+        self,
+        ts: dt.datetime,
+        expiry: dt.date,
+        strike: float,
+        right: OptionRight,
+        spot: float,
+        vix: float,
+        t_years: float,
+    ) -> Quote | None: ...
+
+
+class EventSink(Protocol):
+    """An observer of the engine's events."""
+
+    def emit(self, ev: Event) -> object: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """One sink and the kinds it takes: ``only`` these classes (None: all) and never those in
+    ``without``."""
+
+    emit: Callable[[Event], object]
+    only: frozenset[type[Event]] | None = None
+    without: frozenset[type[Event]] = field(default_factory=frozenset)
+
+    def takes(self, cls: type[Event]) -> bool:
+        return (self.only is None or cls in self.only) and cls not in self.without
+
+
+class Sinks:
+    """The one fan-out list of observers: each event goes to every route that takes its kind,
+    in the routes' order (the journal first, so an event is on disk before anyone acts on it)."""
+
+    def __init__(self, routes: Iterable[Route] = ()) -> None:
+        self._routes = tuple(routes)
+        self._by_kind: dict[type[Event], tuple[Callable[[Event], object], ...]] = {}
+
+    def wants(self, cls: type[Event]) -> bool:
+        """True when some sink takes events of ``cls`` (otherwise they need not be made)."""
+        return bool(self._targets(cls))
+
+    def emit(self, ev: Event) -> None:
+        targets = self._by_kind.get(type(ev))
+        if targets is None:
+            targets = self._targets(type(ev))
+        for fn in targets:
+            fn(ev)
+
+    def _targets(self, cls: type[Event]) -> tuple[Callable[[Event], object], ...]:
+        targets = self._by_kind.get(cls)
+        if targets is None:
+            targets = self._by_kind[cls] = tuple(r.emit for r in self._routes if r.takes(cls))
+        return targets

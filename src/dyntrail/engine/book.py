@@ -200,11 +200,11 @@ def _apply_leg(
 ) -> None:
     """A leg's quantity and value on the trade and its position."""
     pos = tr.position
-    if entry:
+    if entry:  # the average over every unit bought (an entry may fill after an exit leg)
         tr.entry_value += value
         pos.qty += qty
-        tr.qty = pos.qty
-        tr.entry_price = tr.entry_value / pos.qty
+        tr.qty += qty
+        tr.entry_price = tr.entry_value / tr.qty
         pos.entry_option_price = tr.entry_price
         return
     tr.exit_qty += qty

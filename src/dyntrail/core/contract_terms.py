@@ -25,7 +25,10 @@ class Weekday(enum.StrEnum):
     @property
     def number(self) -> int:
         """0 for Monday ... 6 for Sunday, as ``date.weekday()``."""
-        return list(Weekday).index(self)
+        return _WEEKDAY_NUMBERS[self]
+
+
+_WEEKDAY_NUMBERS = {day: n for n, day in enumerate(Weekday)}  # the definition order
 
 
 class ExpiryCycle(enum.StrEnum):

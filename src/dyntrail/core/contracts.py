@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
+import functools
 import itertools
 import math
 from collections.abc import Iterable, Iterator, Sequence
@@ -165,11 +166,14 @@ def _week_start(d: dt.date) -> dt.date:
     return d - dt.timedelta(days=d.weekday())
 
 
-def _month_dates(rule: ExpiryRule, year: int, month: int) -> list[tuple[dt.date, bool]]:
-    """(nominal expiry, is the monthly) of one rule in one calendar month, ascending."""
+@functools.lru_cache(maxsize=1024)
+def _month_dates(rule: ExpiryRule, year: int, month: int) -> tuple[tuple[dt.date, bool], ...]:
+    """(nominal expiry, is the monthly) of one rule in one calendar month, ascending. A rule
+    and a month always give the same dates, and a run asks for the same months day after day
+    (the futures' lot, the next expiry): each is worked out once."""
     monthly = _last_weekday_of_month(year, month, rule.monthly_day.number)
     if rule.cycle is ExpiryCycle.MONTHLY:
-        return [(monthly, True)]
+        return ((monthly, True),)
     first = dt.date(year, month, 1)
     d = first + dt.timedelta(days=(rule.weekday.number - first.weekday()) % 7)
     weekly = []
@@ -177,12 +181,12 @@ def _month_dates(rule: ExpiryRule, year: int, month: int) -> list[tuple[dt.date,
         weekly.append(d)
         d += dt.timedelta(days=7)
     if rule.monthly_day is rule.weekday:
-        return [(w, w == monthly) for w in weekly]
+        return tuple((w, w == monthly) for w in weekly)
     prev_year, prev_month = (year - 1, 12) if month == 1 else (year, month - 1)
     prev = _last_weekday_of_month(prev_year, prev_month, rule.monthly_day.number)
     taken = {_week_start(monthly), _week_start(prev)}  # no weekly in a monthly's week
     out = [(w, False) for w in weekly if _week_start(w) not in taken] + [(monthly, True)]
-    return sorted(out)
+    return tuple(sorted(out))
 
 
 def _rule_dates(rule: ExpiryRule, start: dt.date) -> Iterator[tuple[dt.date, bool]]:

@@ -134,7 +134,9 @@ class BatchFeatures(Features):
         super().__init__()
         s = cfg.strategy
         p, q, n = s.atr_period, s.entries.adx_period, s.trail.swing_bars
-        none = [NAN] * len(close)
+        # Views, not lists, even for a column left out: a list of a run's length is walked by
+        # every garbage collection that finds it young, a view is not.
+        none = column_view(np.full(len(close), NAN))
         swing = (
             s.momentum.enabled
             or s.trail.method == "swing"
@@ -151,7 +153,10 @@ class BatchFeatures(Features):
             else none,
             column_view(sl) if sl is not None else none,
             column_view(sh) if sh is not None else none,
-            ind.swing_structure(high, low, n).tolist() if swing else [0] * len(close),
+            column_view(
+                ind.swing_structure(high, low, n) if swing else np.zeros(len(close), np.int64),
+                np.int64,
+            ),
         )
 
     def stop_columns(self) -> tuple[Sequence[float], Sequence[float], Sequence[float]]:

@@ -38,6 +38,10 @@ class TickRounding(enum.StrEnum):
     NEAREST = "nearest"
 
 
+# Read on every order: module names are found faster than enum members.
+_SELL, _DOWN, _UP = OrderSide.SELL, TickRounding.DOWN, TickRounding.UP
+
+
 @dataclass(frozen=True, slots=True)
 class LimitPrice:
     """A marketable limit price and how it was built.
@@ -71,9 +75,9 @@ def _ticks(price: float, tick: float, direction: TickRounding) -> int:
     nearest = round(n)
     if abs(n - nearest) <= max(_GRID_SNAP_TICKS, _GRID_SNAP_REL * abs(n)):
         return int(nearest)
-    if direction is TickRounding.DOWN:
+    if direction is _DOWN:
         return math.floor(n)
-    if direction is TickRounding.UP:
+    if direction is _UP:
         return math.ceil(n)
     return math.floor(n + 0.5)
 
@@ -162,7 +166,8 @@ def marketable_limit(
     if not (math.isfinite(cushion_cap) and cushion_cap >= 0):
         raise ValueError(f"cushion_cap must be finite and >= 0, got {cushion_cap}")
 
-    if how is OrderSide.SELL:
+    sell = how is _SELL
+    if sell:
         bid = _quote(best_bid)
         reference = mapped_price if bid is None else min(bid, mapped_price)
     else:
@@ -171,12 +176,10 @@ def marketable_limit(
 
     wanted = max(cushion_ticks * tick, cushion_pct * reference)
     cushion = min(wanted, max(cushion_cap, tick)) if wanted > 0 else 0.0
-    if how is OrderSide.SELL:
-        n = _ticks(reference - cushion, tick, TickRounding.DOWN)
-    else:
-        n = _ticks(reference + cushion, tick, TickRounding.UP)
+    # pushed past the reference, then rounded the marketable way: a sell down, a buy up
+    n = _ticks(reference - cushion, tick, _DOWN) if sell else _ticks(reference + cushion, tick, _UP)
     price = _from_ticks(max(n, 1), tick)
-    slippage = round(mapped_price - price if how is OrderSide.SELL else price - mapped_price, 10)
+    slippage = round(mapped_price - price if sell else price - mapped_price, 10)
     return LimitPrice(
         price=price,
         cushion=cushion,

@@ -28,6 +28,10 @@ from dyntrail.core.regime import vix_tier as _vix_tier
 from dyntrail.core.targets import DynamicTargetEngine, TargetContext
 from dyntrail.core.types import PositionAction, Side, StopKind, TrailMethod, VixTier
 
+# Read on every bar a position is held: module names are found faster than enum members.
+_ATR, _TRAIL, _BREAK_EVEN = TrailMethod.ATR, StopKind.TRAIL, StopKind.BREAK_EVEN
+_INF = math.inf
+
 
 @dataclass(frozen=True, slots=True)
 class BarEvent:
@@ -193,15 +197,30 @@ class Position:
         swing_high: float | None,
     ) -> None:
         """What a next-bar close does to the stop (after the bar's exits): break-even once the
-        favourable extreme reached it before T1, then the trail; the stop only ever tightens."""
+        favourable extreme reached it before T1, then the trail; the stop only ever tightens.
+
+        A backtest calls this on almost every bar a position is held, so the ATR trail (the
+        usual rule) is worked out here, with the arithmetic of ``_trail_level`` and
+        ``_tighten``; the swing trail and the skeleton's trail go through ``_trail_level``."""
         s = self.side.sign
-        if not self.t1_hit and s * (favourable - self.move_be_underlying) >= 0:
+        t1_hit = self.t1_hit
+        if not t1_hit and s * (favourable - self.move_be_underlying) >= 0:
             self.be_moved = True
-            self._tighten(self.entry_underlying, StopKind.BREAK_EVEN)
-        if self.t1_hit or engine.trail_from_entry:
-            trail = self._trail_level(engine, close, atr_now, clocked, tier, swing_low, swing_high)
-            if trail is not None:
-                self._tighten(trail, StopKind.TRAIL)
+            self._tighten(self.entry_underlying, _BREAK_EVEN)
+        if not (t1_hit or engine.trail_from_entry):
+            return
+        if clocked and (rule := engine.trail_rules[tier or self.vix_tier])[0] is _ATR:
+            if atr_now is None or not -_INF < atr_now < _INF:  # not finite: not known yet
+                return
+            trail = close - s * (rule[1] * atr_now)  # ``engine.update_trailing``
+        else:
+            level = self._trail_level(engine, close, atr_now, clocked, tier, swing_low, swing_high)
+            if level is None:
+                return
+            trail = level
+        if s * (trail - self.stop_underlying) > 0:  # ``_tighten``
+            self.stop_underlying = trail
+            self.stop_kind = _TRAIL
 
     def acts_on(
         self,
@@ -214,7 +233,9 @@ class Position:
         """Next-bar semantics: could this bar, closing at ``now``, make the position act? True
         when it touches the stop or a target standing before it, closes at or after flatten, or
         closes with a time stop due that only a break-even on this very bar could call off (a
-        conservative answer). False means the bar can only move the stop (``close_moves``)."""
+        conservative answer). False means the bar can only move the stop (``close_moves``).
+
+        Asked on every bar a backtest walks, so the time rules of ``_time_rule`` are inline."""
         s = self.side.sign
         stop = self.stop_underlying
         if s * (open_ - stop) <= 0 or s * (adverse - stop) <= 0:
@@ -224,7 +245,15 @@ class Position:
                 return True
         elif s * (favourable - self.t2_underlying) >= 0:
             return True
-        return self._time_rule(engine, now) is not None
+        local = now if now.tzinfo is None else now.astimezone(engine.tz)
+        if local.time() >= engine.flatten:  # exit_eod
+            return True
+        return (  # exit_time
+            not self.be_moved
+            and not self.t1_hit
+            and self.entry_ts is not None
+            and now - self.entry_ts >= engine.time_stop
+        )
 
     def _time_rule(self, engine: DynamicTargetEngine, now: dt.datetime) -> PositionAction | None:
         """The time rules at ``now``: at or after flatten -> ``exit_eod``; neither break-even nor

@@ -197,7 +197,7 @@ class BatchRegime(RegimeFeed):
     """The same values computed over the whole series at once (``close_ts``: naive bar close
     times, increasing; ``vix``: the VIX known at each)."""
 
-    __slots__ = ("_cols", "_edges", "_rise")
+    __slots__ = ("_cols", "_edges", "_rise", "_until")
 
     def __init__(self, cfg: Config, close_ts: Any, vix: Any) -> None:
         import numpy as np
@@ -235,18 +235,18 @@ class BatchRegime(RegimeFeed):
         order = np.array(
             [VixTier.LOW, VixTier.NORMAL, VixTier.REDUCED, VixTier.HIGH, VixTier.HALT], dtype=object
         )
-        until: list[dt.datetime | None] = [None] * len(v)  # only while tripped
+        # ``until`` only while tripped, by bar: a dict of datetimes, which the garbage
+        # collector leaves alone (a list of a run's length would be walked by every collection)
         on = np.flatnonzero(tripped)
-        for k, u in zip(on.tolist(), (last_incl[on] + cool).astype(object).tolist(), strict=True):
-            until[k] = u
+        until = dict(zip(on.tolist(), (last_incl[on] + cool).astype(object).tolist(), strict=True))
         self._cols = (
             order[tiers].tolist(),
             np.ascontiguousarray(tripped).data.toreadonly(),  # items are Python bools
             np.ascontiguousarray(just).data.toreadonly(),
-            until,
         )
-        self._edges: NDArray[np.bool_] = just  # read rarely: kept as arrays
-        self._rise: NDArray[np.float64] = rise
+        self._until: dict[int, dt.datetime] = until
+        self._edges: NDArray[np.bool_] = just  # read rarely: kept as an array
+        self._rise: Sequence[float] = np.ascontiguousarray(rise).data.toreadonly()  # Python floats
 
     def edges(self) -> NDArray[np.bool_]:
         """For each bar, whether the breaker trips on it (a bar no fast path may skip): a
@@ -258,7 +258,7 @@ class BatchRegime(RegimeFeed):
         return self._cols[0], self._cols[1]
 
     def advance(self, i: int, ts: dt.datetime, vix: float) -> None:
-        c = self._cols
-        self.tier, self.until = c[0][i], c[3][i]
-        self.tripped, self.just_tripped = bool(c[1][i]), bool(c[2][i])
-        self.rise = float(self._rise[i])
+        tiers, tripped, just = self._cols
+        self.tier, self.until = tiers[i], self._until.get(i)
+        self.tripped, self.just_tripped = bool(tripped[i]), bool(just[i])
+        self.rise = self._rise[i]  # a view's item: a Python float already

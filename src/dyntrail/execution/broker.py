@@ -83,6 +83,11 @@ class BrokerEventKind(enum.StrEnum):
     EXPIRED = "expired"
 
 
+# Read for every event: module names are found faster than enum members.
+_ACK, _FILL, _TRIGGERED = BrokerEventKind.ACK, BrokerEventKind.FILL, BrokerEventKind.TRIGGERED
+_SUBMITTED, _UNKNOWN = OrderState.SUBMITTED, OrderState.UNKNOWN
+
+
 @dataclass(frozen=True, slots=True)
 class BrokerEvent:
     """One update from the broker; ``ts`` is the market time at which the broker acted. A fill
@@ -99,20 +104,18 @@ class BrokerEvent:
     reason: str = ""
 
     def __post_init__(self) -> None:
-        if self.kind is BrokerEventKind.FILL:
+        if self.kind is _FILL:
             if not self.fill_id:
                 raise ValueError(f"fill event for {self.tag} needs a fill_id")
             if not (self.qty > 0 and math.isfinite(self.price) and self.price > 0):
                 raise ValueError(
                     f"fill {self.fill_id}: qty {self.qty} and price {self.price} must be > 0"
                 )
-        elif self.kind is BrokerEventKind.TRIGGERED and not (
-            math.isfinite(self.price) and self.price > 0
-        ):
+        elif self.kind is _TRIGGERED and not (math.isfinite(self.price) and self.price > 0):
             raise ValueError(f"triggered event for {self.tag}: trigger {self.price} must be > 0")
 
     def to_fill(self) -> Fill:
-        if self.kind is not BrokerEventKind.FILL or self.fill_id is None:
+        if self.kind is not _FILL or self.fill_id is None:
             raise ValueError(f"{self.kind} event for {self.tag} is not a fill")
         return Fill(self.tag, self.fill_id, self.qty, self.price, self.ts)
 
@@ -263,18 +266,16 @@ def apply_event(order: Order, event: BrokerEvent) -> bool:
     if event.tag != order.tag:
         raise ValueError(f"event for {event.tag!r} applied to order {order.tag!r}")
     changed = False
-    if order.state is OrderState.UNKNOWN:
+    if order.state is _UNKNOWN:
         order.resolve(event.ts)
         changed = True
     if order.broker_order_id is None:
         order.broker_order_id = event.broker_order_id
     kind = event.kind
-    if kind is BrokerEventKind.FILL:
+    if kind is _FILL:
         return order.apply_fill(event.to_fill(), event.broker_order_id) or changed
-    if kind is BrokerEventKind.ACK:
-        if order.state is not OrderState.SUBMITTED and order.broker_order_id == (
-            event.broker_order_id
-        ):
+    if kind is _ACK:
+        if order.state is not _SUBMITTED and order.broker_order_id == event.broker_order_id:
             return changed
         order.ack(event.ts, event.broker_order_id)
         return True

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import functools
 import math
 from typing import Any, NamedTuple
 
@@ -181,6 +182,15 @@ class Transition(NamedTuple):
     after: OrderState
 
 
+# Every order makes several transitions: built by tuple.__new__ directly (a named tuple's own
+# __new__ is a Python function), and the members an event reads named here once (an enum
+# member looked up on its class costs several times a module name).
+_transition = functools.partial(tuple.__new__, Transition)
+_SUBMIT, _ACK, _FILL = OrderEventKind.SUBMIT, OrderEventKind.ACK, OrderEventKind.FILL
+_ACKED, _FILLED, _TRIGGER_PENDING = OrderState.ACKED, OrderState.FILLED, OrderState.TRIGGER_PENDING
+_STOP_LIMIT = OrderType.STOP_LIMIT
+
+
 class Order:
     """One order and the state it owns. Rules:
 
@@ -208,7 +218,8 @@ class Order:
     )
 
     def __init__(self, intent: OrderIntent) -> None:
-        self.tag = ClientTag(intent.tag)
+        tag = intent.tag  # the engine's tags are ClientTags already: checked when made
+        self.tag = tag if type(tag) is ClientTag else ClientTag(tag)
         if not (isinstance(intent.qty, int) and intent.qty > 0):
             raise ValueError(f"order {intent.tag}: qty must be a positive int, got {intent.qty!r}")
         if not isinstance(intent.order_type, OrderType):
@@ -291,7 +302,7 @@ class Order:
         return nxt
 
     def _commit(self, kind: OrderEventKind, ts: dt.datetime, nxt: OrderState) -> None:
-        self.history.append(Transition(ts, kind, self.state, nxt))
+        self.history.append(_transition((ts, kind, self.state, nxt)))
         self.state = nxt
 
     def _step(self, kind: OrderEventKind, ts: dt.datetime) -> None:
@@ -299,23 +310,27 @@ class Order:
 
     def _set_broker_id(self, broker_order_id: str | None) -> None:
         if broker_order_id is not None and self.broker_order_id is None:
-            self.broker_order_id = BrokerOrderId(broker_order_id)
+            self.broker_order_id = (
+                broker_order_id
+                if type(broker_order_id) is BrokerOrderId
+                else BrokerOrderId(broker_order_id)
+            )
 
     def submit(self, ts: dt.datetime, broker_order_id: str | None = None) -> None:
         """The order was sent (call after the broker accepted the call, or after it raised
         ``Disconnected`` and before ``timeout``)."""
-        nxt = self._next(OrderEventKind.SUBMIT)
+        nxt = self._next(_SUBMIT)
         self._set_broker_id(broker_order_id)
-        self._commit(OrderEventKind.SUBMIT, ts, nxt)
+        self._commit(_SUBMIT, ts, nxt)
 
     def ack(self, ts: dt.datetime, broker_order_id: str) -> None:
         """The broker has the order: a limit is ``acked`` (working), a stop-limit
         ``trigger_pending`` (working, waiting for its trigger)."""
-        nxt = self._next(OrderEventKind.ACK)
-        if nxt is OrderState.ACKED and self.intent.order_type is OrderType.STOP_LIMIT:
-            nxt = OrderState.TRIGGER_PENDING
+        nxt = self._next(_ACK)
+        if nxt is _ACKED and self.intent.order_type is _STOP_LIMIT:
+            nxt = _TRIGGER_PENDING
         self._set_broker_id(broker_order_id)
-        self._commit(OrderEventKind.ACK, ts, nxt)
+        self._commit(_ACK, ts, nxt)
 
     def hit_trigger(self, ts: dt.datetime) -> None:
         """The price reached the stop-limit's trigger: from now on it works as a limit at its
@@ -337,18 +352,19 @@ class Order:
         if not (isinstance(fill.qty, int) and fill.qty > 0):
             raise ValueError(f"fill {fill.fill_id}: qty must be a positive int, got {fill.qty!r}")
         check_price(fill.price, "fill", fill.fill_id, "price")
-        nxt = self._next(OrderEventKind.FILL)
-        if fill.qty > self.remaining:
+        nxt = self._next(_FILL)
+        remaining = self.intent.qty - self._filled
+        if fill.qty > remaining:
             raise Overfill(
                 f"order {self.tag}: fill {fill.fill_id} of {fill.qty} exceeds the remaining "
-                f"{self.remaining} of {self.qty}"
+                f"{remaining} of {self.qty}"
             )
-        if fill.qty == self.remaining:
-            nxt = OrderState.FILLED
+        if fill.qty == remaining:
+            nxt = _FILLED
         self._set_broker_id(broker_order_id)
         self.fills[fill.fill_id] = fill
         self._filled += fill.qty
-        self._commit(OrderEventKind.FILL, fill.ts, nxt)
+        self._commit(_FILL, fill.ts, nxt)
         return True
 
     def reject(self, ts: dt.datetime, reason: str) -> None:

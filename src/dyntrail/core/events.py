@@ -34,7 +34,13 @@ class Event:
 
     def fields(self) -> dict[str, Any]:
         """The event's fields after ``kind`` (the journal line's own keys)."""
-        return {f.name: getattr(self, f.name) for f in fields(self)[2:]}
+        names = _OWN.get(type(self))
+        if names is None:
+            names = _OWN[type(self)] = tuple(f.name for f in fields(self)[2:])
+        return {n: getattr(self, n) for n in names}
+
+
+_OWN: dict[type[Event], tuple[str, ...]] = {}  # each class's field names after ``kind``
 
 
 def _kind(name: str) -> Any:

@@ -46,6 +46,9 @@ class Book:
     def day_pnl(self) -> float:
         """The day's PnL: realized, plus the open trades marked, less their costs so far (in
         this order of float steps, the one ``dyntrail.engine.fast`` repeats)."""
+        if len(self.open) == 1:  # the same float steps as the sums below, without them
+            (tr,) = self.open.values()
+            return self.day_realized + tr.unrealized() - tr.costs
         trades = self.open.values()
         return self.day_realized + self.unrealized() - sum((tr.costs for tr in trades), 0.0)
 

@@ -101,6 +101,7 @@ class Trade:
     t1_value: float = 0.0
     # exits that ended unfilled, to go out again on the next bar: (action, qty, attempt)
     retries: list[tuple[str, int, int]] = field(default_factory=list)
+    underlying: str = ""  # the index whose contract this is ("": the run's only one)
 
     @property
     def is_long_instrument(self) -> bool:
@@ -159,7 +160,7 @@ _SAVED = (
     "trade_id", "instrument", "right", "strike", "entry_ts", "entry_price", "qty",
     "risk_per_unit", "mark_price", "mark_underlying", "buy_value", "sell_value", "costs",
     "exit_qty", "exit_value", "legs", "entry_value", "exit_legs", "closing", "last_exit_level",
-    "carried", "waiting", "t1_qty", "t1_value",
+    "carried", "waiting", "t1_qty", "t1_value", "underlying",
 )  # fmt: skip
 
 

@@ -21,7 +21,7 @@ from dyntrail.core.types import Side
 from dyntrail.data.synthetic import weekdays
 from dyntrail.engine.book import Book
 from dyntrail.engine.context import Run, Stamps
-from dyntrail.engine.market import Market
+from dyntrail.engine.market import Market, Underlying
 from dyntrail.engine.orders import Orders
 from dyntrail.engine.ports import Route, Sinks
 from dyntrail.engine.risk import RiskGate
@@ -97,7 +97,12 @@ def make_sinks(
 def make_market(run: Run | None = None, stamps: Stamps | None = None) -> Market:
     run = run or make_run()
     stamps = stamps or make_stamps(run)
-    return Market(run, stamps, StreamingFeatures(run.cfg), StreamingRegime(run.cfg))
+    return Market(run, stamps, StreamingRegime(run.cfg))
+
+
+def make_underlying(run: Run | None = None) -> Underlying:
+    run = run or make_run()
+    return Underlying(run, StreamingFeatures(run.cfg))
 
 
 def make_book(

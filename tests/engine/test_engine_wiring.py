@@ -152,19 +152,25 @@ _PARTS = (
     "recovery",
     "stretches",
 )
+_VENUE_PARTS = ("exiting", "closing", "entering")  # one of each per underlying traded
+
+
+def _part(engine: Any, name: str) -> Any:
+    return getattr(engine.venue if name in _VENUE_PARTS else engine, name)
 
 
 def test_parts_are_distinct_objects_wired_by_reference() -> None:
     engine, _ = _engine(2)
-    parts = {name: getattr(engine, name) for name in _PARTS}
+    parts = {name: _part(engine, name) for name in _PARTS}
     assert len({id(p) for p in parts.values()}) == len(parts)
     assert engine.orders.risk is engine.risk
     assert engine.orders.market is engine.market
     assert engine.fills.book is engine.book and engine.fills.orders is engine.orders
     assert engine.fills.risk is engine.risk
-    assert engine.exiting.orders is engine.orders and engine.exiting.book is engine.book
-    assert engine.closing.orders is engine.orders and engine.entering.book is engine.book
-    assert engine.recovery.risk is engine.risk and engine.stretches.exiting is engine.exiting
+    v = engine.venue
+    assert v.exiting.orders is engine.orders and v.exiting.book is engine.book
+    assert v.closing.orders is engine.orders and v.entering.book is engine.book
+    assert engine.recovery.risk is engine.risk and engine.stretches.exiting is v.exiting
     assert engine.orders.on_update == engine.fills.settle
     for name, part in parts.items():
         assert getattr(part, "sinks", engine.sinks) is engine.sinks, name
@@ -182,7 +188,7 @@ def test_no_part_holds_another_parts_private_state() -> None:
     engine, _ = _engine(2)
     for bar in list(_bars(_MARKET))[:60]:  # some state in every part
         engine.on_bar(*bar)
-    parts = {name: getattr(engine, name) for name in _PARTS}
+    parts = {name: _part(engine, name) for name in _PARTS}
     private = {
         id(v): f"{name}.{k}"
         for name, p in parts.items()

@@ -11,8 +11,8 @@ event, typed; ``SCHEMA_VERSION`` changes whenever a shape does (a journal of ano
 read as it is, but not resumed).
 
 Version 2 (this one): ``trading_state`` added (the risk gate's state changes); ``order_adopted``
-has one shape (``tag, state, filled, flagged``); ``state`` lines hold each engine part's state
-under its name.
+has one shape (``tag, state, filled, flagged``); ``day_start`` names its ``underlying``;
+``state`` lines hold each engine part's state under its name.
 """
 
 from __future__ import annotations
@@ -132,6 +132,7 @@ class DayStart(Event):
     kind: str = _kind("day_start")
     open: float
     gap_delay_until: str | None
+    underlying: str  # the index whose session opened (one line each when several are traded)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

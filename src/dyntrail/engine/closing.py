@@ -19,7 +19,7 @@ from dyntrail.core.events import FlattenFailed, PositionCarried, Settlement
 from dyntrail.core.types import PositionAction
 from dyntrail.engine.book import Book
 from dyntrail.engine.context import Run, Stamps
-from dyntrail.engine.market import Market
+from dyntrail.engine.market import Underlying
 from dyntrail.engine.orders import Orders
 from dyntrail.engine.ports import Sinks
 from dyntrail.trade import Trade
@@ -29,10 +29,16 @@ class Closing:
     """The closing rules (see the module docstring); no state of its own."""
 
     def __init__(
-        self, run: Run, stamps: Stamps, sinks: Sinks, market: Market, book: Book, orders: Orders
+        self,
+        run: Run,
+        stamps: Stamps,
+        sinks: Sinks,
+        underlying: Underlying,
+        book: Book,
+        orders: Orders,
     ) -> None:
         self.run, self.stamps, self.sinks = run, stamps, sinks
-        self.market, self.book, self.orders = market, book, orders
+        self.underlying, self.book, self.orders = underlying, book, orders
 
     def session_closed(self, tr: Trade, close_ts: dt.datetime) -> None:
         """A position still open at the session's close (see the module docstring)."""
@@ -65,7 +71,7 @@ class Closing:
         """Book the exchange's settlement of an option held to expiry and close the trade (its
         working orders were cancelled at the session's close)."""
         strike = tr.strike if tr.strike is not None else 0.0
-        spot = self.market.last_close
+        spot = self.underlying.last_close
         payoff = spot - strike if tr.right == "CE" else strike - spot
         intrinsic = round(max(payoff, 0.0), 2)
         qty = tr.position.qty

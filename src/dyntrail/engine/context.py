@@ -7,7 +7,7 @@ import datetime as dt
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
-from dyntrail.core.config import Config
+from dyntrail.core.config import Config, InstrumentSection
 from dyntrail.core.contracts import InstrumentSpec, time_to_expiry_years
 from dyntrail.core.risk import RiskLimits
 from dyntrail.core.targets import DynamicTargetEngine
@@ -15,7 +15,8 @@ from dyntrail.core.targets import DynamicTargetEngine
 
 @dataclass(frozen=True, slots=True)
 class Run:
-    """The facts of a run, read on every bar and taken out of the configuration once."""
+    """The facts of a run for one underlying (its spec, what is traded, its tick and slippage;
+    the rest is the run's), read on every bar and taken out of the configuration once."""
 
     cfg: Config
     spec: InstrumentSpec
@@ -41,7 +42,11 @@ class Run:
         bar_minutes: int,
         settle: dt.timedelta,
         record_acks: bool,
+        instrument: InstrumentSection | None = None,
     ) -> Run:
+        """The run's facts for one underlying (``instrument``: its section, by default
+        ``[instrument]``)."""
+        inst = instrument or cfg.instrument
         return cls(
             cfg=cfg,
             spec=spec,
@@ -51,10 +56,10 @@ class Run:
             tz=ZoneInfo(cfg.session.timezone),
             bar=dt.timedelta(minutes=bar_minutes),
             bar_minutes=bar_minutes,
-            options_mode=cfg.instrument.trade == "options",
+            options_mode=inst.trade == "options",
             next_bar=cfg.strategy.bars.semantics == "next_bar",
             tick=spec.tick_size,
-            slip=cfg.instrument.underlying_slippage_ticks * spec.tick_size,
+            slip=inst.underlying_slippage_ticks * spec.tick_size,
             settle=settle,
             record_acks=record_acks,
         )

@@ -1,20 +1,21 @@
 """The engine: parts that own their state, wired once, and the order of work on each bar.
 
-Backtest, paper and live feed it the same way, one closed bar at a time (``on_bar``); only the
-quote source, the broker, the clock and the sinks' durability differ (the runner chooses them).
-For each bar, closing at ``t``:
+Backtest, paper and live feed it the same way, one closed bar at a time (``on_bar``; with several
+underlyings, one step of their bars at a time, ``on_step``); only the quote sources, the broker,
+the clock and the sinks' durability differ (the runner chooses them). For each bar closing at
+``t``:
 
-1. a new session ends the last one (``closing``) and starts its day (``market``, ``book``,
-   ``risk``): the day's counters and the gap check;
+1. a new session ends the last one (each venue's ``closing``) and starts its day (``market``,
+   ``book``, ``risk``, and each underlying's gap check);
 2. broker updates due by the bar's start are applied (``orders`` -> ``fills`` -> ``book``);
-3. each open position (``exiting``): stale orders re-priced, a carried position or an unfilled
-   exit sent again, then the bar walked (adverse extreme first) with the indicators, swings and
-   VIX tier known *before* the bar; each action becomes an option order;
+3. each open position (its venue's ``exiting``): stale orders re-priced, a carried position or
+   an unfilled exit sent again, then the bar walked (adverse extreme first) with the
+   indicators, swings and VIX tier known *before* the bar; each action becomes an option order;
 4. the bar updates the indicators and, with VIX at ``t``, the tier and the spike breaker;
 5. at the close: positions marked; the breaker's policy and the daily loss limit (``risk``) exit
    at the close;
-6. the risk gate's state is brought up to date; if it lets new risk out (and no order's outcome
-   is unknown), the entry gates decide (``entering``).
+6. the risk gate's state is brought up to date; while it lets new risk out (and no order's
+   outcome is unknown), each venue's entry gates decide (``entering``).
 
 Nothing at ``t`` sees a bar that closes after ``t``. Every event goes to the sinks as it
 happens; an order is journaled before it is sent."""
@@ -22,7 +23,7 @@ happens; an order is journaled before it is sent."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from dyntrail.core.config import Config
@@ -32,19 +33,19 @@ from dyntrail.core.features import Features
 from dyntrail.core.regime import RegimeFeed, StreamingRegime
 from dyntrail.core.types import PositionAction
 from dyntrail.engine.book import Book
-from dyntrail.engine.closing import Closing
 from dyntrail.engine.context import Run, Stamps
-from dyntrail.engine.entering import Entering
-from dyntrail.engine.exiting import Exiting
 from dyntrail.engine.fast import Stretches
 from dyntrail.engine.fills import Fills
 from dyntrail.engine.market import Market
 from dyntrail.engine.orders import Orders
 from dyntrail.engine.ports import Broker, QuoteSource, Sinks
-from dyntrail.engine.pricing import Mapping
 from dyntrail.engine.recovery import Recovery
 from dyntrail.engine.risk import RiskGate
+from dyntrail.engine.venue import Venue, VenueSpec
 from dyntrail.trade import Trade
+
+Bar = tuple[int, float, float, float, float, float | None]
+"""One underlying's bar in a step: (its index in its feed, open, high, low, close, volume)."""
 
 
 class Engine:
@@ -66,22 +67,30 @@ class Engine:
         regime: RegimeFeed | None = None,
         record_acks: bool = True,
         keep_trades: bool = False,  # keep each closed ``Trade`` in ``book.closed``
+        others: Sequence[VenueSpec] = (),  # more underlyings traded in the same account
     ) -> None:
         run = self.run = Run.of(cfg, spec, trading_days, bar_minutes, settle, record_acks)
         stamps = self.stamps = Stamps(run.tz)
         self.sinks = sinks
-        market = self.market = Market(run, stamps, features, regime or StreamingRegime(cfg))
+        market = self.market = Market(run, stamps, regime or StreamingRegime(cfg))
         book = self.book = Book(cfg.account.capital_inr, stamps, sinks, keep_trades)
         risk = self.risk = RiskGate(run.limits, stamps, sinks)
         orders = self.orders = Orders(run, stamps, sinks, broker, market, risk)
-        mapping = Mapping(run)
-        self.fills = Fills(run, stamps, sinks, book, orders, risk, mapping, market)
+        parts = (stamps, sinks, market, book, orders)
+        venue = self.venue = Venue(run, *parts, features, quotes, signals)
+        self.venues: dict[str, Venue] = {"": venue, venue.name: venue}
+        for o in others:
+            vrun = Run.of(cfg, o.spec, trading_days, bar_minutes, settle, record_acks, o.instrument)
+            v = self.venues[vrun.spec.underlying] = Venue(vrun, *parts, o.features, o.quotes, None)
+            orders.runs[v.name] = vrun
+        self.fills = Fills(run, stamps, sinks, book, orders, risk, venue.mapping, market)
+        for v in self.venues.values():
+            self.fills.mappings[v.name] = v.mapping
         orders.on_update = self.fills.settle
-        self.exiting = Exiting(run, stamps, sinks, market, book, orders, quotes, mapping)
-        self.closing = Closing(run, stamps, sinks, market, book, orders)
-        self.entering = Entering(run, stamps, sinks, market, book, orders, quotes, signals)
         self.recovery = Recovery(stamps, sinks, book, orders, risk)
-        self.stretches = Stretches(run, market, book, orders, self.exiting, signals)
+        self.stretches = Stretches(
+            run, market, venue.underlying, book, orders, venue.exiting, signals
+        )
         self._reenter = cfg.strategy.entries.reenter_same_bar
 
     # ------------------------------------------------------------------ the loop
@@ -97,84 +106,135 @@ class Engine:
         volume: float | None,
         vix: float,
     ) -> None:
-        """Bar ``i`` of the feed, starting at ``ts`` (naive exchange time), closed."""
-        run, m, book, orders = self.run, self.market, self.book, self.orders
+        """Bar ``i`` of the (only) underlying's feed, starting at ``ts`` (naive exchange time),
+        closed."""
+        run, m, book, orders, v = self.run, self.market, self.book, self.orders, self.venue
+        u = v.underlying
         t = ts + run.bar
         if ts.date() != m.day:
-            self._new_day(ts.date(), o, ts)
+            self._new_day(ts.date(), ts)
+        if v.day != m.day:
+            self._venue_day(v, o, ts)
         m.bars_total += 1
         if orders.live:
             orders.pump(ts)
         exited = False
         if run.next_bar:  # stops move at the close with this bar's ATR: advance first
-            m.advance_features(i, h, low, c, volume)
+            u.f.advance(i, m.day, h, low, c, volume)
         if book.open:
             m.bars_in_position += 1
-            exited = self._manage(ts, t, o, h, low, c)
+            exited = self._manage(ts, t, {v.name: (i, o, h, low, c, volume)})
         if not run.next_bar:
-            m.advance_features(i, h, low, c, volume)
-        tripped = m.close_bar(i, t, c, vix)
+            u.f.advance(i, m.day, h, low, c, volume)
+        tripped = m.close_bar(i, t, vix)
         if tripped is not None:
             self.sinks.emit(tripped)
+        u.last_close = c
         if book.open:
-            self._at_close(t, c, vix)
+            self._at_close(t, vix)
         self.risk.update(t, book.open.values())
-        if (
-            not (exited and not self._reenter)
-            and not self.risk.entry_refusal(len(book.open))
-            and not orders.unresolved()
-        ):
-            self.entering.maybe_enter(i, t, c, vix)
+        if not (exited and not self._reenter) and self._may_enter():
+            v.entering.maybe_enter(i, t, c, vix)
         if orders.recovered:  # journaled before a restart and not decided again on replay
             self.recovery.adopt_leftovers(t)
-        m.prev_close = c
+        u.prev_close = c
 
-    def _manage(
-        self, ts: dt.datetime, t: dt.datetime, o: float, h: float, low: float, c: float
-    ) -> bool:
-        """Each open position's bar (step 3); True when one of them closed."""
-        book, orders, exiting = self.book, self.orders, self.exiting
+    def on_step(self, k: int, ts: dt.datetime, bars: Mapping[str, Bar], vix: float) -> None:
+        """Step ``k``: the bars of the underlyings that have one starting at ``ts`` (by name),
+        closed, with the India VIX known at their close; the same order of work as ``on_bar``."""
+        run, m, book, orders = self.run, self.market, self.book, self.orders
+        t = ts + run.bar
+        if ts.date() != m.day:
+            self._new_day(ts.date(), ts)
+        here = [(self.venues[name], bar) for name, bar in bars.items()]
+        for v, (_, o, *_rest) in here:
+            if v.day != m.day:
+                self._venue_day(v, o, ts)
+        m.bars_total += 1
+        if orders.live:
+            orders.pump(ts)
+        exited = False
+        if run.next_bar:
+            _advance(here, m.day)
+        if book.open:
+            m.bars_in_position += 1
+            exited = self._manage(ts, t, bars)
+        if not run.next_bar:
+            _advance(here, m.day)
+        tripped = m.close_bar(k, t, vix)
+        if tripped is not None:
+            self.sinks.emit(tripped)
+        for v, bar in here:
+            v.underlying.last_close = bar[4]
+        if book.open:
+            self._at_close(t, vix)
+        self.risk.update(t, book.open.values())
+        for v, bar in here:
+            if not (exited and not self._reenter) and self._may_enter():
+                v.entering.maybe_enter(bar[0], t, bar[4], vix)
+        if orders.recovered:
+            self.recovery.adopt_leftovers(t)
+        for v, bar in here:
+            v.underlying.prev_close = bar[4]
+
+    def _may_enter(self) -> bool:
+        """The risk gate lets an entry out and no order's outcome is unknown."""
+        orders = self.orders
+        return not self.risk.entry_refusal(len(self.book.open)) and not (
+            orders.live and orders.unresolved()
+        )
+
+    def _venue(self, tr: Trade) -> Venue:
+        return self.venues[tr.underlying]
+
+    def _manage(self, ts: dt.datetime, t: dt.datetime, bars: Mapping[str, Bar]) -> bool:
+        """Each open position's bar (step 3), on its own underlying's bar (none this step: it
+        waits); True when one of them closed."""
+        book, orders = self.book, self.orders
         before = book.trades()
         for tr in before:
+            v = self.venues[tr.underlying]
+            bar = bars.get(v.name)
+            if bar is None:
+                continue
             if orders.live:
                 orders.tidy(tr, ts)
             if tr.trade_id not in book.open:
                 continue
+            _, o, h, low, c, _ = bar
             if tr.carried:
-                exiting.exit_carried(tr, ts, o)
+                v.exiting.exit_carried(tr, ts, o)
             elif tr.retries:
-                exiting.retry(tr, ts, o)
+                v.exiting.retry(tr, ts, o)
             if tr.trade_id in book.open and not tr.closing:  # an exit decided stands
-                exiting.walk(tr, t, o, h, low, c)
+                v.exiting.walk(tr, t, o, h, low, c)
         return any(tr.trade_id not in book.open for tr in before)
 
-    def _at_close(self, t: dt.datetime, c: float, vix: float) -> None:
+    def _at_close(self, t: dt.datetime, vix: float) -> None:
         """Step 5: marks, then the breaker's policy or the daily loss limit."""
-        book, risk, exiting = self.book, self.risk, self.exiting
+        book, risk = self.book, self.risk
         for tr in book.trades():
-            exiting.mark(tr, t, c, vix)
+            v = self.venues[tr.underlying]
+            v.exiting.mark(tr, t, v.underlying.last_close, vix)
         book.mark(t)
         if risk.breaker_flattens(self.market.breaker_on):
-            self._exit_all(PositionAction.EXIT_BREAKER, c, t, vix, keep_decided=True)
+            self._exit_all(PositionAction.EXIT_BREAKER, t, vix, keep_decided=True)
         elif not risk.halted:
             day_pnl = book.day_pnl()
             if risk.loss_limit_hit(day_pnl):
                 risk.halt_on_loss(t, day_pnl)
-                self._exit_all(PositionAction.EXIT_RISK, c, t, vix)
+                self._exit_all(PositionAction.EXIT_RISK, t, vix)
 
     def _exit_all(
-        self,
-        action: PositionAction,
-        level: float,
-        t: dt.datetime,
-        vix: float,
-        keep_decided: bool = False,
+        self, action: PositionAction, t: dt.datetime, vix: float, keep_decided: bool = False
     ) -> None:
-        """Exit every open position by ``action`` (``keep_decided``: one whose exit is already
-        decided, perhaps waiting for a bid, keeps it)."""
+        """Exit every open position by ``action`` at its underlying's last close
+        (``keep_decided``: one whose exit is already decided, perhaps waiting for a bid, keeps
+        it)."""
         for tr in self.book.trades():
             if tr.trade_id in self.book.open and not (keep_decided and tr.closing):
-                self.exiting.exit(tr, action, level, t, vix)
+                v = self.venues[tr.underlying]
+                v.exiting.exit(tr, action, v.underlying.last_close, t, vix)
 
     def finish(self) -> None:
         """End of data: open positions are closed at the last close (``exit_eod``). One that
@@ -182,7 +242,7 @@ class Engine:
         (``open_at_end``) with its last mark."""
         m = self.market
         if m.day is not None:
-            self._exit_all(PositionAction.EXIT_EOD, m.last_close, m.now, m.last_vix, True)
+            self._exit_all(PositionAction.EXIT_EOD, m.now, m.last_vix, keep_decided=True)
         self._end_day()
         for tr in self.book.trades():
             self.sinks.emit(
@@ -199,7 +259,7 @@ class Engine:
         """Kill switch: the day halts and every position is flattened at the last close."""
         m = self.market
         self.risk.kill(m.now, reason)
-        self._exit_all(PositionAction.EXIT_KILL, m.last_close, m.now, m.last_vix)
+        self._exit_all(PositionAction.EXIT_KILL, m.now, m.last_vix)
         self.risk.update(m.now, self.book.open.values())
 
     def reconcile(self, now: dt.datetime) -> list[str]:
@@ -208,20 +268,25 @@ class Engine:
 
     # ------------------------------------------------------------------ days
 
-    def _new_day(self, day: dt.date, day_open: float, ts: dt.datetime) -> None:
+    def _new_day(self, day: dt.date, ts: dt.datetime) -> None:
         m = self.market
         if m.day is not None:
             self._end_day()
         for tr in self.book.trades():
-            if self.run.options_mode and tr.expiry is not None and tr.expiry < day:
+            v = self.venues[tr.underlying]
+            if v.run.options_mode and tr.expiry is not None and tr.expiry < day:
                 # the data has no bar of the expiry day: settled against the last close known
                 tr.flags.append("no_expiry_bars")
                 close = dt.datetime.combine(tr.expiry, self.run.cfg.session.close)
-                self.closing.settle_expired(tr, close)
-        started = m.start_day(day, day_open, ts)
+                v.closing.settle_expired(tr, close)
+        m.start_day(day, ts)
         self.book.new_day()
         self.risk.new_day()
-        self.sinks.emit(started)
+
+    def _venue_day(self, v: Venue, day_open: float, ts: dt.datetime) -> None:
+        """The underlying's first bar of the session: its gap check (``day_start``)."""
+        v.day = self.market.day
+        self.sinks.emit(v.underlying.start_day(day_open, self.stamps.iso(ts)))
 
     def _end_day(self) -> None:
         day = self.market.day
@@ -230,7 +295,7 @@ class Engine:
         close_ts = dt.datetime.combine(day, self.run.cfg.session.close)
         for tr in self.book.trades():
             if tr.trade_id in self.book.open:
-                self.closing.session_closed(tr, close_ts)
+                self.venues[tr.underlying].closing.session_closed(tr, close_ts)
         self.book.end_day(close_ts)
 
     # ------------------------------------------------------------------ what runners read
@@ -244,6 +309,9 @@ class Engine:
         """Problems an operator must clear (no entries meanwhile)."""
         return self.risk.flags
 
+    def _named(self) -> Iterable[Venue]:
+        return (v for key, v in self.venues.items() if key)
+
     # ------------------------------------------------------------------ persistence
 
     def state(self) -> dict[str, Any]:
@@ -251,6 +319,10 @@ class Engine:
         rebuilds (indicators): JSON-able, and ``restore(state())`` gives the same engine."""
         return {
             "market": self.market.state(),
+            "underlyings": {
+                v.name: {**v.underlying.state(), "day": v.day.isoformat() if v.day else None}
+                for v in self._named()
+            },
             "book": self.book.state(),
             "orders": self.orders.state(),
             "risk": self.risk.state_dict(),
@@ -260,6 +332,15 @@ class Engine:
         """Load a ``state()``; live orders are settled from the broker's book by ``reconcile``
         (run on every start)."""
         self.market.restore(s["market"])
+        for name, us in s["underlyings"].items():
+            v = self.venues[name]
+            v.underlying.restore(us)
+            v.day = dt.date.fromisoformat(us["day"]) if us["day"] else None
         self.book.restore(s["book"])
         self.orders.restore(s["orders"], self.market.now)
         self.risk.restore(s["risk"])
+
+
+def _advance(here: list[tuple[Venue, Bar]], day: dt.date | None) -> None:
+    for v, (i, _, h, low, c, volume) in here:
+        v.underlying.f.advance(i, day, h, low, c, volume)

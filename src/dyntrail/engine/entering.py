@@ -29,7 +29,7 @@ from dyntrail.core.targets import TargetContext
 from dyntrail.core.types import Side
 from dyntrail.engine.book import Book
 from dyntrail.engine.context import Run, Stamps
-from dyntrail.engine.market import Market
+from dyntrail.engine.market import Market, Underlying
 from dyntrail.engine.orders import Orders
 from dyntrail.engine.ports import Quote, QuoteSource, Sinks
 from dyntrail.trade import Trade
@@ -44,13 +44,15 @@ class Entering:
         stamps: Stamps,
         sinks: Sinks,
         market: Market,
+        underlying: Underlying,
         book: Book,
         orders: Orders,
         quotes: QuoteSource,
         signals: Sequence[int] | None,
     ) -> None:
         self.run, self.stamps, self.sinks = run, stamps, sinks
-        self.market, self.book, self.orders, self.quotes = market, book, orders, quotes
+        self.market, self.underlying = market, underlying
+        self.book, self.orders, self.quotes = book, orders, quotes
         self.signals = signals  # truthy: a long entry signal at that bar (replaces the gates)
         self._contracts: dict[tuple[dt.date, float | None, str], Contract] = {}
 
@@ -60,13 +62,14 @@ class Entering:
             if self.signals[i] and t.time() < cfg.strategy.time.flatten:
                 self.enter(Side.LONG, t, close, vix)
             return
-        m, f = self.market, self.market.f
+        m, u = self.market, self.underlying
+        f = u.f
         x = EntryInputs(
             now=t.time(),
             tier=m.tier,
             breaker_tripped=m.breaker_on,
             trades_today=self.book.trades_today,
-            gap_delay_until=m.gap_until,
+            gap_delay_until=u.gap_until,
             close=close,
             vwap=_opt(f.vwap),
             adx=_opt(f.adx),
@@ -122,7 +125,7 @@ class Entering:
     ) -> Trade | None:
         """The position with its targets from the context at entry, as a trade of the book
         (its quantity grows with the entry's fills); None when the targets refuse it."""
-        run, f = self.run, self.market.f
+        run, f = self.run, self.underlying.f
         lot = contract.lot
         ctx = TargetContext(
             atr=_opt(f.atr),
@@ -153,6 +156,7 @@ class Entering:
             mark_price=decision,
             mark_underlying=close,
             legs=0,
+            underlying=self.underlying.name,
         )
         self.book.add(tr)
         self.sinks.emit(
@@ -201,7 +205,7 @@ class Entering:
     ) -> float:
         step = self.run.spec.strike_step
         atm = atm_strike(close, step)
-        if self.market.gap_until is None:
+        if self.underlying.gap_until is None:
             return atm
         cands = []
         for k in candidate_strikes(close, step, self.run.cfg.strategy.entries.gap_strike_range):

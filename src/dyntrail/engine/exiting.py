@@ -15,7 +15,7 @@ from dyntrail.core.order_pricing import OrderSide
 from dyntrail.core.types import PositionAction
 from dyntrail.engine.book import Book
 from dyntrail.engine.context import Run, Stamps
-from dyntrail.engine.market import Market
+from dyntrail.engine.market import Market, Underlying
 from dyntrail.engine.orders import Orders
 from dyntrail.engine.ports import QuoteSource, Sinks
 from dyntrail.engine.pricing import Mapping
@@ -25,8 +25,8 @@ _NO_QUOTE = (0.0, 0.0)
 
 
 class Exiting:
-    """The open positions' exits (see the module docstring); no state of its own (what waits
-    is on each trade)."""
+    """The exits of one underlying's positions (see the module docstring); no state of its own
+    (what waits is on each trade)."""
 
     def __init__(
         self,
@@ -34,20 +34,21 @@ class Exiting:
         stamps: Stamps,
         sinks: Sinks,
         market: Market,
+        underlying: Underlying,
         book: Book,
         orders: Orders,
         quotes: QuoteSource,
         mapping: Mapping,
     ) -> None:
         self.run, self.stamps, self.sinks = run, stamps, sinks
-        self.market, self.book, self.orders = market, book, orders
+        self.market, self.underlying, self.book, self.orders = market, underlying, book, orders
         self.quotes, self.mapping = quotes, mapping
 
     def walk(self, tr: Trade, t: dt.datetime, o: float, h: float, low: float, c: float) -> None:
         """The bar closing at ``t`` through the position's state machine, with the indicators,
         swings and tier known before the bar (next-bar semantics: after it)."""
         pos = tr.position
-        f = self.market.f
+        f = self.underlying.f
         stop_before, t1_before = pos.stop_underlying, pos.t1_hit
         events = pos.on_bar(  # NaN indicators (not yet known) are treated as missing
             self.run.targets,

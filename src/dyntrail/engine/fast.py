@@ -18,7 +18,7 @@ from dyntrail.core.risk import breaker_flattens, loss_limit_hit
 from dyntrail.engine.book import Book
 from dyntrail.engine.context import Run
 from dyntrail.engine.exiting import Exiting
-from dyntrail.engine.market import Market
+from dyntrail.engine.market import Market, Underlying
 from dyntrail.engine.orders import Orders
 
 
@@ -29,6 +29,7 @@ class Stretches:
         self,
         run: Run,
         market: Market,
+        underlying: Underlying,
         book: Book,
         orders: Orders,
         exiting: Exiting,
@@ -41,6 +42,7 @@ class Stretches:
             orders,
             exiting,
         )
+        self.underlying = underlying
         self.signals = signals
 
     def quiet(self) -> bool:
@@ -61,13 +63,13 @@ class Stretches:
         values move. ``ts_last``, ``close_last`` and ``vix_last`` are bar ``j-1``'s."""
         if j <= i:
             return
-        m = self.market
+        m, u = self.market, self.underlying
         t = ts_last + self.run.bar
         m.bars_total += j - i
         m.regime.advance(j - 1, t, vix_last)
         m.tier, m.breaker_on = m.regime.tier, m.regime.tripped
-        m.last_vix, m.last_close, m.now = vix_last, close_last, t
-        m.prev_close = close_last
+        m.last_vix, m.now = vix_last, t
+        u.last_close = u.prev_close = close_last
 
     def calm(self) -> bool:
         """True when ``hold`` may walk the open position's bars: one position, nothing in
@@ -88,7 +90,7 @@ class Stretches:
             and tr.position.qty > 0
             and not tr.closing
             and not tr.carried
-            and isinstance(m.f, BatchFeatures)
+            and isinstance(self.underlying.f, BatchFeatures)
             and isinstance(m.regime, BatchRegime)
         )
 
@@ -111,8 +113,8 @@ class Stretches:
         does to such a bar: the stop's break-even and trail at the close (journaled when it
         moves); the features, the regime, the mark and the counters are brought to the last
         walked bar at the end."""
-        m = self.market
-        f, regime = m.f, m.regime
+        m, u = self.market, self.underlying
+        f, regime = u.f, m.regime
         if (
             not self.book.open
             or j <= i
@@ -156,7 +158,8 @@ class Stretches:
             f.advance(last, m.day, h[last], lo[last], c[last], None)
             regime.advance(last, t, vix[last])
             m.tier, m.breaker_on = regime.tier, regime.tripped
-            m.last_vix, m.last_close, m.now = vix[last], c[last], t
+            m.last_vix, m.now = vix[last], t
+            u.last_close = c[last]
             self.exiting.mark(tr, t, c[last], vix[last])
-            m.prev_close = c[last]
+            u.prev_close = c[last]
         return k

@@ -39,7 +39,9 @@ class Fills:
         market: Market,
     ) -> None:
         self.run, self.stamps, self.sinks = run, stamps, sinks
-        self.book, self.orders, self.risk, self.mapping = book, orders, risk, mapping
+        self.book, self.orders, self.risk = book, orders, risk
+        # each underlying's option mapping by name; "" is the run's first
+        self.mappings: dict[str, Mapping] = {"": mapping, mapping.run.spec.underlying: mapping}
         self.market = market  # its time stamps a rejection's row
 
     def settle(self, order: Order, now: dt.datetime) -> None:
@@ -95,12 +97,13 @@ class Fills:
         fills = order.fills
         first_of_order = len(fills) == 1 or sum(1 for f in fills if f in tr.applied) == 1
         buy = order.side is OrderSide.BUY
+        mapping = self.mappings[tr.underlying]
         cost = order_costs(
             self.run.cfg.costs,
             ts.date(),
             is_buy=buy,
             value_inr=price * qty,
-            futures=not self.run.options_mode,
+            futures=not mapping.run.options_mode,
             include_brokerage=first_of_order,
         )
         ack_ms = None
@@ -126,17 +129,17 @@ class Fills:
         if entry and tr.closing:  # bought after the exit was decided: sell that too
             tr.retries.append((tr.closing, qty, 1))
         if entry and tr.risk_per_unit == 0.0:
-            self._opened(tr, ts)
+            self._opened(tr, ts, mapping)
         pos = tr.position
         if not entry and pos.qty == 0 and not self.orders.entry_working(tr):
             self.book.close(tr, action, meta["underlying"], ts)
         else:
             self.book.mark(ts)
 
-    def _opened(self, tr: Trade, ts: dt.datetime) -> None:
+    def _opened(self, tr: Trade, ts: dt.datetime, mapping: Mapping) -> None:
         """The entry's first fill: the risk of a unit, the targets and the initial stop."""
         pos = tr.position
-        tr.risk_per_unit = self.mapping.risk_per_unit(tr, pos, ts)
+        tr.risk_per_unit = mapping.risk_per_unit(tr, pos, ts)
         at = self.stamps.iso(ts)
         self.sinks.emit(PositionOpen(ts=at, trade_id=tr.trade_id, **_targets(pos)))
         self.sinks.emit(

@@ -55,6 +55,8 @@ class Orders:
         self, run: Run, stamps: Stamps, sinks: Sinks, broker: Broker, market: Market, risk: RiskGate
     ) -> None:
         self.run = run
+        # each underlying's facts (tick, freeze quantity) by name; "" is the run's first
+        self.runs: dict[str, Run] = {"": run, run.spec.underlying: run}
         self.stamps = stamps
         self.sinks = sinks
         self.broker = broker
@@ -66,7 +68,7 @@ class Orders:
         self.meta: dict[str, dict[str, Any]] = {}
         self.recovered: dict[str, dict[str, Any]] = {}  # journaled intents not in the snapshot
         self.clock = dt.datetime(1970, 1, 1)  # the broker's market time: it never goes back
-        self._freeze: dict[dt.date, int] = {}  # the freeze quantity of each day an order went
+        self._freeze: dict[tuple[str, dt.date], int] = {}  # freeze quantities, as looked up
         self.on_update: OnUpdate = lambda order, now: None
 
     # ------------------------------------------------------------------ questions
@@ -115,20 +117,21 @@ class Orders:
     ) -> None:
         """Price the order marketable, ask the risk gate, journal it, then send it (in parts
         above the freeze quantity)."""
-        o = self.run.cfg.options
+        run = self.runs[tr.underlying]
+        o = run.cfg.options
         lp = marketable_limit(
             side,
             mapped_price=decision,
             best_bid=bid if bid > 0 else None,
             best_ask=ask if ask > 0 else None,
-            tick=self.run.tick,
+            tick=run.tick,
             cushion_ticks=o.cushion_ticks,
             cushion_pct=o.cushion_pct,
             cushion_cap=o.cushion_cap_inr,
         )
         self.market.quotes_now[tr.instrument] = (bid, ask)  # what the broker fills against
         day, no = self.market.day or t.date(), tr.trade_id % 10_000
-        parts = self._parts(day, qty, tr.position.lot_size)
+        parts = self._parts(run, day, qty, tr.position.lot_size)
         numbered = len(parts) > 1
         tag = client_tag(day, no, action, attempt, 1 if numbered else 0)
         while tag in self.live or tag in self.done:  # the same rule firing again
@@ -147,10 +150,11 @@ class Orders:
             self._send_one(tr, tag, action, side, part, lp.price, decision, underlying, t, attempt)
         self.pump(t + self.run.settle)
 
-    def _parts(self, day: dt.date, qty: int, lot: int) -> list[int]:
-        freeze = self._freeze.get(day)
+    def _parts(self, run: Run, day: dt.date, qty: int, lot: int) -> list[int]:
+        key = (run.spec.underlying, day)
+        freeze = self._freeze.get(key)
         if freeze is None:
-            freeze = self._freeze[day] = self.run.spec.freeze_qty_on(day)
+            freeze = self._freeze[key] = run.spec.freeze_qty_on(day)
         parts = freeze_slices(qty, freeze, lot)
         if len(parts) > MAX_PARTS:  # refused before any part is sent
             raise ConfigError(

@@ -128,8 +128,9 @@ def _in_memory(
     journal: bool,
 ) -> Result:
     from dyntrail.journal import Journal, NullJournal
-    from dyntrail.runners.backtest import plan_run, simulate
+    from dyntrail.runners.backtest import simulate
     from dyntrail.runners.outputs import RunSpan, run_kpis, run_tables
+    from dyntrail.runners.plan import plan_run
 
     plan = plan_run(cfg, data, first, last)
     run_dir: Path | None = None

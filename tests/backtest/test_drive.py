@@ -17,7 +17,6 @@ from dyntrail.data.loaders import Bars
 from dyntrail.data.options_record import write_option_quotes
 from dyntrail.data.synthetic import generate
 from dyntrail.runners import drive as drive_mod
-from dyntrail.runners.backtest import load_market
 from dyntrail.runners.drive import (
     BarFeed,
     DataQuotes,
@@ -27,6 +26,7 @@ from dyntrail.runners.drive import (
     choose_quotes,
     drive,
 )
+from dyntrail.runners.plan import load_market
 
 
 def _bars(days: int = 2, per_day: int = 4, volume: bool = True) -> tuple[Bars, np.ndarray]:

@@ -133,10 +133,14 @@ def load_bars(head: dict[str, Any] | None, cfg: Config) -> tuple[pd.DataFrame | 
     folder = Path(str(data))
     if not folder.is_dir():
         return None, f"The run's data folder {folder} no longer exists."
-    from dyntrail.runners.backtest import bars_frame, load_market  # the shell, loaded on demand
+    from dyntrail.runners.backtest import bars_frame  # the shell, loaded on demand
+    from dyntrail.runners.plan import load_market, plan_run
+    from dyntrail.runners.several import bars_frame_of
 
     try:
-        return bars_frame(load_market(cfg, folder).bars), ""
+        if len(cfg.traded) == 1:
+            return bars_frame(load_market(cfg, folder).bars), ""
+        return bars_frame_of(plan_run(cfg, folder)), ""
     except DyntrailError as exc:
         return None, f"The run's data folder {folder} could not be read: {exc}"
 
@@ -221,6 +225,32 @@ def _trade_data(
     return d
 
 
+Series = tuple[np.ndarray, dict[str, np.ndarray] | None]  # bar times, and their prices
+
+
+def _bar_series(bars: pd.DataFrame | None, tz: str) -> dict[str, Series]:
+    """The bars as arrays a trade's chart takes a slice of, by underlying ("" when the bars
+    have no ``underlying`` column: one underlying)."""
+    if bars is None:
+        return {"": (np.array([], dtype="datetime64[ns]"), None)}
+    out: dict[str, Series] = {}
+    groups = bars.groupby("underlying", sort=False) if "underlying" in bars else [("", bars)]
+    for name, g in groups:
+        g = g.assign(_t=_naive(g["timestamp"], tz).to_numpy())
+        g = g.sort_values("_t", kind="stable").reset_index(drop=True)
+        cols = {k: g[k].to_numpy(dtype=float) for k in ("open", "high", "low", "close")}
+        out[str(name)] = (g["_t"].to_numpy(dtype="datetime64[ns]"), cols)
+    return out
+
+
+def _series_of(series: dict[str, Series], instrument: str) -> Series:
+    """A trade's underlying's bars: the longest name its trading symbol starts with."""
+    if len(series) == 1:
+        return next(iter(series.values()))
+    names = sorted((n for n in series if instrument.startswith(n)), key=len, reverse=True)
+    return series[names[0]] if names else (np.array([], dtype="datetime64[ns]"), None)
+
+
 def trades_section(
     trades: pd.DataFrame, fills: pd.DataFrame, stops: list[dict[str, Any]],
     bars: pd.DataFrame | None, why: str, tz: str,
@@ -241,16 +271,7 @@ def trades_section(
     stops_of: dict[str, list[tuple[pd.Timestamp, dict[str, Any]]]] = {}
     for t, ev in zip(move_t, moves, strict=True):
         stops_of.setdefault(str(ev.get("trade_id")), []).append((t, ev))
-    bar_t = np.array([], dtype="datetime64[ns]")
-    if bars is not None:
-        bars = bars.assign(_t=_naive(bars["timestamp"], tz).to_numpy())
-        bars = bars.sort_values("_t", kind="stable").reset_index(drop=True)
-        bar_t = bars["_t"].to_numpy(dtype="datetime64[ns]")
-    cols = (  # the bars' prices as arrays: a trade's chart takes a slice
-        None
-        if bars is None
-        else {k: bars[k].to_numpy(dtype=float) for k in ("open", "high", "low", "close")}
-    )
+    series = _bar_series(bars, tz)
     entries, exits_at = _naive(trades["entry_ts"], tz), _naive(trades["exit_ts"], tz)
     empty = exits.iloc[0:0]
     rows, data = [], []
@@ -260,6 +281,7 @@ def trades_section(
         label = side_label(tr["side"], tr.get("right"))
         legs, steps = legs_of.get(tid, empty), stops_of.get(tid, [])
         entry, exit_ = entries.iloc[i], exits_at.iloc[i]
+        bar_t, cols = _series_of(series, str(tr["instrument"]))
         data.append(_trade_data(tr, label, cols, bar_t, legs, steps, entry, exit_))
         derived = {"_label": label, "_entry": entries.iloc[i].strftime("%Y-%m-%d %H:%M")}
         cells = []

@@ -16,7 +16,14 @@ import re
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from dyntrail.core.types import TrailMethod, VixTier
 
@@ -567,3 +574,31 @@ class Config(_Section):
     options: OptionsSection = OptionsSection()
     acceptance: AcceptanceSection = AcceptanceSection()
     calendar: CalendarSection = CalendarSection()
+    # [[instruments]]: several underlyings traded in one run and one account (each table is an
+    # [instrument] section); the first becomes ``instrument``. Empty: ``[instrument]`` alone.
+    instruments: tuple[InstrumentSection, ...] = Field(default=(), strict=False)
+
+    @model_validator(mode="after")
+    def _one_list(self) -> Config:
+        if not self.instruments:
+            return self
+        if "instrument" in self.model_fields_set and self.instrument != self.instruments[0]:
+            raise ValueError(
+                "write the instruments either as one [instrument] section or as a list of "
+                "[[instruments]] tables, not both"
+            )
+        names = [i.name.upper() for i in self.instruments]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(f"[[instruments]] lists {', '.join(dup)} more than once")
+        object.__setattr__(self, "instrument", self.instruments[0])
+        return self
+
+    @property
+    def traded(self) -> tuple[InstrumentSection, ...]:
+        """Every underlying the run trades, the first being ``instrument``."""
+        return self.instruments or (self.instrument,)
+
+    def for_instrument(self, inst: InstrumentSection) -> Config:
+        """The configuration as one underlying's run sees it (its ``instrument``)."""
+        return self if inst == self.instrument else self.model_copy(update={"instrument": inst})

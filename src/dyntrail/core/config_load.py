@@ -255,6 +255,10 @@ def _keys_of(model: type[BaseModel]) -> list[str]:
 def config_to_dict(cfg: Config) -> dict[str, Any]:
     """The resolved config as plain TOML-able data, with the document's key names."""
     data = cfg.model_dump(mode="python", by_alias=True)
+    if not data.get("instruments"):  # one underlying: written as [instrument] alone
+        data.pop("instruments", None)
+    else:  # several: the list alone (its first is ``instrument``)
+        data.pop("instrument", None)
     return _plain(data)  # type: ignore[no-any-return]
 
 

@@ -280,15 +280,18 @@ def load_folder_detail(
     bar_minutes: int | None = None,
     *,
     data: DataSection | None = None,
+    vix_dir: Path | None = None,
 ) -> FolderDetail:
     """Load a data folder, validate it, align VIX to the underlying bars, and keep what was
-    found on the way (for ``dyntrail data check``)."""
+    found on the way (for ``dyntrail data check``). ``vix_dir``: where the VIX file is when the
+    folder has none of its own (the parent of one underlying's folder, in a run of several)."""
     root = Path(folder)
     if not root.is_dir():
         raise DataError(f"{root}: not a folder")
     data = data or DataSection()
     hours = Hours(tz, session_open, session_close)
-    upath, vpath = require_file(root, "underlying"), require_file(root, "vix")
+    upath = require_file(root, "underlying")
+    vpath = find_file(root, "vix") or require_file(vix_dir or root, "vix")
     bars, warnings, uinfo, n_out = load_underlying(upath, hours, bar_minutes, data)
     vbars, vinfo = load_vix(vpath, hours, data)
     step = np.timedelta64(bars.bar_minutes * 60, "s")
@@ -321,10 +324,12 @@ def load_folder(
     bar_minutes: int | None = None,
     *,
     data: DataSection | None = None,
+    vix_dir: Path | None = None,
 ) -> MarketData:
     """Load a data folder, validate it and align VIX to the underlying bars. ``tz`` is the
     exchange's timezone (``[session] timezone``); ``data`` says how to read the files (``[data]``:
-    the zone of times written without one, column names, a date format)."""
+    the zone of times written without one, column names, a date format); ``vix_dir`` as for
+    ``load_folder_detail``."""
     return load_folder_detail(
-        folder, tz, session_open, session_close, bar_minutes, data=data
+        folder, tz, session_open, session_close, bar_minutes, data=data, vix_dir=vix_dir
     ).market

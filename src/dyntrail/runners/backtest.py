@@ -20,29 +20,27 @@ import numpy as np
 import pandas as pd
 
 from dyntrail.core.config import Config
-from dyntrail.core.config_load import dump_config
-from dyntrail.core.contracts import InstrumentSpec
-from dyntrail.core.costs import check_cost_coverage
 from dyntrail.core.events import BacktestHeader, DataWarning, Equity
 from dyntrail.core.features import BatchFeatures
 from dyntrail.core.regime import BatchRegime
-from dyntrail.data.calendar import session_days
-from dyntrail.data.loaders import Bars, MarketData, load_folder
+from dyntrail.data.loaders import Bars
 from dyntrail.engine import Engine, Route, Sinks
-from dyntrail.errors import DataError
 from dyntrail.execution.paper import FaultProfile, PaperBroker
-from dyntrail.instruments import check_config_coverage, load_instrument
 from dyntrail.journal import SCHEMA_VERSION, Journal, config_hash
 from dyntrail.runners.drive import (
     AfterBar,
     BarFeed,
-    DataQuotes,
     FastPaths,
     ModelQuotes,
-    choose_quotes,
     drive,
 )
 from dyntrail.runners.outputs import RowSink, write_run
+from dyntrail.runners.plan import (
+    RunPlan,
+    plan_run,
+    resolve_instrument,
+)
+from dyntrail.runners.several import bars_frame_of, simulate_several
 from dyntrail.trade import Trade
 
 log = logging.getLogger(__name__)
@@ -77,77 +75,6 @@ class BacktestResult:
     formats: tuple[str, ...] = ()  # how each data file was read, one line per file
 
 
-def resolve_instrument(cfg: Config) -> InstrumentSpec:
-    name = cfg.instrument.name
-    return load_instrument(name, {name: cfg.instrument.spec} if cfg.instrument.spec else None)
-
-
-def run_calendar(
-    cfg: Config, spec: InstrumentSpec, data_days: list[dt.date]
-) -> tuple[list[dt.date], list[str]]:
-    """The trading days a run needs (its data's, and 60 days beyond for the expiries ahead) and
-    the calendar's warnings. Before anything runs, every fact the run will ask for is checked:
-    costs on its first day, and for each trading day the contract's expiry, lot and freeze
-    quantity (a ``ConfigError`` naming the key that supplies a missing fact)."""
-    first, last = data_days[0], data_days[-1]
-    check_cost_coverage(cfg.costs, first, futures=cfg.instrument.trade == "underlying")
-    cal, notes = session_days(cfg.calendar, first, last + dt.timedelta(days=60))
-    cal = sorted(set(cal) | set(data_days))
-    check_config_coverage(cfg, spec, first, last, cal)
-    return cal, notes
-
-
-def load_market(
-    cfg: Config, data_dir: Path, date_from: dt.date | None = None, date_to: dt.date | None = None
-) -> MarketData:
-    s = cfg.session
-    md = load_folder(data_dir, s.timezone, s.open, s.close, s.bar_minutes or None, data=cfg.data)
-    if date_from is None and date_to is None:
-        return md
-    days = md.bars.timestamps.astype("datetime64[D]")
-    keep = np.ones(days.shape, dtype=bool)
-    if date_from is not None:
-        keep &= days >= np.datetime64(date_from)
-    if date_to is not None:
-        keep &= days <= np.datetime64(date_to)
-    if not keep.any():
-        raise DataError(f"{data_dir}: no bars between {date_from} and {date_to}")
-    b = md.bars
-    bars = type(b)(
-        b.source,
-        b.timestamps[keep],
-        b.open[keep],
-        b.high[keep],
-        b.low[keep],
-        b.close[keep],
-        None if b.volume is None else b.volume[keep],
-        b.bar_minutes,
-    )
-    return MarketData(md.folder, bars, md.vix[keep], md.options, md.warnings, md.formats)
-
-
-@dataclass(frozen=True, slots=True)
-class RunPlan:
-    """A backtest checked before anything is written: the data, the contract spec, the
-    trading calendar, the warnings and the option quotes."""
-
-    md: MarketData
-    spec: InstrumentSpec
-    calendar: list[dt.date]
-    days: list[dt.date]  # the data's trading days
-    warnings: tuple[str, ...]
-    quotes: ModelQuotes | DataQuotes
-    config_text: str  # the resolved config, as written to config.toml and hashed
-
-    @property
-    def first(self) -> dt.date:
-        return self.days[0]
-
-    @property
-    def last(self) -> dt.date:
-        return self.days[-1]
-
-
 @dataclass(frozen=True, slots=True)
 class RunRows:
     """What a backtest produced, in memory: the rows of the three tables and the counters."""
@@ -157,20 +84,6 @@ class RunRows:
     equity: list[dict[str, Any]]
     bars_total: int
     bars_in_position: int
-
-
-def plan_run(
-    cfg: Config, data_dir: Path, date_from: dt.date | None = None, date_to: dt.date | None = None
-) -> RunPlan:
-    """Load and check everything a backtest needs (``DataError``/``ConfigError`` before any
-    file is written)."""
-    md = load_market(cfg, data_dir, date_from, date_to)
-    spec = resolve_instrument(cfg)
-    day_stamps = np.unique(md.bars.timestamps.astype("datetime64[D]"))
-    days: list[dt.date] = day_stamps.astype(object).tolist()
-    cal, notes = run_calendar(cfg, spec, days)
-    quotes = choose_quotes(cfg, md)
-    return RunPlan(md, spec, cal, days, (*md.warnings, *notes), quotes, dump_config(cfg))
 
 
 def simulate(
@@ -185,27 +98,32 @@ def simulate(
     broker, journaled to ``journal`` (a file, or a ``NullJournal`` that keeps nothing)."""
     b = plan.md.bars
     rows = RowSink(cfg.account.capital_inr)
-    sessions = b.timestamps.astype("datetime64[D]").astype(np.int64)
     with few_collections():
-        features = BatchFeatures(cfg, sessions, b.high, b.low, b.close, b.volume)
         _write_header(journal, plan, seed)
-        engine = Engine(
-            cfg,
-            plan.spec,
-            plan.calendar,
-            plan.quotes,
-            PaperBroker(FaultProfile.none(), seed),
-            Sinks([Route(journal.emit, without=frozenset({Equity})), *rows.routes()]),
-            features,
-            b.bar_minutes,
-            regime=BatchRegime(
-                cfg, b.timestamps + np.timedelta64(b.bar_minutes * 60, "s"), plan.md.vix
-            ),
-            record_acks=False,
-        )
-        feed = BarFeed.of(b, plan.md.vix)
-        drive(engine, feed, after_bar=_reporting(progress, feed.n))
-        engine.finish()
+        sinks = Sinks([Route(journal.emit, without=frozenset({Equity})), *rows.routes()])
+        if plan.others:
+            n = len(plan.md.bars.timestamps) + sum(len(o.md.bars.timestamps) for o in plan.others)
+            engine = simulate_several(cfg, plan, sinks, seed, _reporting(progress, n))
+        else:
+            sessions = b.timestamps.astype("datetime64[D]").astype(np.int64)
+            features = BatchFeatures(cfg, sessions, b.high, b.low, b.close, b.volume)
+            engine = Engine(
+                cfg,
+                plan.spec,
+                plan.calendar,
+                plan.quotes,
+                PaperBroker(FaultProfile.none(), seed),
+                sinks,
+                features,
+                b.bar_minutes,
+                regime=BatchRegime(
+                    cfg, b.timestamps + np.timedelta64(b.bar_minutes * 60, "s"), plan.md.vix
+                ),
+                record_acks=False,
+            )
+            feed = BarFeed.of(b, plan.md.vix)
+            drive(engine, feed, after_bar=_reporting(progress, feed.n))
+            engine.finish()
     m = engine.market
     return RunRows(rows.trades, rows.fills, rows.curve.rows, m.bars_total, m.bars_in_position)
 
@@ -298,7 +216,8 @@ def run_backtest(
         from dyntrail.analytics.report import write_report
 
         stage.start("writing report.html")
-        log.info("wrote %s", write_report(out_dir, bars=bars_frame(plan.md.bars)))
+        bars = bars_frame_of(plan) if plan.others else bars_frame(plan.md.bars)
+        log.info("wrote %s", write_report(out_dir, bars=bars))
     stage.start("done")
     return BacktestResult(out_dir, kpis, n_trades, plan.warnings, plan.md.formats)
 

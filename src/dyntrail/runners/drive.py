@@ -30,6 +30,7 @@ from dyntrail.data.options_synth import (
     SyntheticQuotes,
 )
 from dyntrail.engine import Engine
+from dyntrail.engine.engine import Bar
 
 AfterBar = Callable[[int], bool]
 """Called with a bar's index after the engine has taken that bar; True stops the loop."""
@@ -163,6 +164,45 @@ def drive(
         if pacing is not None:
             pacing.wait()
         i += 1
+    return False
+
+
+@dataclass(frozen=True, slots=True)
+class StepFeed:
+    """The closed bars of several underlyings on one timeline: step ``k`` starts at ``ts[k]``
+    and has the bars (by underlying) that start then, each as (its index in its own feed, open,
+    high, low, close, volume), with the India VIX known at their close (``vix[k]``)."""
+
+    ts: Sequence[dt.datetime]
+    bars: Sequence[dict[str, Bar]]
+    vix: Sequence[float]
+
+    @classmethod
+    def of(cls, feeds: Sequence[tuple[str, Bars, np.ndarray]]) -> StepFeed:
+        """The steps of the underlyings' bars (the first one's VIX wins where both have it)."""
+        stamps = np.unique(np.concatenate([b.timestamps for _, b, _ in feeds]))
+        steps: list[dict[str, Bar]] = [{} for _ in range(len(stamps))]
+        vix = np.full(len(stamps), np.nan)
+        for name, b, _ in feeds:
+            at = np.searchsorted(stamps, b.timestamps).tolist()
+            vol = b.volume.tolist() if b.volume is not None else [None] * len(at)
+            prices = (b.open.tolist(), b.high.tolist(), b.low.tolist(), b.close.tolist())
+            cols = zip(at, *prices, vol, strict=True)
+            for i, (k, o, h, lo, c, v) in enumerate(cols):
+                steps[k][name] = (i, o, h, lo, c, v)
+        for _, b, vx in reversed(feeds):
+            vix[np.searchsorted(stamps, b.timestamps)] = vx
+        ts: list[dt.datetime] = stamps.astype("datetime64[s]").astype(object).tolist()
+        return cls(ts, steps, vix.tolist())
+
+
+def drive_steps(engine: Engine, feed: StepFeed, *, after_step: AfterBar | None = None) -> bool:
+    """``drive`` for several underlyings: each step of the feed through ``Engine.on_step``, in
+    order; True when ``after_step`` stopped the loop."""
+    for k, ts in enumerate(feed.ts):
+        engine.on_step(k, ts, feed.bars[k], feed.vix[k])
+        if after_step is not None and after_step(k):
+            return True
     return False
 
 

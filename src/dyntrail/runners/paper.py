@@ -39,10 +39,9 @@ from dyntrail.core.features import StreamingFeatures
 from dyntrail.data.calendar import session_days
 from dyntrail.data.loaders import Bars, MarketData
 from dyntrail.engine import Engine, Route, Sinks
-from dyntrail.errors import JournalError
+from dyntrail.errors import ConfigError, JournalError
 from dyntrail.execution.paper import FaultProfile, PaperBroker
 from dyntrail.journal import SCHEMA_VERSION, Journal, config_hash, read_journal
-from dyntrail.runners.backtest import load_market, resolve_instrument, run_calendar
 from dyntrail.runners.drive import (
     BarFeed,
     DataQuotes,
@@ -52,6 +51,7 @@ from dyntrail.runners.drive import (
     drive,
 )
 from dyntrail.runners.outputs import project_journal, write_run
+from dyntrail.runners.plan import load_market, resolve_instrument, run_calendar
 
 log = logging.getLogger(__name__)
 SETTLE = dt.timedelta(seconds=5)  # how long after sending an order the broker is polled in-bar
@@ -162,6 +162,11 @@ def run_paper(
     settle: dt.timedelta = SETTLE,
 ) -> PaperResult:
     """Run (or resume) a paper session into ``run_dir``; see the module docstring."""
+    if len(cfg.traded) > 1:
+        raise ConfigError(
+            "[[instruments]] lists several underlyings: a paper session trades one in this "
+            "version (backtests trade several); keep one [instrument]"
+        )
     jpath = run_dir / "journal.jsonl"
     config_text = dump_config(cfg)
     given = _Start([], seed, days, start, data_dir, faults or FaultProfile())

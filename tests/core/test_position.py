@@ -312,3 +312,34 @@ def test_the_position_says_what_its_stop_is() -> None:
     assert Position.from_dict(pos.to_dict()) == pos
     old = {k: v for k, v in pos.to_dict().items() if k != "stop_kind"}
     assert Position.from_dict(old).stop_kind is StopKind.INITIAL
+
+
+def test_the_position_returns_each_move_of_its_stop_once() -> None:
+    """``take_move`` says what the stop became (level and kind) once per move, so the engine
+    journals it without comparing stops; a bar moving it twice is one move, to where it ends."""
+    from dyntrail.core.position import StopMove
+    from dyntrail.core.types import StopKind
+
+    pos = _open(qty=150, lot_size=75, now=DAY)
+    assert pos.take_move() is None  # the initial stop is the position's opening, not a move
+    pos.on_tick(ENGINE, 20050.0, 100.0, None, DAY)  # below move_be: nothing moves
+    assert pos.take_move() is None
+    pos.on_tick(ENGINE, 20085.0, 100.0, None, DAY)
+    assert pos.take_move() == StopMove(20000.0, StopKind.BREAK_EVEN)
+    assert pos.take_move() is None  # taken
+    pos.on_tick(ENGINE, 20181.0, 100.0, 10.0, DAY)  # T1
+    pos.on_tick(ENGINE, 20250.0, 100.0, 10.0, DAY)
+    assert pos.take_move() == StopMove(20225.0, StopKind.TRAIL)
+    assert "moved" not in pos.to_dict()  # not state: a bar's moves are taken at its close
+
+
+def test_a_bar_reaching_break_even_and_t1_reports_t1_and_one_move() -> None:
+    from dyntrail.core.position import T1_ACTIONS, StopMove
+    from dyntrail.core.types import StopKind
+
+    pos = _open(qty=150, lot_size=75, now=DAY)
+    events = pos.on_bar(ENGINE, 20010.0, 20190.0, 20005.0, 20150.0, 10.0, DAY)
+    assert [e.action for e in events if e.action in T1_ACTIONS] == [PositionAction.SCALE_OUT_T1]
+    move = pos.take_move()
+    assert move is not None and move.kind in (StopKind.BREAK_EVEN, StopKind.TRAIL)
+    assert move == StopMove(pos.stop_underlying, pos.stop_kind)

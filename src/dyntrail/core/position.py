@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from dyntrail.core.regime import vix_tier as _vix_tier
@@ -39,6 +39,20 @@ class BarEvent:
 
     action: PositionAction
     underlying_price: float
+
+
+@dataclass(frozen=True, slots=True)
+class StopMove:
+    """What the stop became when it moved: its level and kind (initial, break_even, trail)."""
+
+    level: float
+    kind: StopKind
+
+
+# the T1 actions: each is the bar's T1 being reached (with or without an order)
+T1_ACTIONS = frozenset(
+    {PositionAction.SCALE_OUT_T1, PositionAction.EXIT_TARGET1, PositionAction.T1_REACHED}
+)
 
 
 @dataclass(slots=True)
@@ -62,6 +76,17 @@ class Position:
     entry_ts: dt.datetime | None = None
     be_moved: bool = False
     stop_kind: StopKind = StopKind.INITIAL  # what the stop is now (set where it moves)
+    # the stop moved since ``take_move`` was last asked (not saved: a bar's moves are taken at
+    # its close)
+    moved: bool = field(default=False, compare=False, repr=False)
+
+    def take_move(self) -> StopMove | None:
+        """The stop's move since the last call, as what it is now (a bar that moves it twice,
+        to break-even then to a trail, is one move, to the trail), or None if it did not move."""
+        if not self.moved:
+            return None
+        self.moved = False
+        return StopMove(self.stop_underlying, self.stop_kind)
 
     def on_tick(
         self,
@@ -221,6 +246,7 @@ class Position:
         if s * (trail - self.stop_underlying) > 0:  # ``_tighten``
             self.stop_underlying = trail
             self.stop_kind = _TRAIL
+            self.moved = True
 
     def acts_on(
         self,
@@ -332,6 +358,7 @@ class Position:
         if self.stop_underlying != self.entry_underlying:
             self.stop_underlying = self.entry_underlying
             self.stop_kind = StopKind.BREAK_EVEN
+            self.moved = True
 
     def _tighten(self, level: float, kind: StopKind) -> None:
         """Move the stop to ``level`` only if that is tighter: a long stop never moves down. The
@@ -339,6 +366,7 @@ class Position:
         if self.side.sign * (level - self.stop_underlying) > 0:
             self.stop_underlying = level
             self.stop_kind = kind
+            self.moved = True
 
     def _trail_level(
         self,
@@ -389,6 +417,7 @@ class Position:
     def to_dict(self) -> dict[str, Any]:
         """JSON-able state; ``Position.from_dict(p.to_dict()) == p``."""
         d = asdict(self)
+        del d["moved"]
         d["side"] = self.side.value
         d["vix_tier"] = self.vix_tier.value
         d["entry_ts"] = self.entry_ts.isoformat() if self.entry_ts else None

@@ -12,6 +12,7 @@ import datetime as dt
 from dyntrail.core.events import ExitWaiting, StopMoved, T1Hit
 from dyntrail.core.options import OptionRight
 from dyntrail.core.order_pricing import OrderSide
+from dyntrail.core.position import T1_ACTIONS
 from dyntrail.core.types import PositionAction
 from dyntrail.engine.book import Book
 from dyntrail.engine.context import Run, Stamps
@@ -49,7 +50,6 @@ class Exiting:
         swings and tier known before the bar (next-bar semantics: after it)."""
         pos = tr.position
         f = self.underlying.f
-        stop_before, t1_before = pos.stop_underlying, pos.t1_hit
         events = pos.on_bar(  # NaN indicators (not yet known) are treated as missing
             self.run.targets,
             o,
@@ -63,29 +63,28 @@ class Exiting:
             swing_high=f.swing_high,
         )
         for ev in events:
-            if pos.t1_hit and not t1_before:
+            action = ev.action
+            if action in T1_ACTIONS:
                 self.sinks.emit(
                     T1Hit(ts=self.stamps.iso(t), trade_id=tr.trade_id, level=pos.t1_underlying)
                 )
-                t1_before = True
-            if ev.action is PositionAction.T1_REACHED:
-                continue
-            self.exit(tr, ev.action, ev.underlying_price, t, self.market.last_vix)
+                if action is PositionAction.T1_REACHED:
+                    continue
+            self.exit(tr, action, ev.underlying_price, t, self.market.last_vix)
             if tr.trade_id not in self.book.open:
                 return
-        if pos.stop_underlying != stop_before:
+        if pos.moved:
             self.stop_moved(tr, t)
 
     def stop_moved(self, tr: Trade, t: dt.datetime) -> None:
-        pos = tr.position
-        self.sinks.emit(
-            StopMoved(
-                ts=self.stamps.iso(t),
-                trade_id=tr.trade_id,
-                level=pos.stop_underlying,
-                reason=pos.stop_kind,  # what the position says it moved to
+        """The position's stop moved on the bar closing at ``t``: what it says it is now."""
+        move = tr.position.take_move()
+        if move is not None:
+            self.sinks.emit(
+                StopMoved(
+                    ts=self.stamps.iso(t), trade_id=tr.trade_id, level=move.level, reason=move.kind
+                )
             )
-        )
 
     def mark(self, tr: Trade, t: dt.datetime, close: float, vix: float) -> None:
         """Mark the position at the close (no quote: the last mark stands, with the underlying

@@ -144,9 +144,8 @@ class Stretches:
                 or breaker_flattens(trips[k], limits)
             ):
                 break
-            before = pos.stop_underlying
             pos.close_moves(eng, favourable, ck, atr[k], True, tier, swing_low[k], swing_high[k])
-            if pos.stop_underlying != before:
+            if pos.moved:
                 stop_moved(tr, t)
             tier = tiers[k]
             k += 1

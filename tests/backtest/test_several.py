@@ -109,3 +109,14 @@ def test_paper_refuses_several_underlyings(tmp_path: Path) -> None:
 
     with pytest.raises(ConfigError, match="paper session trades one"):
         run_paper(parse_config(TWO), tmp_path / "p")
+
+
+def test_the_example_config_runs_on_a_folder_of_two(two: Path) -> None:
+    from dyntrail.core.config_load import load_config
+
+    example = Path(__file__).resolve().parents[2] / "examples" / "two-underlyings.toml"
+    cfg = load_config(example)
+    assert [i.name for i in cfg.traded] == ["NIFTY", "BANKNIFTY"]
+    assert cfg.limits.max_open_positions == 2
+    res = dyntrail.backtest(example, two)
+    assert len(res.trades) > 0 and all(c["ok"] for c in res.kpis["checks"].values())

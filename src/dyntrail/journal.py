@@ -17,8 +17,10 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import math
+import operator
 import os
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -79,12 +81,19 @@ def encode_line(record: dict[str, Any]) -> bytes:
     return line
 
 
-_NAMES: dict[type[Event], tuple[str, ...]] = {}  # each event class's field names but kind
+# each event class's fields but kind, read all at once (``attrgetter`` of two names or more
+# gives a tuple; ``ts`` and one field at least)
+_VALUES: dict[type[Event], Callable[[Event], tuple[Any, ...]]] = {}
 
 
-def _names(cls: type[Event]) -> tuple[str, ...]:
-    names = _NAMES[cls] = tuple(n for n in cls.__dataclass_fields__ if n != "kind")
-    return names
+def _values(cls: type[Event]) -> Callable[[Event], tuple[Any, ...]]:
+    names = [n for n in cls.__dataclass_fields__ if n != "kind"]
+    if len(names) == 1:
+        get = operator.attrgetter(names[0])
+        _VALUES[cls] = values = lambda ev: (get(ev),)
+    else:
+        _VALUES[cls] = values = operator.attrgetter(*names)
+    return values
 
 
 def encode_event(seq: int, ev: Event) -> bytes:
@@ -95,9 +104,8 @@ def encode_event(seq: int, ev: Event) -> bytes:
     except orjson.JSONEncodeError as exc:
         raise JournalError(f"cannot journal a {ev.kind}: {exc}") from exc
     if b"null" in body:  # a NaN is written as null: search only when one may be there
-        names = _NAMES.get(type(ev)) or _names(type(ev))
-        nones = sum(1 for n in names if getattr(ev, n) is None)
-        if body.count(b"null") != nones:
+        values = _VALUES.get(type(ev)) or _values(type(ev))
+        if body.count(b"null") != values(ev).count(None):
             record = {"ts": ev.ts, **ev.fields()}
             bad = _not_finite(record)
             if bad is not None:

@@ -41,6 +41,9 @@ class Book:
         return list(self.open.values())
 
     def unrealized(self) -> float:
+        if len(self.open) == 1:  # the sum's float steps (0.0 first), without the generator
+            (tr,) = self.open.values()
+            return 0.0 + tr.unrealized()
         return sum((tr.unrealized() for tr in self.open.values()), 0.0)
 
     def day_pnl(self) -> float:

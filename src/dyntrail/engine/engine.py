@@ -132,8 +132,14 @@ class Engine:
         u.last_close = c
         if book.open:
             self._at_close(t, vix)
-        self.risk.update(t, book.open.values())
-        if not (exited and not self._reenter) and self._may_enter():
+        risk = self.risk
+        risk.update(t, book.open.values())
+        # ``_may_enter``, written out: this runs on every bar
+        if (
+            not (exited and not self._reenter)
+            and not risk.entry_refusal(len(book.open))
+            and not (orders.live and orders.unresolved())
+        ):
             v.entering.maybe_enter(i, t, c, vix)
         if orders.recovered:  # journaled before a restart and not decided again on replay
             self.recovery.adopt_leftovers(t)
@@ -208,7 +214,7 @@ class Engine:
                 v.exiting.retry(tr, ts, o)
             if tr.trade_id in book.open and not tr.closing:  # an exit decided stands
                 v.exiting.walk(tr, t, o, h, low, c)
-        return any(tr.trade_id not in book.open for tr in before)
+        return len(book.open) < len(before)  # none opens here: fewer open means one closed
 
     def _at_close(self, t: dt.datetime, vix: float) -> None:
         """Step 5: marks, then the breaker's policy or the daily loss limit."""

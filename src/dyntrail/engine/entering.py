@@ -64,17 +64,18 @@ class Entering:
             return
         m, u = self.market, self.underlying
         f = u.f
-        x = EntryInputs(
-            now=t.time(),
-            tier=m.tier,
-            breaker_tripped=m.breaker_on,
-            trades_today=self.book.trades_today,
-            gap_delay_until=u.gap_until,
-            close=close,
-            vwap=_opt(f.vwap),
-            adx=_opt(f.adx),
-            plus_di=_opt(f.plus_di),
-            minus_di=_opt(f.minus_di),
+        vwap, adx, plus_di, minus_di = f.vwap, f.adx, f.plus_di, f.minus_di
+        x = EntryInputs(  # positional, NaN as None (``_opt`` written out): on every flat bar
+            t.time(),
+            m.tier,
+            m.breaker_on,
+            self.book.trades_today,
+            u.gap_until,
+            close,
+            None if vwap != vwap else vwap,
+            None if adx != adx else adx,
+            None if plus_di != plus_di else plus_di,
+            None if minus_di != minus_di else minus_di,
         )
         decision = decide_entry(cfg, x)
         if decision.side is not None:

@@ -133,6 +133,7 @@ class Stretches:
         realized, costs = self.book.day_realized, tr.costs
         bar, tier = self.run.bar, m.tier
         stop_moved = self.exiting.stop_moved
+        trip_flattens = breaker_flattens(True, limits)  # the breaker's rule, asked once
         k = i
         while k < j:
             ok, hk, lk, ck = o[k], h[k], lo[k], c[k]
@@ -141,7 +142,7 @@ class Stretches:
             if (
                 pos.acts_on(eng, ok, adverse, favourable, t)
                 or loss_limit_hit(realized + inst_sign * (ck - entry_price) * qty - costs, limits)
-                or breaker_flattens(trips[k], limits)
+                or (trip_flattens and trips[k])
             ):
                 break
             pos.close_moves(eng, favourable, ck, atr[k], True, tier, swing_low[k], swing_high[k])

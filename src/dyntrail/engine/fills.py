@@ -7,6 +7,7 @@ already closed is a ``late_fill``, flagged for the operator and never dropped.""
 from __future__ import annotations
 
 import datetime as dt
+import weakref
 from typing import Any
 
 from dyntrail.core.costs import order_costs
@@ -25,7 +26,12 @@ from dyntrail.trade import Trade
 
 
 class Fills:
-    """Applies orders' updates to the book (see the module docstring); no state of its own."""
+    """Applies orders' updates to the book (see the module docstring); no state of its own.
+
+    The orders are held weakly: they hold this part's ``settle`` as their ``on_update``, and a
+    strong reference back would make the engine's parts a cycle, so that a finished run's
+    orders, trades and broker book (tens of thousands of objects on W1) were freed by the
+    cyclic garbage collector walking them, not by reference counting when the run ends."""
 
     def __init__(
         self,
@@ -39,10 +45,19 @@ class Fills:
         market: Market,
     ) -> None:
         self.run, self.stamps, self.sinks = run, stamps, sinks
-        self.book, self.orders, self.risk = book, orders, risk
+        self.book, self.risk = book, risk
+        self._orders = weakref.ref(orders)
         # each underlying's option mapping by name; "" is the run's first
         self.mappings: dict[str, Mapping] = {"": mapping, mapping.run.spec.underlying: mapping}
         self.market = market  # its time stamps a rejection's row
+
+    @property
+    def orders(self) -> Orders:
+        """The engine's orders (alive as long as the engine is)."""
+        orders = self._orders()
+        if orders is None:
+            raise RuntimeError("the engine's orders are gone")
+        return orders
 
     def settle(self, order: Order, now: dt.datetime) -> None:
         """Apply the order's new fills to its trade; schedule what an ended order left undone."""

@@ -73,13 +73,12 @@ class RiskGate:
     def update(self, t: dt.datetime, trades: Iterable[Trade]) -> TradingState:
         """Work out the state at ``t`` from the halt, the flags, a pause and the open trades
         (an exit waiting for a bid, a position carried overnight); a change is journaled."""
-        quiet = not (self.halted or self.flags or self.paused)
-        if (
-            quiet
-            and self.state is TradingState.ACTIVE
-            and not any(tr.waiting or tr.carried for tr in trades)
-        ):
-            return self.state  # the common bar: nothing stands, nothing changed
+        if self.state is TradingState.ACTIVE and not (self.halted or self.flags or self.paused):
+            for tr in trades:  # a loop, not any(): this runs on every bar
+                if tr.waiting or tr.carried:
+                    break
+            else:
+                return self.state  # the common bar: nothing stands, nothing changed
         reasons = list(self.flags)
         if self.paused:
             reasons.append(f"paused: {self.paused}")

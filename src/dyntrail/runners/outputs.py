@@ -69,6 +69,23 @@ class EquityCurve:
             }
         )
 
+    def add_mark(self, ev: Equity) -> None:
+        """``add`` of an ``Equity`` event, whose amounts are rounded to the paisa already (a
+        second rounding would change nothing): the row without it. Once per bar in a
+        position."""
+        equity = ev.equity
+        if equity > self.peak:  # max(), without the call
+            self.peak = equity
+        self.rows.append(
+            {
+                "timestamp": ev.ts,
+                "equity": equity,
+                "realized": ev.realized,
+                "unrealized": ev.unrealized,
+                "drawdown_pct": round((self.peak - equity) / self.capital, 6),
+            }
+        )
+
 
 class RowSink:
     """The run's tables as the engine's events arrive (a backtest's, kept in memory): a
@@ -97,7 +114,7 @@ class RowSink:
 
     def _mark(self, ev: Event) -> None:
         assert isinstance(ev, Equity)
-        self.curve.add(str(ev.ts), ev.equity, ev.realized, ev.unrealized)
+        self.curve.add_mark(ev)
 
 
 def project_journal(

@@ -181,3 +181,36 @@ def test_quotes_are_recorded_when_the_folder_has_them(tmp_path: Path) -> None:
     assert isinstance(choose_quotes(cfg, load_market(cfg, folder)), ModelQuotes)
     write_option_quotes(folder, fmt="csv", strikes_each_side=1)
     assert isinstance(choose_quotes(cfg, load_market(cfg, folder)), DataQuotes)
+
+
+def test_quotes_are_keyed_by_contract_and_time(tmp_path: Path) -> None:
+    """A recorded quote of a contract at ``now`` is the option bar closed by ``now`` (never a
+    later one); the model prices a contract at the market it is given; the underlying itself has
+    no option quote."""
+    import pandas as pd
+
+    from dyntrail.core.contract import Contract
+    from dyntrail.core.options import OptionRight
+
+    cfg = Config()
+    days = trading_days(dt.date(2025, 3, 3), dt.date(2025, 3, 4))
+    folder = write_folder(generate(days, seed=4), tmp_path / "d", fmt="csv")
+    write_option_quotes(folder, fmt="csv", strikes_each_side=1)
+    quotes = choose_quotes(cfg, load_market(cfg, folder))
+    rec = pd.read_csv(folder / "options.csv")
+    row = rec.iloc[len(rec) // 2]
+    start = pd.Timestamp(row["timestamp"]).tz_localize(None).to_pydatetime()
+    expiry = dt.date.fromisoformat(str(row["expiry"])[:10])
+    c = Contract("NIFTY", expiry, float(row["strike"]), OptionRight(row["right"]), lot=75)
+    market = {"spot": 22000.0, "vix": 14.0, "t_years": 0.01}
+    assert quotes.quote(c, start, **market) != quotes.quote(
+        c, start + dt.timedelta(minutes=1), **market
+    )
+    q = quotes.quote(c, start + dt.timedelta(minutes=1), **market)  # the bar has closed
+    assert q is not None and q.last == pytest.approx(float(row["close"]))
+    model = ModelQuotes(cfg)
+    k = float(row["strike"])
+    low, high = (model.quote(c, start, spot=s, vix=14.0, t_years=0.01) for s in (k, k + 100.0))
+    assert low is not None and high is not None
+    assert (high.last > low.last) == (c.right is OptionRight.CE)
+    assert model.quote(Contract("NIFTY", lot=75), start, **market) is None

@@ -16,7 +16,6 @@ from dyntrail.core.contracts import (
     atm_strike,
     candidate_strikes,
     choose_gap_strike,
-    is_monthly_expiry,
     next_expiry,
 )
 from dyntrail.core.entries import EntryInputs, decide_entry
@@ -28,6 +27,7 @@ from dyntrail.core.risk import entry_lots
 from dyntrail.core.targets import TargetContext
 from dyntrail.core.types import Side
 from dyntrail.engine.book import Book
+from dyntrail.engine.catalog import Catalog
 from dyntrail.engine.context import Run, Stamps
 from dyntrail.engine.market import Market, Underlying
 from dyntrail.engine.orders import Orders
@@ -48,13 +48,14 @@ class Entering:
         book: Book,
         orders: Orders,
         quotes: QuoteSource,
+        catalog: Catalog,
         signals: Sequence[int] | None,
     ) -> None:
         self.run, self.stamps, self.sinks = run, stamps, sinks
         self.market, self.underlying = market, underlying
         self.book, self.orders, self.quotes = book, orders, quotes
         self.signals = signals  # truthy: a long entry signal at that bar (replaces the gates)
-        self._contracts: dict[tuple[dt.date, float | None, str], Contract] = {}
+        self.catalog = catalog
 
     def maybe_enter(self, i: int, t: dt.datetime, close: float, vix: float) -> None:
         cfg = self.run.cfg
@@ -84,7 +85,6 @@ class Entering:
     def enter(self, side: Side, t: dt.datetime, close: float, vix: float) -> None:
         run = self.run
         day = t.date()
-        right, strike, expiry = "", None, None
         if run.options_mode:
             o = run.cfg.options
             expiry = next_expiry(
@@ -95,10 +95,10 @@ class Entering:
                 min_days_to_expiry=o.min_days_to_expiry,
             )
             opt_right = OptionRight.CE if side is Side.LONG else OptionRight.PE
-            right = opt_right.value
             t_years = run.tte(t, expiry)
             strike = self._choose_strike(t, expiry, opt_right, close, vix, t_years)
-            q = self.quotes.quote(t, expiry, strike, opt_right, close, vix, t_years)
+            contract = self.catalog.option(expiry, strike, opt_right)
+            q = self.quotes.quote(contract, t, spot=close, vix=vix, t_years=t_years)
             skip = _entry_guard(o, q, t_years)
             if skip or q is None:
                 self.sinks.emit(EntrySkipped(ts=self.stamps.iso(t), reason=skip, side=side.value))
@@ -107,7 +107,7 @@ class Entering:
         else:
             decision = close
             bid, ask = close - run.slip, close + run.slip
-        contract = self._contract(day, expiry, strike, right)
+            contract = self.catalog.underlying(day)
         tr = self._open(side, t, close, vix, decision, contract)
         if tr is None:
             return
@@ -175,26 +175,6 @@ class Entering:
         )
         return tr
 
-    def _contract(
-        self, day: dt.date, expiry: dt.date | None, strike: float | None, right: str
-    ) -> Contract:
-        """The contract traded: the option of ``expiry`` (its own lot, weekly or monthly), or the
-        underlying (the nearest monthly's lot, as futures). A contract's facts never change:
-        each is looked up once (the underlying's once a day)."""
-        key = (expiry or day, strike, right)
-        contract = self._contracts.get(key)
-        if contract is not None:
-            return contract
-        spec = self.run.spec
-        if expiry is None or strike is None:
-            contract = Contract(spec.underlying, lot=spec.futures_lot_size_on(day), monthly=True)
-        else:
-            monthly = is_monthly_expiry(spec, expiry, self.run.trading_days)
-            lot = spec.contract_lot(expiry, monthly=monthly)
-            contract = Contract(spec.underlying, expiry, strike, OptionRight(right), lot, monthly)
-        self._contracts[key] = contract
-        return contract
-
     def _choose_strike(
         self,
         t: dt.datetime,
@@ -210,7 +190,8 @@ class Entering:
             return atm
         cands = []
         for k in candidate_strikes(close, step, self.run.cfg.strategy.entries.gap_strike_range):
-            q = self.quotes.quote(t, expiry, k, right, close, vix, t_years)
+            contract = self.catalog.option(expiry, k, right)
+            q = self.quotes.quote(contract, t, spot=close, vix=vix, t_years=t_years)
             if q is not None and math.isfinite(q.delta):
                 cands.append(StrikeQuote(k, q.delta, q.bid, q.ask))
         best = choose_gap_strike(cands, atm)

@@ -15,6 +15,7 @@ from dyntrail.core.order_pricing import OrderSide
 from dyntrail.core.position import T1_ACTIONS
 from dyntrail.core.types import PositionAction
 from dyntrail.engine.book import Book
+from dyntrail.engine.catalog import Catalog
 from dyntrail.engine.context import Run, Stamps
 from dyntrail.engine.market import Market, Underlying
 from dyntrail.engine.orders import Orders
@@ -39,11 +40,12 @@ class Exiting:
         book: Book,
         orders: Orders,
         quotes: QuoteSource,
+        catalog: Catalog,
         mapping: Mapping,
     ) -> None:
         self.run, self.stamps, self.sinks = run, stamps, sinks
         self.market, self.underlying, self.book, self.orders = market, underlying, book, orders
-        self.quotes, self.mapping = quotes, mapping
+        self.quotes, self.catalog, self.mapping = quotes, catalog, mapping
 
     def walk(self, tr: Trade, t: dt.datetime, o: float, h: float, low: float, c: float) -> None:
         """The bar closing at ``t`` through the position's state machine, with the indicators,
@@ -91,15 +93,9 @@ class Exiting:
         it had)."""
         if self.run.options_mode:
             if tr.expiry is not None and tr.strike is not None:
-                q = self.quotes.quote(
-                    t,
-                    tr.expiry,
-                    tr.strike,
-                    OptionRight(tr.right),
-                    close,
-                    vix,
-                    self.run.tte(t, tr.expiry),
-                )
+                contract = self.catalog.option(tr.expiry, tr.strike, tr.right)
+                t_years = self.run.tte(t, tr.expiry)
+                q = self.quotes.quote(contract, t, spot=close, vix=vix, t_years=t_years)
                 if q is not None:
                     tr.mark_price = q.last
                     tr.mark_underlying = close
@@ -135,7 +131,8 @@ class Exiting:
             right = OptionRight(tr.right)
             t_years = self.run.tte(t, tr.expiry)
             decision = self.mapping.price(tr, tr.mark_underlying, level, t_years)
-            q = self.quotes.quote(t, tr.expiry, tr.strike, right, level, vix, t_years)
+            contract = self.catalog.option(tr.expiry, tr.strike, right)
+            q = self.quotes.quote(contract, t, spot=level, vix=vix, t_years=t_years)
             bid, ask = (q.bid, q.ask) if q is not None else _NO_QUOTE
             if bid <= 0.0 and side is OrderSide.SELL:  # nothing to sell into: no order
                 self._wait(tr, action, qty, attempt, t, "no_quote" if q is None else "no_bid")

@@ -1,7 +1,7 @@
 """What the engine is plugged into: quotes, observers, the broker.
 
 - ``QuoteSource``: option quotes keyed by contract and time (recorded data, the pricing model, or
-  a live feed), never later than the time asked.
+  a live feed), never later than the time asked: ``quote(contract, now, ...)``.
 - ``EventSink``: anything that takes the engine's typed events (the journal, the equity curve,
   the run's tables, a live view). ``Sinks`` fans each event out to the sinks that take its kind.
 - ``Broker``: the execution layer's broker protocol (limit and stop-limit orders, modify,
@@ -17,8 +17,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from dyntrail.core.contract import Contract
 from dyntrail.core.events import Event
-from dyntrail.core.options import OptionRight
 from dyntrail.execution.broker import Broker
 
 __all__ = ["Broker", "EventSink", "Quote", "QuoteSource", "Route", "Sinks"]
@@ -38,17 +38,13 @@ class Quote(Protocol):
 
 
 class QuoteSource(Protocol):
-    """Option quotes as of a time; None when the contract has no quote then."""
+    """Option quotes by contract and time: the quote of ``contract`` as of ``now`` (nothing
+    later than ``now``), or None when it has none then. ``spot``, ``vix`` and ``t_years`` are the
+    market the engine assumes at ``now`` (for an exit, the underlying at the trigger): a pricing
+    model quotes from them; recorded or live quotes ignore them."""
 
     def quote(
-        self,
-        ts: dt.datetime,
-        expiry: dt.date,
-        strike: float,
-        right: OptionRight,
-        spot: float,
-        vix: float,
-        t_years: float,
+        self, contract: Contract, now: dt.datetime, *, spot: float, vix: float, t_years: float
     ) -> Quote | None: ...
 
 

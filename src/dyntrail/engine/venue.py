@@ -12,6 +12,7 @@ from dyntrail.core.config import InstrumentSection
 from dyntrail.core.contracts import InstrumentSpec
 from dyntrail.core.features import Features
 from dyntrail.engine.book import Book
+from dyntrail.engine.catalog import Catalog
 from dyntrail.engine.closing import Closing
 from dyntrail.engine.context import Run, Stamps
 from dyntrail.engine.entering import Entering
@@ -52,7 +53,10 @@ class Venue:
         self.name = run.spec.underlying
         u = self.underlying = Underlying(run, features)
         self.mapping = Mapping(run)
-        self.entering = Entering(run, stamps, sinks, market, u, book, orders, quotes, signals)
-        self.exiting = Exiting(run, stamps, sinks, market, u, book, orders, quotes, self.mapping)
+        cat = self.catalog = Catalog(run)
+        self.entering = Entering(run, stamps, sinks, market, u, book, orders, quotes, cat, signals)
+        self.exiting = Exiting(
+            run, stamps, sinks, market, u, book, orders, quotes, cat, self.mapping
+        )
         self.closing = Closing(run, stamps, sinks, u, book, orders)
         self.day: dt.date | None = None  # the last session it had a bar in

@@ -20,8 +20,8 @@ import numpy as np
 import pandas as pd
 
 from dyntrail.core.config import Config
+from dyntrail.core.contract import Contract
 from dyntrail.core.features import column_view
-from dyntrail.core.options import OptionRight
 from dyntrail.data.loaders import Bars, MarketData, infer_bar_minutes
 from dyntrail.data.options_synth import (
     OptionQuote,
@@ -210,7 +210,8 @@ def drive_steps(engine: Engine, feed: StepFeed, *, after_step: AfterBar | None =
 
 
 class ModelQuotes:
-    """Option quotes from the pricing model (data without options)."""
+    """Option quotes from the pricing model (data without options), at the market the engine
+    assumes (``spot``, ``vix``, ``t_years``)."""
 
     def __init__(self, cfg: Config) -> None:
         self._model = SyntheticQuotes(
@@ -218,39 +219,31 @@ class ModelQuotes:
         )
 
     def quote(
-        self,
-        ts: dt.datetime,
-        expiry: dt.date,
-        strike: float,
-        right: OptionRight,
-        spot: float,
-        vix: float,
-        t_years: float,
+        self, contract: Contract, now: dt.datetime, *, spot: float, vix: float, t_years: float
     ) -> OptionQuote | None:
+        strike, right = contract.strike, contract.right
+        if strike is None or right is None:
+            return None  # the underlying itself has no option quote
         return self._model.quote(spot, strike, right, max(t_years, 0.0), vix)
 
 
 class DataQuotes:
     """Recorded option quotes: the data always wins; a contract without a recent quote has none.
 
-    At time ``ts`` only option bars that have closed by ``ts`` are visible: the lookup asks for
-    the latest bar starting at or before ``ts - option bar length``."""
+    At ``now`` only option bars that have closed by ``now`` are visible: the lookup asks for
+    the latest bar starting at or before ``now - option bar length``."""
 
     def __init__(self, recorded: RecordedQuotes, bar_minutes: int) -> None:
         self._rec = recorded
         self._bar = dt.timedelta(minutes=bar_minutes)
 
     def quote(
-        self,
-        ts: dt.datetime,
-        expiry: dt.date,
-        strike: float,
-        right: OptionRight,
-        spot: float,
-        vix: float,
-        t_years: float,
+        self, contract: Contract, now: dt.datetime, *, spot: float, vix: float, t_years: float
     ) -> OptionQuote | None:
-        return self._rec.quote(ts - self._bar, expiry, strike, right)
+        expiry, strike, right = contract.expiry, contract.strike, contract.right
+        if expiry is None or strike is None or right is None:
+            return None
+        return self._rec.quote(now - self._bar, expiry, strike, right)
 
 
 def choose_quotes(cfg: Config, md: MarketData | None) -> ModelQuotes | DataQuotes:

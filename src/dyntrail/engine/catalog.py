@@ -1,0 +1,42 @@
+"""The contracts one underlying has traded or quoted, each looked up once: a contract's facts
+(lot, weekly or monthly, trading symbol) never change, and the engine asks for them on every
+bar a position is held."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from dyntrail.core.contract import Contract
+from dyntrail.core.contracts import is_monthly_expiry
+from dyntrail.core.options import OptionRight
+from dyntrail.engine.context import Run
+
+
+class Catalog:
+    """Contracts by (expiry, strike, right); the underlying itself by day (its lot is dated)."""
+
+    def __init__(self, run: Run) -> None:
+        self.run = run
+        self._known: dict[tuple[dt.date, float | None, str], Contract] = {}
+
+    def option(self, expiry: dt.date, strike: float, right: OptionRight | str) -> Contract:
+        """The option of ``expiry`` (its own lot, weekly or monthly)."""
+        key = (expiry, strike, str(right))
+        contract = self._known.get(key)
+        if contract is None:
+            spec = self.run.spec
+            monthly = is_monthly_expiry(spec, expiry, self.run.trading_days)
+            lot = spec.contract_lot(expiry, monthly=monthly)
+            contract = Contract(spec.underlying, expiry, strike, OptionRight(right), lot, monthly)
+            self._known[key] = contract
+        return contract
+
+    def underlying(self, day: dt.date) -> Contract:
+        """The underlying traded as futures on ``day`` (the nearest monthly's lot)."""
+        key = (day, None, "")
+        contract = self._known.get(key)
+        if contract is None:
+            spec = self.run.spec
+            lot = spec.futures_lot_size_on(day)
+            contract = self._known[key] = Contract(spec.underlying, lot=lot, monthly=True)
+        return contract

@@ -4,6 +4,7 @@
   a live feed), never later than the time asked: ``quote(contract, now, ...)``.
 - ``EventSink``: anything that takes the engine's typed events (the journal, the equity curve,
   the run's tables, a live view). ``Sinks`` fans each event out to the sinks that take its kind.
+- ``Clock``: when the next bar is due (``dyntrail.runners.drive.Pacing`` in paper).
 - ``Broker``: the execution layer's broker protocol (limit and stop-limit orders, modify,
   cancel, the order book), re-exported here so the engine's ports are one import.
 - The market's events come from the runner's feed (``dyntrail.runners.drive``): closed bars of
@@ -21,7 +22,7 @@ from dyntrail.core.contract import Contract
 from dyntrail.core.events import Event
 from dyntrail.execution.broker import Broker
 
-__all__ = ["Broker", "EventSink", "Quote", "QuoteSource", "Route", "Sinks"]
+__all__ = ["Broker", "Clock", "EventSink", "Quote", "QuoteSource", "Route", "Sinks"]
 
 
 class Quote(Protocol):
@@ -46,6 +47,13 @@ class QuoteSource(Protocol):
     def quote(
         self, contract: Contract, now: dt.datetime, *, spot: float, vix: float, t_years: float
     ) -> Quote | None: ...
+
+
+class Clock(Protocol):
+    """The market's clock as a runner keeps it: ``wait`` returns when the next bar is due (at
+    once in a backtest; a bar's time, scaled, in paper; the exchange's minute, live)."""
+
+    def wait(self) -> None: ...
 
 
 class EventSink(Protocol):

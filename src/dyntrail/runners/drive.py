@@ -31,6 +31,7 @@ from dyntrail.data.options_synth import (
 )
 from dyntrail.engine import Engine
 from dyntrail.engine.engine import Bar
+from dyntrail.engine.ports import Clock
 
 AfterBar = Callable[[int], bool]
 """Called with a bar's index after the engine has taken that bar; True stops the loop."""
@@ -102,9 +103,9 @@ def _next_true(flags: np.ndarray) -> memoryview:
 
 
 class Pacing:
-    """The market clock on the wall: a bar of ``bar_minutes`` takes ``bar_minutes * 60 / speed``
-    seconds (``speed`` times real time: 60 plays a market minute each second); a bar that took
-    longer is not made up."""
+    """A ``Clock``, the market's on the wall: a bar of ``bar_minutes`` takes
+    ``bar_minutes * 60 / speed`` seconds (``speed`` times real time: 60 plays a market minute
+    each second); a bar that took longer is not made up."""
 
     def __init__(self, bar_minutes: int, speed: float) -> None:
         if not speed > 0:
@@ -125,7 +126,7 @@ def drive(
     start: int = 0,
     fast: FastPaths | None = None,
     after_bar: AfterBar | None = None,
-    pacing: Pacing | None = None,
+    pacing: Clock | None = None,
 ) -> bool:
     """Give the engine the feed's bars from ``start`` on, one closed bar at a time; returns
     True when ``after_bar`` stopped the loop (on whichever bar, the last included), False when

@@ -39,6 +39,7 @@ from dyntrail.core.features import StreamingFeatures
 from dyntrail.data.calendar import session_days
 from dyntrail.data.loaders import Bars, MarketData
 from dyntrail.engine import Engine, Route, Sinks
+from dyntrail.engine.ports import Clock
 from dyntrail.errors import ConfigError, JournalError
 from dyntrail.execution.paper import FaultProfile, PaperBroker
 from dyntrail.journal import SCHEMA_VERSION, Journal, config_hash, read_journal
@@ -258,7 +259,7 @@ def _run_bars(
     kill_file: Path,
     stop: _Stop,
     on_bar: Callable[[Engine, int, int], None] | None,
-    pacing: Pacing | None,
+    pacing: Clock | None,
 ) -> bool:
     """The session's bars from ``begin``, each followed by its state line, the live view and
     the kill switch's check; returns True when the kill switch stopped it (flat), False when

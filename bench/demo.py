@@ -199,7 +199,7 @@ def timed(orig, acc: Buckets):  # type: ignore[no-untyped-def]
     pc = time.perf_counter_ns
 
     def on_bar(self, *args, **kwargs):  # type: ignore[no-untyped-def]
-        flat = self.trade is None
+        flat = not self.book.open
         t0 = pc()
         orig(self, *args, **kwargs)
         t1 = pc()

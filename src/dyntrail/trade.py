@@ -9,6 +9,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
+from dyntrail.core.contract import Contract
 from dyntrail.core.position import Position
 
 TRADE_COLUMNS = (
@@ -102,6 +103,7 @@ class Trade:
     # exits that ended unfilled, to go out again on the next bar: (action, qty, attempt)
     retries: list[tuple[str, int, int]] = field(default_factory=list)
     underlying: str = ""  # the index whose contract this is ("": the run's only one)
+    contract: Contract | None = None  # its contract, once looked up (not saved: looked up again)
 
     @property
     def is_long_instrument(self) -> bool:

@@ -158,6 +158,7 @@ class Entering:
             mark_underlying=close,
             legs=0,
             underlying=self.underlying.name,
+            contract=contract,
         )
         self.book.add(tr)
         self.sinks.emit(

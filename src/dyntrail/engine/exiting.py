@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import datetime as dt
 
+from dyntrail.core.contract import Contract
 from dyntrail.core.events import ExitWaiting, StopMoved, T1Hit
-from dyntrail.core.options import OptionRight
 from dyntrail.core.order_pricing import OrderSide
 from dyntrail.core.position import T1_ACTIONS
 from dyntrail.core.types import PositionAction
@@ -93,7 +93,7 @@ class Exiting:
         it had)."""
         if self.run.options_mode:
             if tr.expiry is not None and tr.strike is not None:
-                contract = self.catalog.option(tr.expiry, tr.strike, tr.right)
+                contract = tr.contract or self._contract(tr, tr.expiry, tr.strike)
                 t_years = self.run.tte(t, tr.expiry)
                 q = self.quotes.quote(contract, t, spot=close, vix=vix, t_years=t_years)
                 if q is not None:
@@ -104,6 +104,11 @@ class Exiting:
             tr.mark_price = tr.mark_underlying = close
             slip = self.run.slip
             self.market.quotes_now[tr.instrument] = (close - slip, close + slip)
+
+    def _contract(self, tr: Trade, expiry: dt.date, strike: float) -> Contract:
+        """The trade's option (looked up once; a restored trade looks it up again)."""
+        contract = tr.contract = self.catalog.option(expiry, strike, tr.right)
+        return contract
 
     def exit(
         self,
@@ -128,10 +133,9 @@ class Exiting:
             return
         side = OrderSide.SELL if tr.is_long_instrument else OrderSide.BUY
         if self.run.options_mode and tr.expiry is not None and tr.strike is not None:
-            right = OptionRight(tr.right)
             t_years = self.run.tte(t, tr.expiry)
             decision = self.mapping.price(tr, tr.mark_underlying, level, t_years)
-            contract = self.catalog.option(tr.expiry, tr.strike, right)
+            contract = tr.contract or self._contract(tr, tr.expiry, tr.strike)
             q = self.quotes.quote(contract, t, spot=level, vix=vix, t_years=t_years)
             bid, ask = (q.bid, q.ask) if q is not None else _NO_QUOTE
             if bid <= 0.0 and side is OrderSide.SELL:  # nothing to sell into: no order

@@ -16,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from dyntrail.core.contract import Contract
 from dyntrail.core.events import Event
@@ -67,7 +67,8 @@ class Route:
     """One sink and the kinds it takes: ``only`` these classes (None: all) and never those in
     ``without``."""
 
-    emit: Callable[[Event], object]
+    # takes the events of its kinds (typed as the sink's own: only those ever reach it)
+    emit: Callable[[Any], object]
     only: frozenset[type[Event]] | None = None
     without: frozenset[type[Event]] = field(default_factory=frozenset)
 
@@ -81,7 +82,7 @@ class Sinks:
 
     def __init__(self, routes: Iterable[Route] = ()) -> None:
         self._routes = tuple(routes)
-        self._by_kind: dict[type[Event], tuple[Callable[[Event], object], ...]] = {}
+        self._by_kind: dict[type[Event], tuple[Callable[[Any], object], ...]] = {}
 
     def wants(self, cls: type[Event]) -> bool:
         """True when some sink takes events of ``cls`` (otherwise they need not be made)."""
@@ -94,7 +95,7 @@ class Sinks:
         for fn in targets:
             fn(ev)
 
-    def _targets(self, cls: type[Event]) -> tuple[Callable[[Event], object], ...]:
+    def _targets(self, cls: type[Event]) -> tuple[Callable[[Any], object], ...]:
         targets = self._by_kind.get(cls)
         if targets is None:
             targets = self._by_kind[cls] = tuple(r.emit for r in self._routes if r.takes(cls))

@@ -17,7 +17,7 @@ from typing import IO, TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from dyntrail.core.config import Config
-from dyntrail.core.events import Equity, Event, Fill, OrderRejected, PositionClosed
+from dyntrail.core.events import Equity, Fill, OrderRejected, PositionClosed
 from dyntrail.engine.ports import Route
 from dyntrail.trade import FILL_COLUMNS, TRADE_COLUMNS, flags_of
 
@@ -101,20 +101,14 @@ class RowSink:
         return [
             Route(self._closed, only=frozenset({PositionClosed})),
             Route(self._fill, only=frozenset({Fill, OrderRejected})),
-            Route(self._mark, only=frozenset({Equity})),
+            Route(self.curve.add_mark, only=frozenset({Equity})),
         ]
 
-    def _closed(self, ev: Event) -> None:
-        assert isinstance(ev, PositionClosed)
+    def _closed(self, ev: PositionClosed) -> None:
         self.trades.append(ev.row)
 
-    def _fill(self, ev: Event) -> None:
-        assert isinstance(ev, Fill | OrderRejected)
+    def _fill(self, ev: Fill | OrderRejected) -> None:
         self.fills.append(ev.row())
-
-    def _mark(self, ev: Event) -> None:
-        assert isinstance(ev, Equity)
-        self.curve.add_mark(ev)
 
 
 def project_journal(

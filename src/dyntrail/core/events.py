@@ -5,6 +5,9 @@ the run rather than to the market) and ``kind`` (the class's, never given). Its 
 the journal line's keys, in the class's order: the journal writes an event as
 ``{"seq": n, "ts": ..., "kind": ..., <fields>}``, so the class *is* the line's shape.
 
+Events keep their fields in an instance ``__dict__`` (no ``__slots__``): the journal's encoder
+writes such a dataclass about five times as fast, and an event lives only while it is handed on.
+
 Values are what the line holds: strings for enums and times (a ``Side`` is journaled as its
 value), plain floats and ints, None for unknown. ``from_record`` turns a line read back into its
 event, typed; ``SCHEMA_VERSION`` changes whenever a shape does (a journal of another version is
@@ -23,12 +26,12 @@ from typing import Any, ClassVar
 SCHEMA_VERSION = 2
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class Event:
     """The fields every event has; ``kind`` is set by each class."""
 
     ts: str | None
-    kind: str = field(default="", init=False)
+    kind: str = field(default="", repr=False)
 
     KINDS: ClassVar[dict[str, type[Event]]] = {}
 
@@ -44,8 +47,10 @@ _OWN: dict[type[Event], tuple[str, ...]] = {}  # each class's field names after 
 
 
 def _kind(name: str) -> Any:
-    """The ``kind`` field of an event class: its default is the journal's kind string."""
-    return field(default=name, init=False)
+    """The ``kind`` field of an event class: its default is the journal's kind string. It is
+    set by ``__init__`` (never given), so that it sits second in the instance's fields, where
+    the journal line has it."""
+    return field(default=name, repr=False)
 
 
 def _register(*classes: type[Event]) -> None:
@@ -56,7 +61,7 @@ def _register(*classes: type[Event]) -> None:
 # ---------------------------------------------------------------------------- the run's records
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class BacktestHeader(Event):
     kind: str = _kind("header")
     schema: int
@@ -71,7 +76,7 @@ class BacktestHeader(Event):
     quotes: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class PaperHeader(Event):
     kind: str = _kind("header")
     schema: int
@@ -87,13 +92,13 @@ class PaperHeader(Event):
     quotes: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class DataWarning(Event):
     kind: str = _kind("data_warning")
     message: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class State(Event):
     """The engine's parts' states after bar ``i`` (``final``: the session's last)."""
 
@@ -103,7 +108,7 @@ class State(Event):
     final: bool = False
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class Resume(Event):
     kind: str = _kind("resume")
     from_bar: int
@@ -111,14 +116,14 @@ class Resume(Event):
     state_seq: int | None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class SessionEnd(Event):
     kind: str = _kind("session_end")
     killed: bool
     reason: str | None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class JournalRecovered(Event):
     kind: str = _kind("journal_recovered")
     torn_line: int
@@ -127,7 +132,7 @@ class JournalRecovered(Event):
 # ---------------------------------------------------------------------------- the market's day
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class DayStart(Event):
     kind: str = _kind("day_start")
     open: float
@@ -135,7 +140,7 @@ class DayStart(Event):
     underlying: str  # the index whose session opened (one line each when several are traded)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class DayEnd(Event):
     kind: str = _kind("day_end")
     realized: float
@@ -143,7 +148,7 @@ class DayEnd(Event):
     trades: int
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class BreakerTripped(Event):
     kind: str = _kind("breaker_tripped")
     vix: float
@@ -152,7 +157,7 @@ class BreakerTripped(Event):
     policy: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class Equity(Event):
     """A mark of the account (journaled by paper sessions; a backtest keeps its curve apart)."""
 
@@ -165,7 +170,7 @@ class Equity(Event):
 # ---------------------------------------------------------------------------- risk
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class TradingStateChanged(Event):
     """The risk gate's state changed: ``active``, ``reducing`` (no new risk, exits and stop
     moves go on) or ``halted`` (no new risk for the day); ``reasons`` say why."""
@@ -175,13 +180,13 @@ class TradingStateChanged(Event):
     reasons: list[str]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class RiskHalt(Event):
     kind: str = _kind("risk_halt")
     day_pnl: float
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class KillSwitch(Event):
     kind: str = _kind("kill_switch")
     reason: str
@@ -190,7 +195,7 @@ class KillSwitch(Event):
 # ---------------------------------------------------------------------------- positions
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class EntrySignal(Event):
     kind: str = _kind("entry_signal")
     trade_id: int
@@ -203,21 +208,21 @@ class EntrySignal(Event):
     instrument: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class EntrySkipped(Event):
     kind: str = _kind("entry_skipped")
     reason: str
     side: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class EntryAbandoned(Event):
     kind: str = _kind("entry_abandoned")
     trade_id: int
     state: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class PositionOpen(Event):
     kind: str = _kind("position_open")
     trade_id: int
@@ -231,7 +236,7 @@ class PositionOpen(Event):
     tier: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class StopMoved(Event):
     """The stop moved to ``level``; ``reason`` is what it is now: initial, break_even or
     trail."""
@@ -242,14 +247,14 @@ class StopMoved(Event):
     reason: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class T1Hit(Event):
     kind: str = _kind("t1_hit")
     trade_id: int
     level: float
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class ExitWaiting(Event):
     kind: str = _kind("exit_waiting")
     trade_id: int
@@ -258,7 +263,7 @@ class ExitWaiting(Event):
     reason: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class FlattenFailed(Event):
     kind: str = _kind("flatten_failed")
     trade_id: int
@@ -268,14 +273,14 @@ class FlattenFailed(Event):
     closing: str | None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class PositionCarried(Event):
     kind: str = _kind("position_carried")
     trade_id: int
     qty: int
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class Settlement(Event):
     kind: str = _kind("settlement")
     trade_id: int
@@ -286,7 +291,7 @@ class Settlement(Event):
     qty: int
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class PositionClosed(Event):
     """A round trip ended; ``row`` is its ``trades.csv`` row."""
 
@@ -298,7 +303,7 @@ class PositionClosed(Event):
     row: dict[str, Any]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class OpenAtEnd(Event):
     kind: str = _kind("open_at_end")
     trade_id: int
@@ -310,7 +315,7 @@ class OpenAtEnd(Event):
 # ---------------------------------------------------------------------------- orders and fills
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class OrderSent(Event):
     """An order's intent, journaled before it is sent."""
 
@@ -329,28 +334,28 @@ class OrderSent(Event):
     ask: float
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class OrderCancel(Event):
     kind: str = _kind("order_cancel")
     tag: str
     reason: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class OrderRefused(Event):
     kind: str = _kind("order_refused")
     tag: str
     reason: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class OrderUnknown(Event):
     kind: str = _kind("order_unknown")
     tag: str
     reason: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class OrderSynced(Event):
     kind: str = _kind("order_synced")
     tag: str
@@ -358,13 +363,13 @@ class OrderSynced(Event):
     on_book: bool
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class OrderRecovered(Event):
     kind: str = _kind("order_recovered")
     tag: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class OrderAdopted(Event):
     """An order we did not decide in this process: on the broker's book but never journaled,
     or journaled before a restart and not decided again (``state``/``filled`` None)."""
@@ -376,7 +381,7 @@ class OrderAdopted(Event):
     flagged: bool
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class BrokerUpdate(Event):
     """An update from the broker, as it arrived (``event``: ack, fill, cancel, reject...)."""
 
@@ -390,14 +395,14 @@ class BrokerUpdate(Event):
     event: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class OrphanEvent(Event):
     kind: str = _kind("orphan_event")
     tag: str
     event: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class Fill(Event):
     """One leg booked on a trade: an order's fill, or the exchange's settlement (no tag, no
     decision price). Its fields after ``fill_id`` are the ``fills.csv`` row but ``ts``."""
@@ -433,7 +438,7 @@ class Fill(Event):
         return row
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class OrderRejected(Event):
     """An order the broker rejected; its fields after ``reason`` are its ``fills.csv`` row
     but ``ts``."""
@@ -462,7 +467,7 @@ class OrderRejected(Event):
         return row
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class LateFill(Event):
     kind: str = _kind("late_fill")
     tag: str
@@ -470,7 +475,7 @@ class LateFill(Event):
     qty: int
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class Reconciled(Event):
     kind: str = _kind("reconciled")
     flags: list[str]

@@ -48,7 +48,7 @@ def _all_event_classes() -> list[type[Event]]:
 def _sample(cls: type[Event]) -> Event:
     kw: dict[str, Any] = {"ts": None if cls in (E.BacktestHeader, E.PaperHeader) else TS}
     for f in dataclasses.fields(cls):
-        if f.init and f.name != "ts":
+        if f.init and f.name not in ("ts", "kind"):  # kind is the class's, never given
             kw[f.name] = _SAMPLES[str(f.type)]
     if cls is E.BacktestHeader:
         kw["mode"] = "backtest"

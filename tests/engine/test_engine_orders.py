@@ -11,8 +11,7 @@ import pytest
 from factories import DAY, FREEZE, LOT, Parts, at, make_orders, make_trade
 
 from dyntrail.core.events import BrokerUpdate, Event, OrderRefused, OrderSent
-from dyntrail.core.order_pricing import OrderSide
-from dyntrail.engine.orders import freeze_slices
+from dyntrail.core.order_pricing import OrderSide, freeze_slices
 from dyntrail.engine.ports import Route
 from dyntrail.execution.orders import Order, OrderState
 

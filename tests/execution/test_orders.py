@@ -57,7 +57,7 @@ def test_client_tag_is_deterministic_short_and_typed() -> None:
 def test_freeze_slices_split_above_the_freeze_quantity_in_whole_lots(
     qty: int, freeze: int, lot: int, parts: list[int]
 ) -> None:
-    from dyntrail.engine.orders import freeze_slices
+    from dyntrail.core.order_pricing import freeze_slices
 
     assert freeze_slices(qty, freeze, lot) == parts
     assert sum(parts) == qty

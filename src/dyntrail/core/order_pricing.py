@@ -187,3 +187,16 @@ def marketable_limit(
         expected_slippage=slippage,
         expected_slippage_pct=slippage / mapped_price,
     )
+
+
+MAX_PARTS = 99  # an order's parts are numbered Q1..Q99 in its tags
+
+
+def freeze_slices(qty: int, freeze_qty: int, lot: int) -> list[int]:
+    """An order's quantity in parts the exchange accepts: none above ``freeze_qty``, each a
+    whole number of lots (the last takes the rest). One part when ``qty`` is within it."""
+    if qty <= freeze_qty:
+        return [qty]
+    size = max(freeze_qty // lot, 1) * lot
+    full, rest = divmod(qty, size)
+    return [size] * full + ([rest] if rest else [])

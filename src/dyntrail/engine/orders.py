@@ -22,7 +22,7 @@ from dyntrail.core.events import (
     OrderUnknown,
     OrphanEvent,
 )
-from dyntrail.core.order_pricing import OrderSide, marketable_limit
+from dyntrail.core.order_pricing import MAX_PARTS, OrderSide, freeze_slices, marketable_limit
 from dyntrail.engine.context import Run, Stamps
 from dyntrail.engine.market import Market
 from dyntrail.engine.ports import Sinks
@@ -41,7 +41,6 @@ from dyntrail.execution.broker import (
 from dyntrail.execution.orders import Order, OrderIntent, OrderState, client_tag
 from dyntrail.trade import Trade
 
-MAX_PARTS = 99  # an order's parts are numbered Q1..Q99 in its tags
 _DRAIN_STEP = dt.timedelta(minutes=1)
 _DRAIN_STEPS = 10
 
@@ -399,16 +398,6 @@ class Orders:
             if order.state is OrderState.SUBMITTED:
                 order.timeout(now)
         self.done = dict.fromkeys(s["done"])
-
-
-def freeze_slices(qty: int, freeze_qty: int, lot: int) -> list[int]:
-    """An order's quantity in parts the exchange accepts: none above ``freeze_qty``, each a
-    whole number of lots (the last takes the rest). One part when ``qty`` is within it."""
-    if qty <= freeze_qty:
-        return [qty]
-    size = max(freeze_qty // lot, 1) * lot
-    full, rest = divmod(qty, size)
-    return [size] * full + ([rest] if rest else [])
 
 
 def _submitted(order: Order, t: dt.datetime) -> None:

@@ -120,3 +120,17 @@ def test_the_example_config_runs_on_a_folder_of_two(two: Path) -> None:
     assert cfg.limits.max_open_positions == 2
     res = dyntrail.backtest(example, two)
     assert len(res.trades) > 0 and all(c["ok"] for c in res.kpis["checks"].values())
+
+
+def test_underlyings_with_bars_of_other_lengths_are_refused(tmp_path: Path) -> None:
+    """One timeline: a 5-minute underlying beside a 1-minute one would be closed a bar early."""
+    root = tmp_path / "mixed"
+    days = trading_days(dt.date(2025, 3, 3), dt.date(2025, 3, 4))
+    write_folder(generate(days, seed=3), root / "NIFTY")
+    bank = root / "BANKNIFTY"
+    write_folder(generate(days, seed=4, start_price=50500.0), bank)
+    und = pd.read_parquet(bank / "underlying.parquet")
+    five = und.iloc[::5].reset_index(drop=True)  # a 5-minute grid (prices need not agree)
+    five.to_parquet(bank / "underlying.parquet")
+    with pytest.raises(DataError, match=r"differ in length \(NIFTY 1 min, BANKNIFTY 5 min\)"):
+        dyntrail.backtest(parse_config(TWO), root)

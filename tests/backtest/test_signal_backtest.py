@@ -192,3 +192,21 @@ def test_few_collections_restores_the_collectors_thresholds() -> None:
     except KeyError:
         pass
     assert gc.get_threshold() == before
+
+
+def test_with_room_for_more_positions_the_fast_path_changes_nothing(tmp_path: Path) -> None:
+    """A walked stretch does not stop at a signal: with room for a second position it must not
+    run (a signal inside it would open one). Fast and bar by bar stay equal to the byte."""
+    raw = copy.deepcopy(_W1)
+    raw["limits"]["max_open_positions"] = 3
+    cfg = config_from_mapping(raw)
+    for seed in (1, 2):
+        (slow_rows, slow_j), (fast_rows, fast_j) = _both(tmp_path, cfg, seed, f"m{seed}")
+        assert fast_rows == slow_rows and fast_j == slow_j
+        opened = [r for r in slow_rows]
+        assert any(  # more than one open at once
+            a["entry_ts"] < b["exit_ts"] and b["entry_ts"] < a["exit_ts"]
+            for a in opened
+            for b in opened
+            if a["trade_id"] < b["trade_id"]
+        )

@@ -199,3 +199,22 @@ def test_no_part_holds_another_parts_private_state() -> None:
         for k, v in _attrs(p).items():
             owner = private.get(id(v))
             assert owner is None or owner == f"{name}.{k}", f"{name}.{k} is {owner}"
+
+
+def test_an_entry_the_risk_gate_refuses_leaves_no_trade_behind() -> None:
+    """The gate is asked again when the entry's order goes out: refused there (a flag raised
+    within the bar), the trade opened for it is abandoned, not left holding a position slot."""
+    from dyntrail.core.events import EntryAbandoned, OrderRefused
+    from dyntrail.core.risk import TradingState
+    from dyntrail.core.types import Side
+
+    engine, got = _engine(2)
+    bars = list(_bars(_MARKET))
+    for bar in bars[:30]:
+        engine.on_bar(*bar)
+    open_before, today = len(engine.book.open), engine.book.trades_today
+    engine.risk.state = TradingState.REDUCING  # as if a flag came in after the bar's update
+    ts, c, vix = bars[30][1], bars[30][5], bars[30][7]
+    engine.venue.entering.enter(Side.LONG, ts + engine.run.bar, c, vix)
+    assert got.of(OrderRefused) and got.of(EntryAbandoned)
+    assert len(engine.book.open) == open_before and engine.book.trades_today == today

@@ -184,3 +184,20 @@ def test_resume_refuses_another_config_and_a_fresh_start_over_a_session(tmp_path
         run_paper(CFG, tmp_path / "nothing", resume=True)
     with pytest.raises(JournalError, match="another config"):
         run_paper(parse_config("[account]\nlots_per_trade = 1\n"), run, resume=True)
+
+
+def test_a_session_of_another_schema_is_not_resumed(tmp_path: Path) -> None:
+    """A journal written by another version of the schema is refused with an error naming it,
+    and left as it was (its state lines have another shape)."""
+    run = tmp_path / "s"
+    run_paper(CFG, run, seed=3, days=1, faults=FaultProfile.none())
+    jpath = run / "journal.jsonl"
+    lines = jpath.read_bytes().split(b"\n")
+    lines[0] = lines[0].replace(b'"schema":2', b'"schema":1')
+    jpath.write_bytes(b"\n".join(lines))
+    before = jpath.read_bytes()
+    with pytest.raises(
+        JournalError, match=r"journal\.jsonl: the session was journaled with schema 1"
+    ):
+        run_paper(CFG, run, resume=True)
+    assert jpath.read_bytes() == before

@@ -41,8 +41,9 @@ class Closing:
         self.underlying, self.book, self.orders = underlying, book, orders
 
     def session_closed(self, tr: Trade, close_ts: dt.datetime) -> None:
-        """A position still open at the session's close (see the module docstring)."""
-        self.orders.cancel_working(tr, close_ts)
+        """A position still open at the session's close, once every working order of the
+        session was cancelled and drained (``Orders.cancel_working``); see the module
+        docstring."""
         if tr.trade_id not in self.book.open or tr.position.qty == 0:
             return  # closed by a last fill, or an entry that never filled
         tr.flags.append("flatten_failed")

@@ -299,7 +299,10 @@ class Engine:
         if day is None:
             return
         close_ts = dt.datetime.combine(day, self.run.cfg.session.close)
-        for tr in self.book.trades():
+        trades = self.book.trades()
+        if trades:  # every trade's working orders cancelled first, then one drain
+            self.orders.cancel_working(trades, close_ts)
+        for tr in trades:
             if tr.trade_id in self.book.open:
                 self.venues[tr.underlying].closing.session_closed(tr, close_ts)
         self.book.end_day(close_ts)

@@ -113,7 +113,8 @@ class Entering:
             return
         buy_side = OrderSide.BUY if tr.is_long_instrument else OrderSide.SELL
         qty = entry_lots(run.limits) * contract.lot
-        self.orders.send(tr, "entry", buy_side, qty, decision, close, t, 1, bid, ask)
+        if not self.orders.send(tr, "entry", buy_side, qty, decision, close, t, 1, bid, ask):
+            self.book.abandon(tr, "refused", t)  # the risk gate said no: no trade
 
     def _open(
         self,

@@ -72,12 +72,13 @@ class Stretches:
         u.last_close = u.prev_close = close_last
 
     def calm(self) -> bool:
-        """True when ``hold`` may walk the open position's bars: one position, nothing in
-        flight (no live, recovered or retried order), the underlying traded (its mark is the
-        close), next-bar semantics, precomputed features and regime, and nobody keeping an
-        equity curve."""
+        """True when ``hold`` may walk the open position's bars: one position and no room for
+        another (a walk does not stop at a signal, which could open a second), nothing in flight
+        (no live, recovered or retried order), the underlying traded (its mark is the close),
+        next-bar semantics, precomputed features and regime, and nobody keeping an equity
+        curve."""
         book, m = self.book, self.market
-        if len(book.open) != 1:
+        if len(book.open) != 1 or self.run.limits.max_open_positions > 1:
             return False
         tr = next(iter(book.open.values()))
         return (

@@ -113,9 +113,9 @@ class Orders:
         attempt: int,
         bid: float,
         ask: float,
-    ) -> None:
+    ) -> bool:
         """Price the order marketable, ask the risk gate, journal it, then send it (in parts
-        above the freeze quantity)."""
+        above the freeze quantity); False when the risk gate refused it (``order_refused``)."""
         run = self.runs[tr.underlying]
         o = run.cfg.options
         lp = marketable_limit(
@@ -139,7 +139,7 @@ class Orders:
         refusal = self.risk.order_refusal(action)
         if refusal:
             self.sinks.emit(OrderRefused(ts=self.stamps.iso(t), tag=tag, reason=refusal))
-            return
+            return False
         for k, part in enumerate(parts):
             if k:
                 tag = client_tag(day, no, action, attempt, k + 1)
@@ -148,6 +148,7 @@ class Orders:
                 continue
             self._send_one(tr, tag, action, side, part, lp.price, decision, underlying, t, attempt)
         self.pump(t + self.run.settle)
+        return True
 
     def _parts(self, run: Run, day: dt.date, qty: int, lot: int) -> list[int]:
         key = (run.spec.underlying, day)
@@ -345,10 +346,11 @@ class Orders:
         if stale:
             self.pump(ts)
 
-    def cancel_working(self, tr: Trade, now: dt.datetime) -> None:
-        """Cancel the trade's working orders (the exchange ends day orders at the close) and
-        take every update until none is left working, so no fill can come after."""
-        mine = [o for o in self.of_trade(tr.trade_id) if o.is_working]
+    def cancel_working(self, trades: list[Trade], now: dt.datetime) -> None:
+        """Cancel the trades' working orders (the exchange ends day orders at the close), all of
+        them first, then take every update until none is left working, so no fill can come
+        after."""
+        mine = [o for tr in trades for o in self.of_trade(tr.trade_id) if o.is_working]
         for order in mine:
             if not self.meta[order.tag].get("cancelling"):
                 self.cancel(order, now, "session closed")

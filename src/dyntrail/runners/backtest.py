@@ -102,8 +102,7 @@ def simulate(
         _write_header(journal, plan, seed)
         sinks = Sinks([Route(journal.emit, without=frozenset({Equity})), *rows.routes()])
         if plan.others:
-            n = len(plan.md.bars.timestamps) + sum(len(o.md.bars.timestamps) for o in plan.others)
-            engine = simulate_several(cfg, plan, sinks, seed, _reporting(progress, n))
+            engine = simulate_several(cfg, plan, sinks, seed, lambda n: _reporting(progress, n))
         else:
             sessions = b.timestamps.astype("datetime64[D]").astype(np.int64)
             features = BatchFeatures(cfg, sessions, b.high, b.low, b.close, b.volume)
@@ -137,12 +136,14 @@ def _write_header(journal: Journal, plan: RunPlan, seed: int) -> None:
             mode="backtest",
             config_hash=config_hash(plan.config_text),
             seed=seed,
-            data=str(plan.md.folder.resolve()),  # in full: `dyntrail report` reads it anywhere
-            bars=len(b.timestamps),
+            data=str(plan.data.resolve()),  # in full: `dyntrail report` reads it anywhere
+            bars=len(b.timestamps) + sum(len(o.md.bars.timestamps) for o in plan.others),
             first=str(plan.first),
             last=str(plan.last),
             bar_minutes=b.bar_minutes,
-            quotes=type(plan.quotes).__name__,
+            quotes="+".join(
+                [type(plan.quotes).__name__, *(type(o.quotes).__name__ for o in plan.others)]
+            ),
         )
     )
     for w in plan.warnings:

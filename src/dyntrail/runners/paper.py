@@ -130,6 +130,12 @@ def _open_session(
             f"{jpath}: not a paper session's journal (mode {mode or 'unknown'}): "
             "--resume continues a folder that `dyntrail paper --out` started"
         )
+    if head.get("schema") != SCHEMA_VERSION:
+        raise JournalError(
+            f"{jpath}: the session was journaled with schema {head.get('schema')}, this version "
+            f"writes {SCHEMA_VERSION}: it cannot resume it (its outputs are in the folder; start "
+            "a new session)"
+        )
     if head.get("config_hash") != config_hash(config_text):
         raise JournalError(
             f"{jpath}: the session was started with another config "

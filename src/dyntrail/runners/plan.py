@@ -90,6 +90,11 @@ class RunPlan:
     others: tuple[OtherUnderlying, ...] = ()  # [[instruments]] after the first
 
     @property
+    def data(self) -> Path:
+        """The data folder the run was given (of several underlyings: the one holding theirs)."""
+        return self.md.folder.parent if self.others else self.md.folder
+
+    @property
     def first(self) -> dt.date:
         return self.days[0]
 
@@ -133,6 +138,13 @@ def plan_run(
         md = load_market(icfg, folder, date_from, date_to, vix_dir=data_dir)
         spec = resolve_instrument(icfg)
         loaded.append((inst, icfg, md, spec))
+    minutes = {inst.name: md.bars.bar_minutes for inst, _, md, _ in loaded}
+    if len(set(minutes.values())) > 1:  # one timeline: a bar's close is its start + one length
+        listed = ", ".join(f"{name} {m} min" for name, m in minutes.items())
+        raise DataError(
+            f"{data_dir}: the underlyings' bars differ in length ({listed}); a run of several "
+            "[[instruments]] needs bars of one length (set [session] bar_minutes to check it)"
+        )
     days = sorted({d for _, _, md, _ in loaded for d in _days(md)})
     calendars, warnings = set(), []
     for _inst, icfg, md, spec in loaded:

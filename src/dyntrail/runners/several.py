@@ -5,6 +5,8 @@ bars, features, contracts and option quotes; they share the broker, the book, th
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pandas as pd
 
@@ -25,9 +27,14 @@ def features_of(cfg: Config, b: Bars) -> BatchFeatures:
 
 
 def simulate_several(
-    cfg: Config, plan: RunPlan, sinks: Sinks, seed: int, after_step: AfterBar | None
+    cfg: Config,
+    plan: RunPlan,
+    sinks: Sinks,
+    seed: int,
+    after: Callable[[int], AfterBar | None],
 ) -> Engine:
-    """Run the plan's underlyings through one engine; returns it, finished."""
+    """Run the plan's underlyings through one engine; returns it, finished. ``after`` makes
+    the hook called after each step, given the number of steps."""
     b = plan.md.bars
     feed = StepFeed.of(
         [(plan.spec.underlying, b, plan.md.vix)]
@@ -52,7 +59,7 @@ def simulate_several(
         record_acks=False,
         others=others,
     )
-    drive_steps(engine, feed, after_step=after_step)
+    drive_steps(engine, feed, after_step=after(len(feed.ts)))
     engine.finish()
     return engine
 

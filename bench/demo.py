@@ -216,9 +216,13 @@ def timed(orig, acc: Buckets):  # type: ignore[no-untyped-def]
     return on_bar
 
 
+class _Book:
+    open: dict[int, object] = {}
+
+
 class _Empty:
     def __init__(self) -> None:
-        self.trade = None
+        self.book = _Book()
 
     def on_bar(self, i, ts, o, h, low, c, volume, vix):  # type: ignore[no-untyped-def]
         pass

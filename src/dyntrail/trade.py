@@ -111,9 +111,19 @@ class Trade:
         return self.right != "" or self.position.side.sign > 0
 
     def unrealized(self) -> float:
-        """Open quantity marked at the last close, against the entry price."""
+        """The open trade's PnL before costs, not yet realized in the account (a trade is
+        realized when it closes): the quantity held marked at the last close against the entry
+        price, plus what the legs already sold (a T1 scale-out) made over it."""
         sign = 1 if self.is_long_instrument else -1
-        return sign * (self.mark_price - self.entry_price) * self.position.qty
+        held = sign * (self.mark_price - self.entry_price) * self.position.qty
+        if self.exit_qty:
+            return held + sign * (self.exit_value - self.exit_qty * self.entry_price)
+        return held
+
+    def sold_pnl(self) -> float:
+        """What the legs already sold made over the entry price (0 before any exit leg)."""
+        sign = 1 if self.is_long_instrument else -1
+        return sign * (self.exit_value - self.exit_qty * self.entry_price) if self.exit_qty else 0.0
 
     def pnl_gross(self) -> float:
         return round(self.sell_value - self.buy_value, 2)

@@ -202,3 +202,18 @@ def test_an_entry_fill_after_an_exit_keeps_the_average_entry_price() -> None:
     assert tr.position.qty == LOT
     assert tr.entry_price == pytest.approx(100.0)  # is 200.0
     assert tr.qty == 2 * LOT  # bought in all; is LOT
+
+
+def test_a_leg_already_sold_counts_in_the_days_pnl_and_the_equity() -> None:
+    """After a T1 scale-out the trade is still open: what the sold leg made is part of the day's
+    PnL (the loss limit's number) and of the equity marks, not only the quantity still held."""
+    book, got = _book(keep_equity=True)
+    tr = make_trade(1, filled=False, qty=2 * LOT)
+    book.add(tr)
+    _leg(book, tr, "entry", True, 2 * LOT, 100.0, 100.0)
+    _leg(book, tr, "scale_out_t1", False, LOT, 120.0, 120.0, minutes=5)
+    tr.mark_price = 120.0
+    assert tr.unrealized() == pytest.approx(2 * LOT * 20.0)  # both halves made 20
+    assert book.day_pnl() == pytest.approx(2 * LOT * 20.0 - tr.costs)
+    book.mark(at(6))
+    assert got.of(Equity)[-1].unrealized == pytest.approx(2 * LOT * 20.0)

@@ -132,6 +132,7 @@ class Stretches:
         inst_sign = 1 if tr.is_long_instrument else -1
         entry_price, qty = tr.entry_price, pos.qty
         realized, costs = self.book.day_realized, tr.costs
+        sold = tr.sold_pnl() if tr.exit_qty else None  # ``Trade.unrealized``'s second term
         bar, tier = self.run.bar, m.tier
         stop_moved = self.exiting.stop_moved
         trip_flattens = breaker_flattens(True, limits)  # the breaker's rule, asked once
@@ -140,9 +141,12 @@ class Stretches:
             ok, hk, lk, ck = o[k], h[k], lo[k], c[k]
             adverse, favourable = (lk, hk) if s > 0 else (hk, lk)
             t = ts[k] + bar
+            unreal = inst_sign * (ck - entry_price) * qty
+            if sold is not None:
+                unreal = unreal + sold
             if (
                 pos.acts_on(eng, ok, adverse, favourable, t)
-                or loss_limit_hit(realized + inst_sign * (ck - entry_price) * qty - costs, limits)
+                or loss_limit_hit(realized + unreal - costs, limits)
                 or (trip_flattens and trips[k])
             ):
                 break

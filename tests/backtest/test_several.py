@@ -104,11 +104,33 @@ def test_a_missing_underlying_folder_is_named(two: Path, tmp_path: Path) -> None
         dyntrail.backtest(cfg, two)
 
 
-def test_paper_refuses_several_underlyings(tmp_path: Path) -> None:
+def test_paper_trades_several_underlyings_and_resumes_after_a_crash(tmp_path: Path) -> None:
+    """A paper session of two underlyings on the synthetic stream (one per underlying, on one
+    timeline): both trade; a session that dies at a step and is resumed ends with the same
+    trades and fills as one that never stopped."""
+    from dyntrail.execution.paper import FaultProfile
     from dyntrail.runners.paper import run_paper
 
-    with pytest.raises(ConfigError, match="paper session trades one"):
-        run_paper(parse_config(TWO), tmp_path / "p")
+    cfg = parse_config(TWO + "[limits]\nmax_open_positions = 2\n")
+    whole = run_paper(cfg, tmp_path / "whole", seed=5, days=2, faults=FaultProfile.none())
+    trades = pd.read_csv(tmp_path / "whole" / "trades.csv")
+    assert set(trades["instrument"].map(_underlying)) == {"NIFTY", "BANKNIFTY"}
+    assert whole.flags == () and all(c["ok"] for c in whole.kpis["checks"].values())
+
+    class Crash(Exception):
+        pass
+
+    def die(engine: object, i: int, n: int) -> None:
+        if i == 400:
+            raise Crash
+
+    with pytest.raises(Crash):
+        run_paper(cfg, tmp_path / "cut", seed=5, days=2, faults=FaultProfile.none(), on_bar=die)
+    again = run_paper(cfg, tmp_path / "cut", resume=True)
+    assert again.bars_done == whole.bars_done
+    for name in ("trades.csv", "fills.csv"):
+        a = (tmp_path / "whole" / name).read_bytes()
+        assert (tmp_path / "cut" / name).read_bytes() == a, name
 
 
 def test_the_example_config_runs_on_a_folder_of_two(two: Path) -> None:

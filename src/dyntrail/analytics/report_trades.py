@@ -151,15 +151,18 @@ def _synthetic_bars(head: dict[str, Any], cfg: Config) -> tuple[pd.DataFrame | N
     import datetime as dt
 
     from dyntrail.runners.backtest import bars_frame
-    from dyntrail.runners.paper import session_market
+    from dyntrail.runners.paper_market import session_markets
 
     try:
         seed, days = int(head["seed"]), int(head["days"])
         start = dt.date.fromisoformat(str(head["start"]))
     except (KeyError, TypeError, ValueError):
         return None, "The run has no data folder and its header does not say how to remake it."
-    bars, _, _ = session_market(cfg, None, seed, days, start)
-    return bars_frame(bars), ""
+    markets = session_markets(cfg, None, seed, days, start)
+    if len(markets) == 1:
+        return bars_frame(markets[0].bars), ""
+    frames = [bars_frame(m.bars).assign(underlying=m.instrument.name) for m in markets]
+    return pd.concat(frames, ignore_index=True), ""
 
 
 def _naive(values: Iterable[Any], tz: str) -> pd.Series:

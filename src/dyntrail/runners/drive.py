@@ -197,13 +197,23 @@ class StepFeed:
         return cls(ts, steps, vix.tolist())
 
 
-def drive_steps(engine: Engine, feed: StepFeed, *, after_step: AfterBar | None = None) -> bool:
-    """``drive`` for several underlyings: each step of the feed through ``Engine.on_step``, in
-    order; True when ``after_step`` stopped the loop."""
-    for k, ts in enumerate(feed.ts):
-        engine.on_step(k, ts, feed.bars[k], feed.vix[k])
+def drive_steps(
+    engine: Engine,
+    feed: StepFeed,
+    *,
+    start: int = 0,
+    after_step: AfterBar | None = None,
+    pacing: Clock | None = None,
+) -> bool:
+    """``drive`` for several underlyings: each step of the feed from ``start`` on through
+    ``Engine.on_step``, in order; True when ``after_step`` stopped the loop."""
+    ts, bars, vix = feed.ts, feed.bars, feed.vix
+    for k in range(start, len(ts)):
+        engine.on_step(k, ts[k], bars[k], vix[k])
         if after_step is not None and after_step(k):
             return True
+        if pacing is not None:
+            pacing.wait()
     return False
 
 

@@ -30,17 +30,14 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-import numpy as np
-
 from dyntrail.core.config import Config
 from dyntrail.core.config_load import dump_config
 from dyntrail.core.events import DataWarning, PaperHeader, Resume, SessionEnd, State, from_record
 from dyntrail.core.features import StreamingFeatures
-from dyntrail.data.calendar import session_days
-from dyntrail.data.loaders import Bars, MarketData
 from dyntrail.engine import Engine, Route, Sinks
 from dyntrail.engine.ports import Clock
-from dyntrail.errors import ConfigError, JournalError
+from dyntrail.engine.venue import VenueSpec
+from dyntrail.errors import JournalError
 from dyntrail.execution.paper import FaultProfile, PaperBroker
 from dyntrail.journal import SCHEMA_VERSION, Journal, config_hash, read_journal
 from dyntrail.runners.drive import (
@@ -48,11 +45,19 @@ from dyntrail.runners.drive import (
     DataQuotes,
     ModelQuotes,
     Pacing,
+    StepFeed,
     choose_quotes,
     drive,
+    drive_steps,
 )
 from dyntrail.runners.outputs import project_journal, write_run
-from dyntrail.runners.plan import load_market, resolve_instrument, run_calendar
+from dyntrail.runners.paper_market import (
+    SessionMarket,
+    replay_features,
+    session_feed,
+    session_markets,
+)
+from dyntrail.runners.plan import resolve_instrument, run_calendar
 
 log = logging.getLogger(__name__)
 SETTLE = dt.timedelta(seconds=5)  # how long after sending an order the broker is polled in-bar
@@ -74,22 +79,6 @@ class _Stop:
 
     def __call__(self, signum: int, frame: FrameType | None) -> None:
         self.reason = signal.Signals(signum).name
-
-
-def session_market(
-    cfg: Config, data_dir: Path | None, seed: int, days: int, start: dt.date
-) -> tuple[Bars, np.ndarray, MarketData | None]:
-    """The session's bars and VIX: a recorded folder (with its market data, which may hold
-    option quotes), or ``days`` synthetic trading days (None)."""
-    if data_dir is not None:
-        md = load_market(cfg, data_dir)
-        return md.bars, md.vix, md
-    from dyntrail.data.synthetic import generate
-
-    cal = session_days(cfg.calendar, start, start + dt.timedelta(days=days * 2 + 10))[0][:days]
-    m = generate(cal, seed=seed)
-    bars = Bars("synthetic", m.timestamps, m.open, m.high, m.low, m.close, m.volume, 1)
-    return bars, m.vix, None
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,47 +158,53 @@ def run_paper(
     settle: dt.timedelta = SETTLE,
 ) -> PaperResult:
     """Run (or resume) a paper session into ``run_dir``; see the module docstring."""
-    if len(cfg.traded) > 1:
-        raise ConfigError(
-            "[[instruments]] lists several underlyings: a paper session trades one in this "
-            "version (backtests trade several); keep one [instrument]"
-        )
     jpath = run_dir / "journal.jsonl"
     config_text = dump_config(cfg)
     given = _Start([], seed, days, start, data_dir, faults or FaultProfile())
     s = _open_session(jpath, config_text, resume, given, run_dir)
     (run_dir / "config.toml").write_text(config_text, encoding="utf-8")
-    bars, vix, md = session_market(cfg, s.data_dir, s.seed, s.days, s.start)
-    spec = resolve_instrument(cfg)
-    feed = BarFeed.of(bars, vix)
-    log.info("paper session %s: %d bars, %s", run_dir, feed.n, "resumed" if s.prior else "new")
-    cal, notes = run_calendar(cfg, spec, sorted({t.date() for t in feed.ts}))
-    quotes = _session_quotes(cfg, md, s, jpath)
+    markets = session_markets(cfg, s.data_dir, s.seed, s.days, s.start)
+    specs = [resolve_instrument(m.cfg) for m in markets]
+    feed = session_feed(markets, [spec.underlying for spec in specs])
+    n = len(feed.ts)
+    log.info("paper session %s: %d bars, %s", run_dir, n, "resumed" if s.prior else "new")
+    session = sorted({t.date() for t in feed.ts})
+    calendars = [run_calendar(m.cfg, sp, session) for m, sp in zip(markets, specs, strict=True)]
+    cal = sorted({d for c, _ in calendars for d in c})
+    notes = list(dict.fromkeys(w for _, ws in calendars for w in ws))
+    quotes = _session_quotes(markets, s, jpath)
     broker = PaperBroker(s.faults, s.seed, state_path=run_dir / "broker_state.json")
-    features = StreamingFeatures(cfg)
+    features = [StreamingFeatures(m.cfg) for m in markets]
+    others = [
+        VenueSpec(m.instrument, spec, f, q)
+        for m, spec, f, q in zip(markets[1:], specs[1:], features[1:], quotes[1:], strict=True)
+    ]
     journal = Journal(jpath, fsync=True)
     stop = _Stop()
     old = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
+        bar_minutes = markets[0].bars.bar_minutes
         engine = Engine(
             cfg,
-            spec,
+            specs[0],
             cal,
-            quotes,
+            quotes[0],
             broker,
             # the journal first (equity marks too: the outputs are the journal's), then observers
             Sinks([Route(journal.emit), *observers]),
-            features,
-            bars.bar_minutes,
+            features[0],
+            bar_minutes,
             settle=settle,
+            others=others,
         )
         if s.prior:
-            begin = _recover(engine, journal, s.prior, features, feed)
+            begin = _recover(engine, journal, s.prior, replay_features(engine, feed))
         else:
             begin = 0
-            _write_header(journal, config_text, s, feed, type(quotes).__name__, notes)
-        engine.reconcile(feed.ts[begin] if begin < feed.n else feed.ts[-1])
-        pacing = Pacing(bars.bar_minutes, speed) if speed is not None and speed > 0 else None
+            bars = sum(len(m.bars.timestamps) for m in markets)
+            _write_header(journal, config_text, s, (bars, bar_minutes), _names(quotes), notes)
+        engine.reconcile(feed.ts[begin] if begin < n else feed.ts[-1])
+        pacing = Pacing(bar_minutes, speed) if speed is not None and speed > 0 else None
         killed = _run_bars(engine, journal, feed, begin, run_dir / "KILL", stop, on_bar, pacing)
         journal.emit(SessionEnd(ts=None, killed=killed, reason=stop.reason))
     finally:
@@ -220,22 +215,33 @@ def run_paper(
 
 
 def _session_quotes(
-    cfg: Config, md: MarketData | None, s: _Start, jpath: Path
-) -> ModelQuotes | DataQuotes:
-    """The option quotes of a new session by the one rule (``choose_quotes``); a resumed
-    session continues on the source it started on, or is refused when its data no longer
-    gives that source."""
-    quotes = choose_quotes(cfg, None if s.quotes == "ModelQuotes" else md)
-    if s.quotes is not None and type(quotes).__name__ != s.quotes:
+    markets: list[SessionMarket], s: _Start, jpath: Path
+) -> list[ModelQuotes | DataQuotes]:
+    """The option quotes of each underlying of a new session by the one rule
+    (``choose_quotes``); a resumed session continues on the sources it started on, or is
+    refused when its data no longer gives them."""
+    model = s.quotes is not None and "DataQuotes" not in s.quotes
+    quotes = [choose_quotes(m.cfg, None if model else m.md) for m in markets]
+    if s.quotes is not None and _names(quotes) != s.quotes:
         raise JournalError(
             f"{jpath}: the session started on {s.quotes} and its data folder {s.data_dir} now "
-            f"gives {type(quotes).__name__}: resume it on the data it started with"
+            f"gives {_names(quotes)}: resume it on the data it started with"
         )
     return quotes
 
 
+def _names(quotes: list[ModelQuotes | DataQuotes]) -> str:
+    """The quote sources as the header names them ("DataQuotes"; several: joined by "+")."""
+    return "+".join(type(q).__name__ for q in quotes)
+
+
 def _write_header(
-    journal: Journal, config_text: str, s: _Start, feed: BarFeed, quotes: str, notes: list[str]
+    journal: Journal,
+    config_text: str,
+    s: _Start,
+    bars: tuple[int, int],  # the bars of every underlying, and their length in minutes
+    quotes: str,
+    notes: list[str],
 ) -> None:
     journal.emit(
         PaperHeader(
@@ -247,8 +253,8 @@ def _write_header(
             days=s.days,
             start=s.start.isoformat(),
             data=str(Path(s.data_dir).resolve()) if s.data_dir else None,
-            bars=feed.n,
-            bar_minutes=feed.bar_minutes,
+            bars=bars[0],
+            bar_minutes=bars[1],
             faults=dataclasses.asdict(s.faults),
             quotes=quotes,
         )
@@ -260,7 +266,7 @@ def _write_header(
 def _run_bars(
     engine: Engine,
     journal: Journal,
-    feed: BarFeed,
+    feed: BarFeed | StepFeed,
     begin: int,
     kill_file: Path,
     stop: _Stop,
@@ -269,8 +275,9 @@ def _run_bars(
 ) -> bool:
     """The session's bars from ``begin``, each followed by its state line, the live view and
     the kill switch's check; returns True when the kill switch stopped it (flat), False when
-    the feed ended (the position closed or left open, orders drained)."""
-    n = feed.n
+    the feed ended (the position closed or left open, orders drained). Several underlyings:
+    each step of their bars is one "bar" here."""
+    n = len(feed.ts)
     stopped: list[tuple[int, str]] = []
 
     def after(i: int) -> bool:
@@ -284,7 +291,11 @@ def _run_bars(
             return True
         return False
 
-    if drive(engine, feed, start=begin, after_bar=after, pacing=pacing):
+    if isinstance(feed, StepFeed):
+        stopped_early = drive_steps(engine, feed, start=begin, after_step=after, pacing=pacing)
+    else:
+        stopped_early = drive(engine, feed, start=begin, after_bar=after, pacing=pacing)
+    if stopped_early:
         i, reason = stopped[0]
         _flatten(engine, journal, reason, feed.ts[i] + engine.run.bar)
         return True
@@ -298,20 +309,18 @@ def _recover(
     engine: Engine,
     journal: Journal,
     prior: list[dict[str, Any]],
-    features: StreamingFeatures,
-    feed: BarFeed,
+    replay: Callable[[int], None],
 ) -> int:
     """Restore the last journaled state and the intents journaled after it; rebuild the
-    indicators from the feed. Returns the first bar still to process."""
+    indicators from the feed (``replay``, up to the last bar done). Returns the first bar still
+    to process."""
     states = [ev for ev in prior if ev["kind"] == "state"]
     last = states[-1] if states else None
     after = prior[prior.index(last) + 1 :] if last is not None else prior
     if last is not None:
         engine.restore(last["state"])
         done = int(last["i"])
-        ts, h, lo, c, vol = feed.ts, feed.high, feed.low, feed.close, feed.volume
-        for i in range(done + 1):
-            features.advance(i, ts[i].date(), h[i], lo[i], c[i], vol[i])
+        replay(done)
         begin = done + 1
     else:
         begin = 0

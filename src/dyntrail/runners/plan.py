@@ -138,13 +138,7 @@ def plan_run(
         md = load_market(icfg, folder, date_from, date_to, vix_dir=data_dir)
         spec = resolve_instrument(icfg)
         loaded.append((inst, icfg, md, spec))
-    minutes = {inst.name: md.bars.bar_minutes for inst, _, md, _ in loaded}
-    if len(set(minutes.values())) > 1:  # one timeline: a bar's close is its start + one length
-        listed = ", ".join(f"{name} {m} min" for name, m in minutes.items())
-        raise DataError(
-            f"{data_dir}: the underlyings' bars differ in length ({listed}); a run of several "
-            "[[instruments]] needs bars of one length (set [session] bar_minutes to check it)"
-        )
+    check_bar_lengths(data_dir, {inst.name: md.bars.bar_minutes for inst, _, md, _ in loaded})
     days = sorted({d for _, _, md, _ in loaded for d in _days(md)})
     calendars, warnings = set(), []
     for _inst, icfg, md, spec in loaded:
@@ -165,6 +159,17 @@ def plan_run(
         dump_config(cfg),
         others,
     )
+
+
+def check_bar_lengths(data_dir: Path, minutes: dict[str, int]) -> None:
+    """Several underlyings run on one timeline, a bar's close being its start plus one length:
+    their bars must be of one length (``DataError`` listing them otherwise)."""
+    if len(set(minutes.values())) > 1:
+        listed = ", ".join(f"{name} {m} min" for name, m in minutes.items())
+        raise DataError(
+            f"{data_dir}: the underlyings' bars differ in length ({listed}); a run of several "
+            "[[instruments]] needs bars of one length (set [session] bar_minutes to check it)"
+        )
 
 
 def _days(md: MarketData) -> list[dt.date]:

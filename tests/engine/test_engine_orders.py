@@ -13,7 +13,9 @@ from factories import DAY, FREEZE, LOT, Parts, at, make_orders, make_trade
 from dyntrail.core.events import BrokerUpdate, Event, OrderRefused, OrderSent
 from dyntrail.core.order_pricing import OrderSide, freeze_slices
 from dyntrail.engine.ports import Route
+from dyntrail.execution.broker import BrokerEvent, BrokerEventKind
 from dyntrail.execution.orders import Order, OrderState
+from dyntrail.execution.tags import BrokerOrderId, ClientTag
 
 BUY, SELL = OrderSide.BUY, OrderSide.SELL
 
@@ -179,3 +181,37 @@ def test_a_restored_order_never_acknowledged_is_unresolved() -> None:
     q = make_orders()
     q.orders.restore(saved, dt.datetime.combine(DAY, dt.time(10)))
     assert q.orders.unresolved() == ["D250303P01E1"]  # only the broker's book can say
+
+
+def test_a_new_day_forgets_earlier_days_settled_orders_and_a_stray_fill_is_flagged() -> None:
+    """The saved state holds one day's settled orders (a tag carries its day: none can be made
+    again); an update that still arrives for a forgotten order is an orphan, and if it is a fill
+    the risk gate is flagged for the operator."""
+    import datetime as dt
+
+    from dyntrail.core.events import OrphanEvent
+
+    p = make_orders()
+    tr = make_trade(2, run=p.run)
+    _send(p, tr, "exit_stop", SELL, t=at(1))  # filled at once
+    p.orders.settled(p.orders.live["D250303P02S1"])
+    p.orders.new_day(DAY)
+    assert list(p.orders.done) == ["D250303P02S1"]  # today's stay
+    p.orders.new_day(DAY + dt.timedelta(days=1))
+    assert p.orders.done == {} and "D250303P02S1" not in json.dumps(p.orders.state())
+    # a fill the broker still reports for it: journaled, not booked, flagged
+    tr3 = make_trade(3, run=p.run, filled=False)
+    _send(p, tr3, bid=99.5, ask=0.0)  # a working order: the broker is polled
+    stray = BrokerEvent(
+        BrokerEventKind.FILL,
+        ClientTag("D250303P02S1"),
+        at(3),
+        BrokerOrderId("PB000009"),
+        "F9",
+        LOT,
+        100.0,
+    )
+    p.broker.on_market = lambda now, quotes: [stray]  # type: ignore[method-assign]
+    p.orders.pump(at(3))
+    assert [e.tag for e in p.got.of(OrphanEvent)] == ["D250303P02S1"]
+    assert any("D250303P02S1" in f for f in p.risk.flags)

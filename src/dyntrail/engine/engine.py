@@ -288,6 +288,7 @@ class Engine:
         m.start_day(day, ts)
         self.book.new_day()
         self.risk.new_day()
+        self.orders.new_day(day)
 
     def _venue_day(self, v: Venue, day_open: float, ts: dt.datetime) -> None:
         """The underlying's first bar of the session: its gap check (``day_start``)."""

@@ -39,6 +39,7 @@ from dyntrail.execution.broker import (
     sync_with_book,
 )
 from dyntrail.execution.orders import Order, OrderIntent, OrderState, client_tag
+from dyntrail.execution.tags import day_code
 from dyntrail.trade import Trade
 
 _DRAIN_STEP = dt.timedelta(minutes=1)
@@ -293,6 +294,8 @@ class Orders:
             order = self.live.get(ev.tag) or self.done.get(ev.tag)
             if order is None:
                 self.sinks.emit(OrphanEvent(ts=iso(ev.ts), tag=ev.tag, event=ev.kind.value))
+                if ev.kind is BrokerEventKind.FILL:  # units bought or sold that no trade books
+                    self.risk.flag(f"fill {ev.fill_id} of {ev.qty} for order {ev.tag}, not ours")
                 continue
             if ev.kind is BrokerEventKind.ACK and self.meta[ev.tag]["ack"] is None:
                 self.meta[ev.tag]["ack"] = ev.ts.isoformat()
@@ -322,6 +325,13 @@ class Orders:
         if row is None and order.state is OrderState.SUBMITTED:
             self.place(order, now)  # it never reached the broker: same tag, cannot double
         self.on_update(order, now)
+
+    def new_day(self, day: dt.date) -> None:
+        """A session starts: orders settled on earlier days are forgotten (a tag carries its
+        day, so none of theirs can be made again), and the saved state stays the size of one
+        day's orders. An update that still arrives for one is journaled as an orphan."""
+        prefix = day_code(day)
+        self.done = {tag: o for tag, o in self.done.items() if tag.startswith(prefix)}
 
     def settled(self, order: Order) -> None:
         """An ended order leaves the live ones."""

@@ -17,7 +17,8 @@ from dyntrail.engine.orders import Orders
 from dyntrail.engine.ports import Sinks
 from dyntrail.engine.risk import RiskGate
 from dyntrail.execution.broker import Disconnected
-from dyntrail.execution.orders import Order, OrderIntent
+from dyntrail.execution.orders import TERMINAL_STATES, Order, OrderIntent
+from dyntrail.execution.tags import day_code
 
 
 class Recovery:
@@ -40,7 +41,10 @@ class Recovery:
         for order in list(orders.live.values()):  # live orders of the restored state
             orders.sync(order, now)
         known = set(orders.live) | set(orders.done) | set(orders.recovered)
+        today = day_code(now.date())
         for row in book:
+            if not row.tag.startswith(today) and row.state in TERMINAL_STATES:
+                continue  # an earlier session's order, settled (the engine keeps a day's)
             if row.tag not in known:
                 risk.flag(f"order {row.tag} on the broker's book was never journaled")
                 self.sinks.emit(

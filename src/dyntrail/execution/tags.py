@@ -69,13 +69,13 @@ def client_tag(
             f"position {position_no} / attempt {attempt} / part {part} out of range for a tag"
         )
     # digits, "D", "P", "Q" and an action letter, at most 19 characters: valid by construction
-    text = f"{_day_code(day)}P{position_no:02d}{code}{attempt}"
+    text = f"{day_code(day)}P{position_no:02d}{code}{attempt}"
     if part:
         text += f"Q{part}"
     return str.__new__(ClientTag, text)
 
 
 @functools.lru_cache(maxsize=512)
-def _day_code(day: dt.date) -> str:
+def day_code(day: dt.date) -> str:
     """``D250103`` for 2025-01-03: a day's orders all start with it (made once per day)."""
     return f"D{day.year % 100:02d}{day.month:02d}{day.day:02d}"

@@ -13,7 +13,8 @@ value), plain floats and ints, None for unknown. ``from_record`` turns a line re
 event, typed; ``SCHEMA_VERSION`` changes whenever a shape does (a journal of another version is
 read as it is, but not resumed).
 
-Version 2 (this one): ``trading_state`` added (the risk gate's state changes); ``order_adopted``
+Version 2 (this one): ``trading_state`` and ``command`` added (the risk gate's state changes,
+an operator's commands); ``order_adopted``
 has one shape (``tag, state, filled, flagged``); ``day_start`` names its ``underlying``;
 ``state`` lines hold each engine part's state under its name.
 """
@@ -178,6 +179,16 @@ class TradingStateChanged(Event):
     kind: str = _kind("trading_state")
     state: str
     reasons: list[str]
+
+
+@dataclass(frozen=True, kw_only=True)
+class CommandApplied(Event):
+    """An operator's command, applied between bars: ``pause``, ``resume``, ``clearflags`` or
+    ``kill``, with what it concerned (the reason given, the pause ended, the flags cleared)."""
+
+    kind: str = _kind("command")
+    command: str
+    detail: str
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -485,7 +496,8 @@ class Reconciled(Event):
 
 _register(
     DataWarning, State, Resume, SessionEnd, JournalRecovered, DayStart, DayEnd, BreakerTripped,
-    Equity, TradingStateChanged, RiskHalt, KillSwitch, EntrySignal, EntrySkipped, EntryAbandoned,
+    Equity, TradingStateChanged, CommandApplied, RiskHalt, KillSwitch, EntrySignal, EntrySkipped,
+    EntryAbandoned,
     PositionOpen, StopMoved, T1Hit, ExitWaiting, FlattenFailed, PositionCarried, Settlement,
     PositionClosed, OpenAtEnd, OrderSent, OrderCancel, OrderRefused, OrderUnknown, OrderSynced,
     OrderRecovered, OrderAdopted, BrokerUpdate, OrphanEvent, Fill, OrderRejected, LateFill,

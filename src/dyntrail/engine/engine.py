@@ -33,6 +33,7 @@ from dyntrail.core.features import Features
 from dyntrail.core.regime import RegimeFeed, StreamingRegime
 from dyntrail.core.types import PositionAction
 from dyntrail.engine.book import Book
+from dyntrail.engine.commands import Command, Commands, Kill
 from dyntrail.engine.context import Run, Stamps
 from dyntrail.engine.fast import Stretches
 from dyntrail.engine.fills import Fills
@@ -88,6 +89,7 @@ class Engine:
             self.fills.mappings[v.name] = v.mapping
         orders.on_update = self.fills.settle
         self.recovery = Recovery(stamps, sinks, book, orders, risk)
+        self.commands = Commands(stamps, sinks, risk)
         self.stretches = Stretches(
             run, market, venue.underlying, book, orders, venue.exiting, signals
         )
@@ -260,6 +262,16 @@ class Engine:
                     mark=tr.mark_price,
                 )
             )
+
+    def command(self, cmd: Command) -> None:
+        """An operator's command, between bars (``dyntrail.engine.commands``): applied through
+        the risk gate and journaled; the gate's state is brought up to date at once."""
+        m = self.market
+        self.commands.apply(cmd, m.now)
+        if isinstance(cmd, Kill):
+            self.kill(cmd.reason)
+            return
+        self.risk.update(m.now, self.book.open.values())
 
     def kill(self, reason: str) -> None:
         """Kill switch: the day halts and every position is flattened at the last close."""

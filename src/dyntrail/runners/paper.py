@@ -35,6 +35,7 @@ from dyntrail.core.config_load import dump_config
 from dyntrail.core.events import DataWarning, PaperHeader, Resume, SessionEnd, State, from_record
 from dyntrail.core.features import StreamingFeatures
 from dyntrail.engine import Engine, Route, Sinks
+from dyntrail.engine.commands import Kill
 from dyntrail.engine.ports import Clock
 from dyntrail.engine.venue import VenueSpec
 from dyntrail.errors import JournalError
@@ -348,7 +349,7 @@ def _drain(engine: Engine, now: dt.datetime, seconds: int = 600) -> None:
 
 
 def _flatten(engine: Engine, journal: Journal, reason: str, now: dt.datetime) -> None:
-    engine.kill(reason)
+    engine.command(Kill(reason))
     _drain(engine, now)
     i = engine.market.bars_total - 1
     journal.emit(State(ts=None, i=i, state=engine.state(), final=True))

@@ -175,7 +175,7 @@ class Engine:
         for v, bar in here:
             v.underlying.last_close = bar[4]
         if book.open:
-            self._at_close(t, vix)
+            self._at_close(t, vix, bars)
         self.risk.update(t, book.open.values())
         for v, bar in here:
             if not (exited and not self._reenter) and self._may_enter():
@@ -218,12 +218,15 @@ class Engine:
                 v.exiting.walk(tr, t, o, h, low, c)
         return len(book.open) < len(before)  # none opens here: fewer open means one closed
 
-    def _at_close(self, t: dt.datetime, vix: float) -> None:
-        """Step 5: marks, then the breaker's policy or the daily loss limit."""
+    def _at_close(self, t: dt.datetime, vix: float, bars: Mapping[str, Bar] | None = None) -> None:
+        """Step 5: marks, then the breaker's policy or the daily loss limit. A trade whose
+        underlying has no bar in this step (``bars`` given: a step of several) keeps its last
+        mark, with the underlying it had."""
         book, risk = self.book, self.risk
         for tr in book.trades():
             v = self.venues[tr.underlying]
-            v.exiting.mark(tr, t, v.underlying.last_close, vix)
+            if bars is None or v.name in bars:
+                v.exiting.mark(tr, t, v.underlying.last_close, vix)
         book.mark(t)
         if risk.breaker_flattens(self.market.breaker_on):
             self._exit_all(PositionAction.EXIT_BREAKER, t, vix, keep_decided=True)

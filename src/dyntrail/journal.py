@@ -204,7 +204,8 @@ class Journal:
             self.seq = read.events[-1]["seq"] if read.events else 0
             if read.torn_tail:
                 torn_line = self.path.read_bytes().count(b"\n") + 1
-        self._fh: IO[bytes] = self.path.open("ab")
+        # a journal that is not fsynced line by line (a backtest's) writes in large blocks
+        self._fh: IO[bytes] = self.path.open("ab", buffering=-1 if fsync else 1 << 20)
         if torn_line is not None:
             self._fh.write(b"\n")
             self.write("journal_recovered", None, torn_line=torn_line)

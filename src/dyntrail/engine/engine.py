@@ -255,6 +255,12 @@ class Engine:
         if m.day is not None:
             self._exit_all(PositionAction.EXIT_EOD, m.now, m.last_vix, keep_decided=True)
         self._end_day()
+        self.left_open("")
+
+    def left_open(self, why: str) -> None:
+        """Journal each position still open (``open_at_end``, with its last mark) when the run
+        stops; ``why`` given: each is also flagged for the operator."""
+        m = self.market
         for tr in self.book.trades():
             self.sinks.emit(
                 OpenAtEnd(
@@ -265,6 +271,8 @@ class Engine:
                     mark=tr.mark_price,
                 )
             )
+            if why and tr.position.qty:
+                self.risk.flag(f"trade {tr.trade_id} {tr.instrument}: {tr.position.qty} {why}")
 
     def command(self, cmd: Command) -> None:
         """An operator's command, between bars (``dyntrail.engine.commands``): applied through

@@ -123,10 +123,13 @@ class Exiting:
         """Sell (all, or the T1 part of) the position: the mapped option price at ``level``,
         made marketable against the quote; no bid: the exit waits."""
         pos = tr.position
+        fresh = qty is None and attempt == 1  # a decision of this bar, not a retry
         if qty is None:
             qty = pos.qty if action.closes_position else pos.scale_out_qty(self.run.targets)
         if action.closes_position:
             tr.closing = action.value
+            if fresh:  # a new decision to close: it covers every exit still waiting
+                tr.retries.clear()
             self.orders.cancel_entries(tr, t)
         qty = min(qty, pos.qty - self.orders.working_exit_qty(tr))
         if qty <= 0:

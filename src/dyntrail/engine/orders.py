@@ -294,7 +294,8 @@ class Orders:
             order = self.live.get(ev.tag) or self.done.get(ev.tag)
             if order is None:
                 self.sinks.emit(OrphanEvent(ts=iso(ev.ts), tag=ev.tag, event=ev.kind.value))
-                if ev.kind is BrokerEventKind.FILL:  # units bought or sold that no trade books
+                known = ev.tag in self.done or ev.tag in self.recovered  # settled, or adopted
+                if ev.kind is BrokerEventKind.FILL and not known:  # units no trade can book
                     self.risk.flag(f"fill {ev.fill_id} of {ev.qty} for order {ev.tag}, not ours")
                 continue
             if ev.kind is BrokerEventKind.ACK and self.meta[ev.tag]["ack"] is None:

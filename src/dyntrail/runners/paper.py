@@ -199,14 +199,22 @@ def run_paper(
             others=others,
         )
         if s.prior:
-            begin = _recover(engine, journal, s.prior, replay_features(engine, feed))
+            resumed = _recover(engine, journal, s.prior, replay_features(engine, feed))
         else:
-            begin = 0
+            resumed = _Resumed(0, False, None)
             bars = sum(len(m.bars.timestamps) for m in markets)
             _write_header(journal, config_text, s, (bars, bar_minutes), _names(quotes), notes)
+        begin = resumed.begin
         engine.reconcile(feed.ts[begin] if begin < n else feed.ts[-1])
         pacing = Pacing(bar_minutes, speed) if speed is not None and speed > 0 else None
-        killed = _run_bars(engine, journal, feed, begin, run_dir / "KILL", stop, on_bar, pacing)
+        if resumed.kill is not None:  # killed, and the process died in the flatten: finish it
+            engine.recovery.adopt_leftovers(engine.market.now)
+            _flatten(engine, journal, resumed.kill, engine.market.now)
+            killed = True
+        elif resumed.ended:  # ended already (the process died before its last line)
+            killed = False
+        else:
+            killed = _run_bars(engine, journal, feed, begin, run_dir / "KILL", stop, on_bar, pacing)
         journal.emit(SessionEnd(ts=None, killed=killed, reason=stop.reason))
     finally:
         journal.close()
@@ -311,10 +319,11 @@ def _recover(
     journal: Journal,
     prior: list[dict[str, Any]],
     replay: Callable[[int], None],
-) -> int:
+) -> _Resumed:
     """Restore the last journaled state and the intents journaled after it; rebuild the
-    indicators from the feed (``replay``, up to the last bar done). Returns the first bar still
-    to process."""
+    indicators from the feed (``replay``, up to the last bar done). Says where to go on: the
+    first bar still to process, whether the session had ended (its last state final), and the
+    kill journaled after the last state, if any (its flatten is done again, not the bars)."""
     states = [ev for ev in prior if ev["kind"] == "state"]
     last = states[-1] if states else None
     after = prior[prior.index(last) + 1 :] if last is not None else prior
@@ -325,9 +334,12 @@ def _recover(
         begin = done + 1
     else:
         begin = 0
+    kill: str | None = None
     for ev in after:
         if ev["kind"] == "order":
             engine.recovery.remember(from_record(ev))
+        elif ev["kind"] == "kill_switch":
+            kill = str(ev["reason"])
     journal.emit(
         Resume(
             ts=None,
@@ -336,7 +348,14 @@ def _recover(
             state_seq=last["seq"] if last else None,
         )
     )
-    return begin
+    return _Resumed(begin, bool(last and last.get("final")), kill)
+
+
+@dataclass(frozen=True, slots=True)
+class _Resumed:
+    begin: int  # the first bar still to process
+    ended: bool  # the last state was the session's final one: nothing is left to run
+    kill: str | None  # a kill journaled after the last state: its flatten is done again
 
 
 def _drain(engine: Engine, now: dt.datetime, seconds: int = 600) -> None:
@@ -349,8 +368,11 @@ def _drain(engine: Engine, now: dt.datetime, seconds: int = 600) -> None:
 
 
 def _flatten(engine: Engine, journal: Journal, reason: str, now: dt.datetime) -> None:
+    """The kill switch: every position exited, the orders drained; a position that could not
+    be closed (no bid, an exit rejected) is journaled open at the end and flagged."""
     engine.command(Kill(reason))
     _drain(engine, now)
+    engine.left_open("still open after the kill switch")
     i = engine.market.bars_total - 1
     journal.emit(State(ts=None, i=i, state=engine.state(), final=True))
 

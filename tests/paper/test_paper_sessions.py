@@ -201,3 +201,51 @@ def test_a_session_of_another_schema_is_not_resumed(tmp_path: Path) -> None:
     ):
         run_paper(CFG, run, resume=True)
     assert jpath.read_bytes() == before
+
+
+def test_a_crash_in_the_kills_flatten_is_finished_on_resume_without_a_second_exit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The process dies after the kill's first exit fill is journaled and before the state
+    after it: the resumed session finishes the kill (that order settled from the broker's
+    book, the rest flattened) instead of replaying the bar into another exit."""
+    import dyntrail.journal as journal_mod
+    from dyntrail.core.config_load import load_config
+    from dyntrail.execution.paper import PaperBroker
+
+    cfg = load_config(Path(__file__).resolve().parents[2] / "examples" / "two-underlyings.toml")
+    run = tmp_path / "k"
+
+    class Crash(Exception):
+        pass
+
+    emit = journal_mod.Journal.emit
+    seen = {"kill": False}
+
+    def dying(self: journal_mod.Journal, ev: object) -> int:
+        seq = emit(self, ev)  # type: ignore[arg-type]
+        kind = getattr(ev, "kind", "")
+        seen["kill"] = seen["kill"] or kind == "kill_switch"
+        if seen["kill"] and kind == "fill":
+            raise Crash
+        return seq
+
+    def kill_with_two_open(engine: object, i: int, n: int) -> None:
+        if i == 57:  # two positions open; replayed, this bar would also time one out
+            assert len(engine.book.open) == 2  # type: ignore[attr-defined]
+            (run / "KILL").touch()
+
+    monkeypatch.setattr(journal_mod.Journal, "emit", dying)
+    with pytest.raises(Crash):
+        run_paper(cfg, run, seed=7, days=2, faults=FaultProfile.none(), on_bar=kill_with_two_open)
+    monkeypatch.setattr(journal_mod.Journal, "emit", emit)
+    result = run_paper(cfg, run, resume=True)
+    assert result.killed
+    events = read_journal(run / "journal.jsonl").events
+    kill_at = next(e["seq"] for e in events if e["kind"] == "kill_switch")
+    after = [e for e in events if e["kind"] == "order" and e["seq"] > kill_at]
+    assert after and {e["action"] for e in after} == {"exit_kill"}
+    assert len({e["trade_id"] for e in after}) == len(after)  # one exit per position
+    assert not [e for e in events if e["kind"] == "entry_signal" and e["seq"] > kill_at]
+    broker = PaperBroker(FaultProfile.none(), 7, state_path=run / "broker_state.json")
+    assert broker.positions() == {}  # flat at the broker too

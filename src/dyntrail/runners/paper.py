@@ -212,7 +212,7 @@ def run_paper(
             _flatten(engine, journal, resumed.kill, engine.market.now)
             killed = True
         elif resumed.ended:  # ended already (the process died before its last line)
-            killed = False
+            killed = any(ev["kind"] == "kill_switch" for ev in s.prior)
         else:
             killed = _run_bars(engine, journal, feed, begin, run_dir / "KILL", stop, on_bar, pacing)
         journal.emit(SessionEnd(ts=None, killed=killed, reason=stop.reason))

@@ -29,7 +29,13 @@ from typing import IO, Any
 import numpy as np
 import orjson
 
-from dyntrail.core.events import SCHEMA_VERSION, Event, UnknownEvent, from_record
+from dyntrail.core.events import (
+    SCHEMA_VERSION,
+    Event,
+    JournalRecovered,
+    UnknownEvent,
+    from_record,
+)
 from dyntrail.errors import JournalError
 
 __all__ = ["SCHEMA_VERSION", "Journal", "NullJournal", "read_events", "read_journal"]
@@ -208,7 +214,7 @@ class Journal:
         self._fh: IO[bytes] = self.path.open("ab", buffering=-1 if fsync else 1 << 20)
         if torn_line is not None:
             self._fh.write(b"\n")
-            self.write("journal_recovered", None, torn_line=torn_line)
+            self.emit(JournalRecovered(ts=None, torn_line=torn_line))
 
     def write(self, kind: str, ts: dt.datetime | str | None, **fields: Any) -> int:
         """Append one event; returns its sequence number."""

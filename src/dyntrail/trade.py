@@ -116,9 +116,7 @@ class Trade:
         price, plus what the legs already sold (a T1 scale-out) made over it."""
         sign = 1 if self.is_long_instrument else -1
         held = sign * (self.mark_price - self.entry_price) * self.position.qty
-        if self.exit_qty:
-            return held + sign * (self.exit_value - self.exit_qty * self.entry_price)
-        return held
+        return held + self.sold_pnl() if self.exit_qty else held
 
     def sold_pnl(self) -> float:
         """What the legs already sold made over the entry price (0 before any exit leg)."""

@@ -133,8 +133,7 @@ def load_bars(head: dict[str, Any] | None, cfg: Config) -> tuple[pd.DataFrame | 
     folder = Path(str(data))
     if not folder.is_dir():
         return None, f"The run's data folder {folder} no longer exists."
-    from dyntrail.runners.backtest import bars_frame  # the shell, loaded on demand
-    from dyntrail.runners.plan import load_market, plan_run
+    from dyntrail.runners.plan import bars_frame, load_market, plan_run  # the shell, on demand
     from dyntrail.runners.several import bars_frame_of
 
     try:
@@ -150,8 +149,8 @@ def _synthetic_bars(head: dict[str, Any], cfg: Config) -> tuple[pd.DataFrame | N
     days, first day), the same bars the session traded."""
     import datetime as dt
 
-    from dyntrail.runners.backtest import bars_frame
     from dyntrail.runners.paper_market import session_markets
+    from dyntrail.runners.plan import bars_frame
 
     try:
         seed, days = int(head["seed"]), int(head["days"])

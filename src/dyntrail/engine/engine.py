@@ -192,9 +192,6 @@ class Engine:
             orders.live and orders.unresolved()
         )
 
-    def _venue(self, tr: Trade) -> Venue:
-        return self.venues[tr.underlying]
-
     def _manage(self, ts: dt.datetime, t: dt.datetime, bars: Mapping[str, Bar]) -> bool:
         """Each open position's bar (step 3), on its own underlying's bar (none this step: it
         waits); True when one of them closed."""

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from dyntrail.core.config import Config
 from dyntrail.core.events import BacktestHeader, DataWarning, Equity
@@ -37,10 +36,11 @@ from dyntrail.runners.drive import (
 from dyntrail.runners.outputs import RowSink, write_run
 from dyntrail.runners.plan import (
     RunPlan,
+    bars_frame,
     plan_run,
     resolve_instrument,
 )
-from dyntrail.runners.several import bars_frame_of, simulate_several
+from dyntrail.runners.several import backtest_engine, bars_frame_of, simulate_several
 from dyntrail.trade import Trade
 
 log = logging.getLogger(__name__)
@@ -104,21 +104,9 @@ def simulate(
         if plan.others:
             engine = simulate_several(cfg, plan, sinks, seed, lambda n: _reporting(progress, n))
         else:
-            sessions = b.timestamps.astype("datetime64[D]").astype(np.int64)
-            features = BatchFeatures(cfg, sessions, b.high, b.low, b.close, b.volume)
-            engine = Engine(
-                cfg,
-                plan.spec,
-                plan.calendar,
-                plan.quotes,
-                PaperBroker(FaultProfile.none(), seed),
-                sinks,
-                features,
-                b.bar_minutes,
-                regime=BatchRegime(
-                    cfg, b.timestamps + np.timedelta64(b.bar_minutes * 60, "s"), plan.md.vix
-                ),
-                record_acks=False,
+            close_ts = b.timestamps + np.timedelta64(b.bar_minutes * 60, "s")
+            engine = backtest_engine(
+                cfg, plan, sinks, seed, BatchRegime(cfg, close_ts, plan.md.vix)
             )
             feed = BarFeed.of(b, plan.md.vix)
             drive(engine, feed, after_bar=_reporting(progress, feed.n))
@@ -255,13 +243,6 @@ class _Stages:
     def start(self, what: str) -> None:
         """``what`` begins (a key of ``starts``), or ``"done"``: the total is reached."""
         self.tell(self.total if what == "done" else self.starts[what], what)
-
-
-def bars_frame(b: Bars) -> pd.DataFrame:
-    """The underlying's bars as the report draws them."""
-    return pd.DataFrame(
-        {"timestamp": b.timestamps, "open": b.open, "high": b.high, "low": b.low, "close": b.close}
-    )
 
 
 @few_collections()  # the per-bar columns are built in here too

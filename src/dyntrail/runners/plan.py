@@ -8,13 +8,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from dyntrail.core.config import Config, InstrumentSection
 from dyntrail.core.config_load import dump_config
 from dyntrail.core.contracts import InstrumentSpec
 from dyntrail.core.costs import check_cost_coverage
 from dyntrail.data.calendar import session_days
-from dyntrail.data.loaders import MarketData, load_folder
+from dyntrail.data.loaders import Bars, MarketData, load_folder
 from dyntrail.errors import DataError
 from dyntrail.instruments import check_config_coverage, load_instrument
 from dyntrail.runners.drive import DataQuotes, ModelQuotes, choose_quotes
@@ -176,3 +177,10 @@ def _days(md: MarketData) -> list[dt.date]:
     stamps = np.unique(md.bars.timestamps.astype("datetime64[D]"))
     days: list[dt.date] = stamps.astype(object).tolist()
     return days
+
+
+def bars_frame(b: Bars) -> pd.DataFrame:
+    """The underlying's bars as the report draws them."""
+    return pd.DataFrame(
+        {"timestamp": b.timestamps, "open": b.open, "high": b.high, "low": b.low, "close": b.close}
+    )

@@ -5,7 +5,7 @@ bars, features, contracts and option quotes; they share the broker, the book, th
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -18,12 +18,37 @@ from dyntrail.engine import Engine, Sinks
 from dyntrail.engine.venue import VenueSpec
 from dyntrail.execution.paper import FaultProfile, PaperBroker
 from dyntrail.runners.drive import AfterBar, StepFeed, drive_steps
-from dyntrail.runners.plan import RunPlan
+from dyntrail.runners.plan import RunPlan, bars_frame
 
 
 def features_of(cfg: Config, b: Bars) -> BatchFeatures:
     sessions = b.timestamps.astype("datetime64[D]").astype(np.int64)
     return BatchFeatures(cfg, sessions, b.high, b.low, b.close, b.volume)
+
+
+def backtest_engine(
+    cfg: Config,
+    plan: RunPlan,
+    sinks: Sinks,
+    seed: int,
+    regime: BatchRegime,
+    others: Sequence[VenueSpec] = (),
+) -> Engine:
+    """The engine of a backtest: the plan's first underlying with its precomputed features,
+    ``others`` beside it, the simulated broker without faults or latency."""
+    return Engine(
+        cfg,
+        plan.spec,
+        plan.calendar,
+        plan.quotes,
+        PaperBroker(FaultProfile.none(), seed),
+        sinks,
+        features_of(cfg, plan.md.bars),
+        plan.md.bars.bar_minutes,
+        regime=regime,
+        record_acks=False,
+        others=others,
+    )
 
 
 def simulate_several(
@@ -46,19 +71,8 @@ def simulate_several(
                   o.quotes)
         for o in plan.others
     ]  # fmt: skip
-    engine = Engine(
-        cfg,
-        plan.spec,
-        plan.calendar,
-        plan.quotes,
-        PaperBroker(FaultProfile.none(), seed),
-        sinks,
-        features_of(cfg, b),
-        b.bar_minutes,
-        regime=BatchRegime(cfg, close_ts, np.array(feed.vix)),
-        record_acks=False,
-        others=others,
-    )
+    regime = BatchRegime(cfg, close_ts, np.array(feed.vix))
+    engine = backtest_engine(cfg, plan, sinks, seed, regime, others)
     drive_steps(engine, feed, after_step=after(len(feed.ts)))
     engine.finish()
     return engine
@@ -66,8 +80,6 @@ def simulate_several(
 
 def bars_frame_of(plan: RunPlan) -> pd.DataFrame:
     """Every underlying's bars as the report draws them, with an ``underlying`` column."""
-    from dyntrail.runners.backtest import bars_frame
-
     parts = [(plan.spec.underlying, plan.md.bars)]
     parts += [(o.spec.underlying, o.md.bars) for o in plan.others]
     return pd.concat(

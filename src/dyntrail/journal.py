@@ -109,9 +109,10 @@ def encode_event(seq: int, ev: Event) -> bytes:
         body = orjson.dumps(ev, default=_default, option=_OPTIONS)
     except orjson.JSONEncodeError as exc:
         raise JournalError(f"cannot journal a {ev.kind}: {exc}") from exc
-    if b"null" in body:  # a NaN is written as null: search only when one may be there
+    nulls = body.count(b"null")  # (faster than ``in``)
+    if nulls:  # a NaN is written as null: search only when one may be there
         values = _VALUES.get(type(ev)) or _values(type(ev))
-        if body.count(b"null") != values(ev).count(None):
+        if nulls != values(ev).count(None):
             record = {"ts": ev.ts, **ev.fields()}
             bad = _not_finite(record)
             if bad is not None:

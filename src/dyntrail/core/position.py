@@ -20,9 +20,10 @@ break-even after T1.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any
+from typing import Any, NamedTuple
 
 from dyntrail.core.regime import vix_tier as _vix_tier
 from dyntrail.core.targets import DynamicTargetEngine, TargetContext
@@ -41,12 +42,15 @@ class BarEvent:
     underlying_price: float
 
 
-@dataclass(frozen=True, slots=True)
-class StopMove:
-    """What the stop became when it moved: its level and kind (initial, break_even, trail)."""
+class StopMove(NamedTuple):
+    """What the stop became when it moved: its level and kind (initial, break_even, trail). A
+    named tuple: immutable, and made on every move of a stop (thousands in a backtest)."""
 
     level: float
     kind: StopKind
+
+
+_stop_move = functools.partial(tuple.__new__, StopMove)  # without the tuple's Python __new__
 
 
 # the T1 actions: each is the bar's T1 being reached (with or without an order)
@@ -86,7 +90,7 @@ class Position:
         if not self.moved:
             return None
         self.moved = False
-        return StopMove(self.stop_underlying, self.stop_kind)
+        return _stop_move((self.stop_underlying, self.stop_kind))
 
     def on_tick(
         self,
@@ -248,38 +252,28 @@ class Position:
             self.stop_kind = _TRAIL
             self.moved = True
 
-    def acts_on(
-        self,
-        engine: DynamicTargetEngine,
-        open_: float,
-        adverse: float,
-        favourable: float,
-        now: dt.datetime,
-    ) -> bool:
-        """Next-bar semantics: could this bar, closing at ``now``, make the position act? True
-        when it touches the stop or a target standing before it, closes at or after flatten, or
-        closes with a time stop due that only a break-even on this very bar could call off (a
-        conservative answer). False means the bar can only move the stop (``close_moves``).
-
-        Asked on every bar a backtest walks, so the time rules of ``_time_rule`` are inline."""
+    def touches(self, open_: float, adverse: float, favourable: float) -> bool:
+        """Next-bar semantics: does this bar touch the stop or a target standing before it (its
+        open, then its extremes)? Together with ``time_rules_due`` this says whether a bar could
+        make the position act; a bar that cannot only moves the stop (``close_moves``)."""
         s = self.side.sign
         stop = self.stop_underlying
         if s * (open_ - stop) <= 0 or s * (adverse - stop) <= 0:
             return True
         if not self.t1_hit:
-            if s * (favourable - self.t1_underlying) >= 0:
-                return True
-        elif s * (favourable - self.t2_underlying) >= 0:
-            return True
-        local = now if now.tzinfo is None else now.astimezone(engine.tz)
-        if local.time() >= engine.flatten:  # exit_eod
-            return True
-        return (  # exit_time
-            not self.be_moved
-            and not self.t1_hit
-            and self.entry_ts is not None
-            and now - self.entry_ts >= engine.time_stop
-        )
+            return s * (favourable - self.t1_underlying) >= 0
+        return s * (favourable - self.t2_underlying) >= 0
+
+    def time_rules_due(self, engine: DynamicTargetEngine, day: dt.date) -> dt.datetime:
+        """The earliest close on ``day`` (naive exchange time) from which a time rule of
+        ``_time_rule`` could make the position act: flatten, or the time stop while neither
+        break-even nor T1 has come (a conservative answer: a break-even on the way calls the time
+        stop off). A bar of ``day`` that closes before it can act only by ``touches``; one that
+        closes later than ``day`` (past midnight) counts as due."""
+        due = dt.datetime.combine(day, engine.flatten)
+        if not self.be_moved and not self.t1_hit and self.entry_ts is not None:
+            due = min(due, self.entry_ts + engine.time_stop)
+        return due
 
     def _time_rule(self, engine: DynamicTargetEngine, now: dt.datetime) -> PositionAction | None:
         """The time rules at ``now``: at or after flatten -> ``exit_eod``; neither break-even nor

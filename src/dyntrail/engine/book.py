@@ -92,7 +92,8 @@ class Book:
             tr.buy_value += value
         else:
             tr.sell_value += value
-        tr.costs += cost.total
+        total = cost.total  # a sum worked out on each read
+        tr.costs += total
         entry = action == "entry"
         _apply_leg(tr, entry, action, qty, value, underlying)
         slippage: float | str = ""
@@ -114,7 +115,7 @@ class Book:
                 slippage=slippage,
                 slippage_pct=slippage_pct,
                 underlying=round(underlying, 2),
-                costs=cost.total,
+                costs=total,
                 cost_brokerage=cost.brokerage,
                 cost_stt=cost.stt,
                 cost_exchange=cost.exchange,

@@ -72,19 +72,29 @@ class Run:
 
 class Stamps:
     """Exchange-time ISO 8601 with the timezone's offset, for the events' ``ts``. The offset is
-    taken once a day, and the last answer is kept: a bar's events share their time."""
+    taken once a day, and the last answer is kept: a bar's events share their time. A stamp of
+    whole seconds on the day of the last one is written from that day's date and a table of
+    two-digit numbers, to the same text as ``isoformat`` (a third of its time: a backtest
+    stamps a new time for most of its events)."""
 
     def __init__(self, tz: ZoneInfo) -> None:
         self.tz = tz
         self._offset = ""
         self._at, self._text = dt.datetime(1, 1, 1), ""
+        self._day, self._date = dt.date(1, 1, 1), ""  # the last day written in full, its text
 
     def iso(self, naive: dt.datetime) -> str:
         if naive == self._at:
             return self._text
         if not self._offset:
             self._offset = _offset(self.tz, naive)
-        self._at, self._text = naive, naive.isoformat() + self._offset
+        if naive.tzinfo is None and not naive.microsecond and naive.date() == self._day:
+            text = f"{self._date}{_TWO[naive.hour]}:{_TWO[naive.minute]}:{_TWO[naive.second]}"
+        else:
+            text = naive.isoformat()
+            if naive.tzinfo is None:
+                self._day, self._date = naive.date(), text[:11]  # "YYYY-MM-DDT"
+        self._at, self._text = naive, text + self._offset
         return self._text
 
     def new_day(self, ts: dt.datetime) -> None:
@@ -96,6 +106,9 @@ class Stamps:
         """After a restore: the offset is taken again for the next stamp."""
         self._offset = ""
         self._at = dt.datetime(1, 1, 1)
+
+
+_TWO = tuple(f"{n:02d}" for n in range(60))  # hours, minutes and seconds as ISO 8601 writes them
 
 
 def _offset(tz: ZoneInfo, naive: dt.datetime) -> str:

@@ -123,11 +123,12 @@ class Exiting:
         """Sell (all, or the T1 part of) the position: the mapped option price at ``level``,
         made marketable against the quote; no bid: the exit waits."""
         pos = tr.position
+        name = action.value  # (an enum's value is a property: read once)
         fresh = qty is None and attempt == 1  # a decision of this bar, not a retry
         if qty is None:
             qty = pos.qty if action.closes_position else pos.scale_out_qty(self.run.targets)
         if action.closes_position:
-            tr.closing = action.value
+            tr.closing = name
             if fresh:  # a new decision to close: it covers every exit still waiting
                 tr.retries.clear()
             self.orders.cancel_entries(tr, t)
@@ -149,7 +150,7 @@ class Exiting:
             decision = level
             slip = self.run.slip
             bid, ask = level - slip, level + slip
-        self.orders.send(tr, action.value, side, qty, decision, level, t, attempt, bid, ask)
+        self.orders.send(tr, name, side, qty, decision, level, t, attempt, bid, ask)
 
     def _wait(
         self, tr: Trade, action: PositionAction, qty: int, attempt: int, t: dt.datetime, why: str

@@ -9,6 +9,7 @@ generated data with break-even moves, trails, tier changes, time stops and loss 
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 from collections.abc import Sequence
 
@@ -109,11 +110,12 @@ class Stretches:
         """Walk bars ``i .. j-1`` of one session (no session start or breaker edge among them)
         while ``calm`` holds and none can make the position act; return the first bar not
         walked, which the caller gives to ``on_bar``. A bar stops the walk when the position
-        could act on it (``Position.acts_on``), when its close would reach the daily loss limit
-        or when the breaker's policy would flatten after it. A walked bar does what ``on_bar``
-        does to such a bar: the stop's break-even and trail at the close (journaled when it
-        moves); the features, the regime, the mark and the counters are brought to the last
-        walked bar at the end."""
+        could act on it (it ``touches`` the stop or a target, or closes when a time rule is due:
+        the walk ends before the first such bar, found once), when its close would reach the
+        daily loss limit or when the breaker's policy would flatten after it. A walked bar does
+        what ``on_bar`` does to such a bar: the stop's break-even and trail at the close
+        (journaled when it moves); the features, the regime, the mark and the counters are
+        brought to the last walked bar at the end."""
         m, u = self.market, self.underlying
         f, regime = u.f, m.regime
         if (
@@ -125,9 +127,9 @@ class Stretches:
             return i
         tr = next(iter(self.book.open.values()))
         pos, eng, limits = tr.position, self.run.targets, self.run.limits
-        s = pos.side.sign
         atr, swing_low, swing_high = f.stop_columns()
         tiers, trips = regime.tiers_and_trips()
+        adverse_of, favourable_of = (lo, h) if pos.side.sign > 0 else (h, lo)
         # the day's loss check of ``on_bar``, with the mark at the close (the same float steps)
         inst_sign = 1 if tr.is_long_instrument else -1
         entry_price, qty = tr.entry_price, pos.qty
@@ -136,23 +138,23 @@ class Stretches:
         bar, tier = self.run.bar, m.tier
         stop_moved = self.exiting.stop_moved
         trip_flattens = breaker_flattens(True, limits)  # the breaker's rule, asked once
+        # the first bar that closes when a time rule is due (bar starts are sorted)
+        end = bisect.bisect_left(ts, pos.time_rules_due(eng, ts[i].date()) - bar, i, j)
         k = i
-        while k < j:
-            ok, hk, lk, ck = o[k], h[k], lo[k], c[k]
-            adverse, favourable = (lk, hk) if s > 0 else (hk, lk)
-            t = ts[k] + bar
+        while k < end:
+            ok, ck, favourable = o[k], c[k], favourable_of[k]
             unreal = inst_sign * (ck - entry_price) * qty
             if sold is not None:
                 unreal = unreal + sold
             if (
-                pos.acts_on(eng, ok, adverse, favourable, t)
+                pos.touches(ok, adverse_of[k], favourable)
                 or loss_limit_hit(realized + unreal - costs, limits)
                 or (trip_flattens and trips[k])
             ):
                 break
             pos.close_moves(eng, favourable, ck, atr[k], True, tier, swing_low[k], swing_high[k])
             if pos.moved:
-                stop_moved(tr, t)
+                stop_moved(tr, ts[k] + bar)
             tier = tiers[k]
             k += 1
         if k > i:  # leave the state as ``on_bar`` leaves it after bar k-1

@@ -21,8 +21,10 @@ from dyntrail.engine.orders import Orders
 from dyntrail.engine.ports import Sinks
 from dyntrail.engine.pricing import Mapping
 from dyntrail.engine.risk import RiskGate
-from dyntrail.execution.orders import Order, OrderState
+from dyntrail.execution.orders import Fill, Order, OrderState
 from dyntrail.trade import Trade
+
+_BUY = OrderSide.BUY
 
 
 class Fills:
@@ -63,21 +65,24 @@ class Fills:
         """Apply the order's new fills to its trade; schedule what an ended order left undone."""
         orders = self.orders
         meta = orders.meta[order.tag]
+        terminal = order.is_terminal
+        if not (terminal or order.fills):  # (an ack): nothing to book, nothing ended
+            return
         tr = self.book.get(meta["trade_id"])
         if tr is None:
             self._late_fills(order, meta, now)
-            if order.is_terminal:
+            if terminal:
                 orders.settled(order)
             return
         for fid, fill in order.fills.items():
             if fid not in tr.applied:
-                self._apply_fill(tr, order, fid, fill.qty, fill.price, fill.ts)
+                self._apply_fill(orders, meta, tr, order, fid, fill)
         if tr.trade_id not in self.book.open:  # that fill closed the trade
-            if order.is_terminal:
+            if terminal:
                 meta["settled"] = True
                 orders.settled(order)
             return
-        if order.is_terminal and not meta.get("settled"):
+        if terminal and not meta.get("settled"):
             meta["settled"] = True
             orders.settled(order)
             if order.state is OrderState.REJECTED:
@@ -104,14 +109,15 @@ class Fills:
             )
 
     def _apply_fill(
-        self, tr: Trade, order: Order, fid: str, qty: int, price: float, ts: dt.datetime
+        self, orders: Orders, meta: dict[str, Any], tr: Trade, order: Order, fid: str, fill: Fill
     ) -> None:
-        meta = self.orders.meta[order.tag]
+        """Book one fill of ``order`` (whose ``meta`` it is) on its trade."""
+        qty, price, ts = fill.qty, fill.price, fill.ts
         meta["booked"] = meta.get("booked", 0) + qty
         tr.applied.add(fid)
         fills = order.fills
         first_of_order = len(fills) == 1 or sum(1 for f in fills if f in tr.applied) == 1
-        buy = order.side is OrderSide.BUY
+        buy = order.intent.side is _BUY
         mapping = self.mappings[tr.underlying]
         cost = order_costs(
             self.run.cfg.costs,
@@ -146,7 +152,7 @@ class Fills:
         if entry and tr.risk_per_unit == 0.0:
             self._opened(tr, ts, mapping)
         pos = tr.position
-        if not entry and pos.qty == 0 and not self.orders.entry_working(tr):
+        if not entry and pos.qty == 0 and not orders.entry_working(tr):
             self.book.close(tr, action, meta["underlying"], ts)
         else:
             self.book.mark(ts)

@@ -47,6 +47,9 @@ _DRAIN_STEPS = 10
 
 OnUpdate = Callable[[Order, dt.datetime], None]
 
+# Read for every order and update: module names are found faster than enum members.
+_ACK, _FILL, _UNKNOWN = BrokerEventKind.ACK, BrokerEventKind.FILL, OrderState.UNKNOWN
+
 
 class Orders:
     """Orders in flight and settled, and the broker (see the module docstring)."""
@@ -82,12 +85,14 @@ class Orders:
 
     def unresolved(self) -> list[str]:
         """Tags of orders whose outcome is not known: no new entry goes out while any exist."""
-        return [tag for tag, o in self.live.items() if o.state is OrderState.UNKNOWN]
+        return [tag for tag, o in self.live.items() if o.state is _UNKNOWN]
 
     def of_trade(self, trade_id: int) -> list[Order]:
         return [o for tag, o in self.live.items() if self.meta[tag]["trade_id"] == trade_id]
 
     def working_exit_qty(self, tr: Trade) -> int:
+        if not self.live:  # (most of the time, between a backtest's orders)
+            return 0
         return sum(
             o.remaining
             for o in self.of_trade(tr.trade_id)
@@ -95,7 +100,7 @@ class Orders:
         )
 
     def entry_working(self, tr: Trade) -> bool:
-        return any(
+        return bool(self.live) and any(
             o.is_working and self.meta[o.tag]["action"] == "entry"
             for o in self.of_trade(tr.trade_id)
         )
@@ -260,6 +265,8 @@ class Orders:
 
     def cancel_entries(self, tr: Trade, t: dt.datetime) -> None:
         """Stop buying more of what is being sold: the trade's working entry orders."""
+        if not self.live:
+            return
         for order in self.of_trade(tr.trade_id):
             meta = self.meta[order.tag]
             if meta["action"] == "entry" and order.is_working and not meta.get("cancelling"):
@@ -277,33 +284,35 @@ class Orders:
             events = self.broker.on_market(self.at(now), self.market.quotes_now.get)
         except Disconnected:
             return
-        iso = self.stamps.iso
+        iso, emit, live, on_update = self.stamps.iso, self.sinks.emit, self.live, self.on_update
         for ev in events:
-            self.sinks.emit(
+            tag, kind = ev.tag, ev.kind
+            emit(
                 BrokerUpdate(
                     ts=iso(ev.ts),
-                    tag=ev.tag,
+                    tag=tag,
                     broker_order_id=ev.broker_order_id,
                     fill_id=ev.fill_id,
                     qty=ev.qty,
                     price=ev.price,
                     reason=ev.reason,
-                    event=ev.kind,
+                    event=kind,
                 )
             )
-            order = self.live.get(ev.tag) or self.done.get(ev.tag)
+            order = live.get(tag) or self.done.get(tag)
             if order is None:
-                self.sinks.emit(OrphanEvent(ts=iso(ev.ts), tag=ev.tag, event=ev.kind.value))
-                known = ev.tag in self.done or ev.tag in self.recovered  # settled, or adopted
-                if ev.kind is BrokerEventKind.FILL and not known:  # units no trade can book
-                    self.risk.flag(f"fill {ev.fill_id} of {ev.qty} for order {ev.tag}, not ours")
+                emit(OrphanEvent(ts=iso(ev.ts), tag=tag, event=kind.value))
+                known = tag in self.done or tag in self.recovered  # settled, or adopted
+                if kind is _FILL and not known:  # units no trade can book
+                    self.risk.flag(f"fill {ev.fill_id} of {ev.qty} for order {tag}, not ours")
                 continue
-            if ev.kind is BrokerEventKind.ACK and self.meta[ev.tag]["ack"] is None:
-                self.meta[ev.tag]["ack"] = ev.ts.isoformat()
+            if kind is _ACK and (meta := self.meta[tag])["ack"] is None:
+                meta["ack"] = ev.ts.isoformat()
             apply_event(order, ev)
-            self.on_update(order, ev.ts)
-        for tag in self.unresolved():
-            self.sync(self.live[tag], now)
+            on_update(order, ev.ts)
+        if live:  # (after the last fill of a bar there is none)
+            for unknown in self.unresolved():
+                self.sync(live[unknown], now)
 
     def sync(self, order: Order, now: dt.datetime, quiet: bool = False) -> None:
         """Settle an order from the broker's order book (never by blind retry)."""

@@ -34,6 +34,7 @@ from typing import Any, NamedTuple, Protocol
 
 from dyntrail.core.order_pricing import OrderSide
 from dyntrail.errors import BrokerError
+from dyntrail.execution.intents import slot_init
 from dyntrail.execution.orders import (
     BrokerOrderId,
     ClientTag,
@@ -88,6 +89,7 @@ _ACK, _FILL, _TRIGGERED = BrokerEventKind.ACK, BrokerEventKind.FILL, BrokerEvent
 _SUBMITTED, _UNKNOWN = OrderState.SUBMITTED, OrderState.UNKNOWN
 
 
+@slot_init
 @dataclass(frozen=True, slots=True)
 class BrokerEvent:
     """One update from the broker; ``ts`` is the market time at which the broker acted. A fill

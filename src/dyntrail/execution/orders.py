@@ -301,27 +301,25 @@ class Order:
             raise InvalidTransition(self.state, kind, self.tag)
         return nxt
 
-    def _commit(self, kind: OrderEventKind, ts: dt.datetime, nxt: OrderState) -> None:
+    def _commit(
+        self, kind: OrderEventKind, ts: dt.datetime, nxt: OrderState, broker_id: str | None = None
+    ) -> None:
+        """Take the step (a broker id, if given, is kept when the order has none yet; a bad one
+        raises first, so nothing changes)."""
+        if broker_id is not None and self.broker_order_id is None:
+            self.broker_order_id = (
+                broker_id if type(broker_id) is BrokerOrderId else BrokerOrderId(broker_id)
+            )
         self.history.append(_transition((ts, kind, self.state, nxt)))
         self.state = nxt
 
     def _step(self, kind: OrderEventKind, ts: dt.datetime) -> None:
         self._commit(kind, ts, self._next(kind))
 
-    def _set_broker_id(self, broker_order_id: str | None) -> None:
-        if broker_order_id is not None and self.broker_order_id is None:
-            self.broker_order_id = (
-                broker_order_id
-                if type(broker_order_id) is BrokerOrderId
-                else BrokerOrderId(broker_order_id)
-            )
-
     def submit(self, ts: dt.datetime, broker_order_id: str | None = None) -> None:
         """The order was sent (call after the broker accepted the call, or after it raised
         ``Disconnected`` and before ``timeout``)."""
-        nxt = self._next(_SUBMIT)
-        self._set_broker_id(broker_order_id)
-        self._commit(_SUBMIT, ts, nxt)
+        self._commit(_SUBMIT, ts, self._next(_SUBMIT), broker_order_id)
 
     def ack(self, ts: dt.datetime, broker_order_id: str) -> None:
         """The broker has the order: a limit is ``acked`` (working), a stop-limit
@@ -329,8 +327,7 @@ class Order:
         nxt = self._next(_ACK)
         if nxt is _ACKED and self.intent.order_type is _STOP_LIMIT:
             nxt = _TRIGGER_PENDING
-        self._set_broker_id(broker_order_id)
-        self._commit(_ACK, ts, nxt)
+        self._commit(_ACK, ts, nxt, broker_order_id)
 
     def hit_trigger(self, ts: dt.datetime) -> None:
         """The price reached the stop-limit's trigger: from now on it works as a limit at its
@@ -361,10 +358,9 @@ class Order:
             )
         if fill.qty == remaining:
             nxt = _FILLED
-        self._set_broker_id(broker_order_id)
+        self._commit(_FILL, fill.ts, nxt, broker_order_id)
         self.fills[fill.fill_id] = fill
         self._filled += fill.qty
-        self._commit(_FILL, fill.ts, nxt)
         return True
 
     def reject(self, ts: dt.datetime, reason: str) -> None:

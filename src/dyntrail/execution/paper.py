@@ -184,7 +184,7 @@ class PaperBroker:
         try:
             for e in self._live.values():  # matching never adds or removes entries
                 if e.order.state in _MATCHED and e.fill_from_ts <= now:
-                    self._match(e, now, quote(e.order.instrument))
+                    self._match(e, now, quote(e.order.intent.instrument))
             self._prune()  # filled ones leave the scan now: the next call finds less to do
             if not self._draws.down(now):
                 out, self._outbox = self._outbox, []
@@ -318,17 +318,11 @@ class PaperBroker:
         e.emitted += 1
         if u_drop < p.drop_rate:
             return
-        price = fill.price if fill is not None else (trigger or 0.0)
-        event = BrokerEvent(
-            kind,
-            e.order.tag,
-            ts,
-            e.boid,
-            fill_id=None if fill is None else fill.fill_id,
-            qty=0 if fill is None else fill.qty,
-            price=price,
-            reason=reason,
-        )
+        tag = e.order.tag  # positional: kind, tag, ts, broker order id, fill id, qty, price, reason
+        if fill is None:
+            event = BrokerEvent(kind, tag, ts, e.boid, None, 0, trigger or 0.0, reason)
+        else:
+            event = BrokerEvent(kind, tag, ts, e.boid, fill.fill_id, fill.qty, fill.price, reason)
         self._outbox.append(event)
         if fill is not None and u_dup < p.duplicate_rate:
             self._outbox.append(event)

@@ -5,7 +5,12 @@ that rise by one from 1; the first line is a ``header`` with the schema version 
 the resolved config. Lines are UTF-8, written by orjson in a fixed key order with the shortest
 float repr (a str enum as its value), so the same run writes the same bytes; NaN is refused.
 With ``fsync=True`` each line is flushed and fsynced before ``write`` returns: an intent is on
-disk before it is acted on.
+disk before it is acted on. With ``group_s`` as well (group commit, live and paper), only order
+intents and commands (``order``, ``order_cancel``, ``command``, ``kill_switch``) are fsynced
+before ``emit`` returns; every other line is written to the file at once (a crash of the
+process loses none of them) and fsynced with the next intent or by a committer thread within
+``group_s`` seconds (a crash of the machine may lose that much of them, never an intent; what
+they said, fills above all, the broker's book gives back on the restart).
 
 A crash can tear the last line. Reopening a journal whose last line is torn keeps those bytes (they
 are never rewritten), ends the fragment with a newline and appends a ``journal_recovered`` event
@@ -19,6 +24,7 @@ import hashlib
 import math
 import operator
 import os
+import threading
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -31,8 +37,12 @@ import orjson
 
 from dyntrail.core.events import (
     SCHEMA_VERSION,
+    CommandApplied,
     Event,
     JournalRecovered,
+    KillSwitch,
+    OrderCancel,
+    OrderSent,
     UnknownEvent,
     from_record,
 )
@@ -201,9 +211,12 @@ class Journal:
     """Append events to ``path``: a new file, or an existing journal continued after its last
     sequence number (a torn tail is closed off first, see the module docstring)."""
 
-    def __init__(self, path: str | Path, *, fsync: bool = False) -> None:
+    def __init__(
+        self, path: str | Path, *, fsync: bool = False, group_s: float | None = None
+    ) -> None:
         self.path = Path(path)
-        self._fsync = fsync
+        self._fsync = fsync and group_s is None  # every line fsynced at once
+        self._group: _Committer | None = None
         self.seq = 0
         torn_line: int | None = None
         if self.path.exists() and self.path.stat().st_size > 0:
@@ -211,8 +224,12 @@ class Journal:
             self.seq = read.events[-1]["seq"] if read.events else 0
             if read.torn_tail:
                 torn_line = self.path.read_bytes().count(b"\n") + 1
-        # a journal that is not fsynced line by line (a backtest's) writes in large blocks
-        self._fh: IO[bytes] = self.path.open("ab", buffering=-1 if fsync else 1 << 20)
+        # a journal that is not fsynced line by line (a backtest's) writes in large blocks; a
+        # group-committed one writes each line at once (no buffer in this process)
+        buffering = 0 if group_s is not None else -1 if fsync else 1 << 20
+        self._fh: IO[bytes] = self.path.open("ab", buffering=buffering)
+        if group_s is not None:
+            self._group = _Committer(self._fh.fileno(), group_s)
         if torn_line is not None:
             self._fh.write(b"\n")
             self.emit(JournalRecovered(ts=None, torn_line=torn_line))
@@ -232,6 +249,8 @@ class Journal:
         if self._fsync:
             self._fh.flush()
             os.fsync(self._fh.fileno())
+        elif self._group is not None:
+            self._group.written(kind in _INTENT_KINDS)
         return seq
 
     def emit(self, ev: Event) -> int:
@@ -248,13 +267,17 @@ class Journal:
         if self._fsync:
             self._fh.flush()
             os.fsync(self._fh.fileno())
+        elif self._group is not None:
+            self._group.written(cls in _INTENTS)
         return seq
 
     def close(self) -> None:
         """Flush and close; a durable journal (``fsync=True``) is fsynced first."""
         if not self._fh.closed:
             self._fh.flush()
-            if self._fsync:
+            if self._group is not None:
+                self._group.stop()
+            if self._fsync or self._group is not None:
                 os.fsync(self._fh.fileno())
             self._fh.close()
 
@@ -270,6 +293,39 @@ class Journal:
         self.close()
 
 
+_INTENTS: frozenset[type[Event]] = frozenset({OrderSent, OrderCancel, CommandApplied, KillSwitch})
+_INTENT_KINDS = frozenset({"order", "order_cancel", "command", "kill_switch"})
+
+
+class _Committer:
+    """Group commit: an intent is fsynced at once (with every line before it); other lines are
+    fsynced by a thread at most ``every`` seconds after they were written."""
+
+    def __init__(self, fd: int, every: float) -> None:
+        self.fd, self.every = fd, every
+        self._dirty = False
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="journal-commit", daemon=True)
+        self._thread.start()
+
+    def written(self, intent: bool) -> None:
+        if intent:
+            self._dirty = False
+            os.fsync(self.fd)
+        else:
+            self._dirty = True
+
+    def _run(self) -> None:
+        while not self._done.wait(self.every):
+            if self._dirty:
+                self._dirty = False
+                os.fsync(self.fd)
+
+    def stop(self) -> None:
+        self._done.set()
+        self._thread.join()
+
+
 class NullJournal(Journal):
     """A journal that keeps nothing, for a run whose results stay in memory
     (``dyntrail.backtest`` without ``out``): events are numbered as a journal numbers them and
@@ -279,6 +335,7 @@ class NullJournal(Journal):
     def __init__(self) -> None:  # no file is opened
         self.path = Path(os.devnull)
         self._fsync = False
+        self._group = None
         self.seq = 0
 
     def write(self, kind: str, ts: dt.datetime | str | None, **fields: Any) -> int:

@@ -86,8 +86,12 @@ class BookEntry:
 
 
 def write_state(path: Path, seed: int, profile: FaultProfile, body: dict[str, Any]) -> None:
-    """Write ``body`` (with the version, seed and profile) atomically: temp file, fsync, rename,
-    fsync the folder."""
+    """Write ``body`` (with the version, seed and profile) atomically: a temp file renamed over
+    the last state. No fsync: the paper exchange's state only has to outlive our process (a
+    process that dies leaves its written files to the system), and it is written on every call,
+    on the engine's path. A machine that loses its last writes loses at most orders the
+    exchange had taken: the engine finds them missing from the book and sends them again under
+    their own tags (the journal's intents are fsynced)."""
     state = {
         "version": STATE_VERSION,
         "seed": seed,
@@ -97,14 +101,7 @@ def write_state(path: Path, seed: int, profile: FaultProfile, body: dict[str, An
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "w", encoding="utf-8") as fh:
         json.dump(state, fh, separators=(",", ":"))
-        fh.flush()
-        os.fsync(fh.fileno())
     os.replace(tmp, path)
-    fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def read_state(path: Path, seed: int, profile: FaultProfile) -> dict[str, Any]:

@@ -6,7 +6,8 @@ an accelerated clock (``speed`` times real time: 60 plays a market minute each w
 second; ``None`` for as fast as possible), through the same loop as a backtest
 (``dyntrail.runners.drive``), with the same option quotes: a folder's recorded ones when it has
 them, the model's otherwise. The journal is fsynced line by
-line; at the end of every bar the engine's state is journaled. The paper broker keeps its own
+line (order intents at once, the other lines by group commit within 50 ms); at the end of
+every bar the engine's state is journaled. The paper broker keeps its own
 book in ``broker_state.json`` (an exchange outlives our process).
 
 Every start runs the same path: read the journal (a torn last line is skipped), restore the last
@@ -61,6 +62,7 @@ from dyntrail.runners.paper_market import (
 from dyntrail.runners.plan import resolve_instrument, run_calendar
 
 log = logging.getLogger(__name__)
+GROUP_COMMIT_S = 0.05  # lines other than intents are fsynced within this (``Journal``)
 SETTLE = dt.timedelta(seconds=5)  # how long after sending an order the broker is polled in-bar
 
 
@@ -74,7 +76,7 @@ class PaperResult:
     kpis: dict[str, Any]
 
 
-class _Stop:
+class Stopper:
     def __init__(self) -> None:
         self.reason: str | None = None
 
@@ -180,8 +182,8 @@ def run_paper(
         VenueSpec(m.instrument, spec, f, q)
         for m, spec, f, q in zip(markets[1:], specs[1:], features[1:], quotes[1:], strict=True)
     ]
-    journal = Journal(jpath, fsync=True)
-    stop = _Stop()
+    journal = Journal(jpath, fsync=True, group_s=GROUP_COMMIT_S)
+    stop = Stopper()
     old = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         bar_minutes = markets[0].bars.bar_minutes
@@ -199,9 +201,9 @@ def run_paper(
             others=others,
         )
         if s.prior:
-            resumed = _recover(engine, journal, s.prior, replay_features(engine, feed))
+            resumed = recover(engine, journal, s.prior, replay_features(engine, feed))
         else:
-            resumed = _Resumed(0, False, None)
+            resumed = Resumed(0, False, None)
             bars = sum(len(m.bars.timestamps) for m in markets)
             _write_header(journal, config_text, s, (bars, bar_minutes), _names(quotes), notes)
         begin = resumed.begin
@@ -209,7 +211,7 @@ def run_paper(
         pacing = Pacing(bar_minutes, speed) if speed is not None and speed > 0 else None
         if resumed.kill is not None:  # killed, and the process died in the flatten: finish it
             engine.recovery.adopt_leftovers(engine.market.now)
-            _flatten(engine, journal, resumed.kill, engine.market.now)
+            flatten(engine, journal, resumed.kill, engine.market.now)
             killed = True
         elif resumed.ended:  # ended already (the process died before its last line)
             killed = any(ev["kind"] == "kill_switch" for ev in s.prior)
@@ -220,7 +222,8 @@ def run_paper(
         journal.close()
         for sig, handler in old.items():
             signal.signal(sig, handler)
-    return _outputs(cfg, run_dir, feed.ts[0].date(), feed.ts[-1].date(), engine, killed, report)
+    first, last = feed.ts[0].date(), feed.ts[-1].date()
+    return session_outputs(cfg, run_dir, first, last, engine, killed, report)
 
 
 def _session_quotes(
@@ -278,7 +281,7 @@ def _run_bars(
     feed: BarFeed | StepFeed,
     begin: int,
     kill_file: Path,
-    stop: _Stop,
+    stop: Stopper,
     on_bar: Callable[[Engine, int, int], None] | None,
     pacing: Clock | None,
 ) -> bool:
@@ -306,20 +309,20 @@ def _run_bars(
         stopped_early = drive(engine, feed, start=begin, after_bar=after, pacing=pacing)
     if stopped_early:
         i, reason = stopped[0]
-        _flatten(engine, journal, reason, feed.ts[i] + engine.run.bar)
+        flatten(engine, journal, reason, feed.ts[i] + engine.run.bar)
         return True
     engine.finish()
-    _drain(engine, engine.market.now)
+    drain(engine, engine.market.now)
     journal.emit(State(ts=None, i=n - 1, state=engine.state(), final=True))
     return False
 
 
-def _recover(
+def recover(
     engine: Engine,
     journal: Journal,
     prior: list[dict[str, Any]],
     replay: Callable[[int], None],
-) -> _Resumed:
+) -> Resumed:
     """Restore the last journaled state and the intents journaled after it; rebuild the
     indicators from the feed (``replay``, up to the last bar done). Says where to go on: the
     first bar still to process, whether the session had ended (its last state final), and the
@@ -348,17 +351,17 @@ def _recover(
             state_seq=last["seq"] if last else None,
         )
     )
-    return _Resumed(begin, bool(last and last.get("final")), kill)
+    return Resumed(begin, bool(last and last.get("final")), kill)
 
 
 @dataclass(frozen=True, slots=True)
-class _Resumed:
+class Resumed:
     begin: int  # the first bar still to process
     ended: bool  # the last state was the session's final one: nothing is left to run
     kill: str | None  # a kill journaled after the last state: its flatten is done again
 
 
-def _drain(engine: Engine, now: dt.datetime, seconds: int = 600) -> None:
+def drain(engine: Engine, now: dt.datetime, seconds: int = 600) -> None:
     """Poll the broker until no order is live (or ``seconds`` of market time pass)."""
     t = now
     orders = engine.orders
@@ -367,17 +370,17 @@ def _drain(engine: Engine, now: dt.datetime, seconds: int = 600) -> None:
         orders.pump(t)
 
 
-def _flatten(engine: Engine, journal: Journal, reason: str, now: dt.datetime) -> None:
+def flatten(engine: Engine, journal: Journal, reason: str, now: dt.datetime) -> None:
     """The kill switch: every position exited, the orders drained; a position that could not
     be closed (no bid, an exit rejected) is journaled open at the end and flagged."""
     engine.command(Kill(reason))
-    _drain(engine, now)
+    drain(engine, now)
     engine.left_open("still open after the kill switch")
     i = engine.market.bars_total - 1
     journal.emit(State(ts=None, i=i, state=engine.state(), final=True))
 
 
-def _outputs(
+def session_outputs(
     cfg: Config,
     run_dir: Path,
     first: dt.date,

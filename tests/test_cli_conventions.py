@@ -104,8 +104,10 @@ def test_every_command_is_listed() -> None:
         "targets",
         "config check",
         "data synth",
+        "live login",
+        "live run",
     } <= names
-    assert len(COMMANDS) == 16  # the app, 8 commands and groups, 7 subcommands
+    assert len(COMMANDS) == 19  # the app, 9 commands and groups, 9 subcommands
 
 
 @pytest.mark.parametrize("path", COMMANDS, ids=lambda p: " ".join(p) or "dyntrail")

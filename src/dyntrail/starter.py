@@ -208,4 +208,29 @@ holidays = []                      # closures, e.g. NSE's list for a year after 
                                    # calendar library lists holidays through 2026; later years
                                    # are weekdays minus these, with a warning)
 sessions = []                      # special sessions, e.g. a Saturday or Sunday trading day
+
+[protections]                      # hold new entries back after losses; 0 switches a rule off
+cooldown_after_stop_min = 0        # after a trade closed by its stop: no entry for N minutes
+max_losing_trades = 0              # after N losing trades in a day: no entry for the day
+max_same_direction = 0             # at most N entries a day in one direction
+drawdown_lockout_pct = 0.0         # day PnL this far (of capital) below its high: no entry [<= 0.5]
+# unlock_at = "13:00:00"           # the day's lockouts (losing trades, drawdown) end at this time
+
+[live]                             # dyntrail live on Kite Connect (README: Live); no credentials
+confirm = false                    # real orders need this or --confirm-live
+product = "MIS"                    # MIS (intraday) or NRML
+market_protection = -1             # -1: Kite's automatic; else a percentage 1-100
+algo_id = ""                       # the exchange's algo id, when your broker gives one
+order_rate_per_s = 8.0             # order calls a second (Kite allows 10)
+poll_s = 1.0                       # the order book is read this often while orders work
+resend_after_s = 10.0              # an order whose send was lost is sent again no sooner
+stale_s = 5.0                      # no tick for this long: no entries until ticks return
+strikes_around = 5                 # option strikes subscribed either side of the money
+quote_max_age_s = 10.0             # an option tick older than this is no quote
+warmup_days = 5                    # days of 1-minute history read for the indicators
+logout_at_end = true               # a real session that ended logs out (the token ends)
+request_timeout_s = 7.0            # a REST call unanswered this long: its outcome is unknown
+clock = "wall"                     # "feed": market time from the ticks (a replay)
+rest_root = ""                     # Kite's REST root ("": api.kite.trade)
+ws_root = ""                       # Kite's WebSocket root ("": ws.kite.trade)
 """

@@ -15,8 +15,8 @@ import pytest
 from pydantic import BaseModel
 
 from dyntrail import Config, ConfigError
-from dyntrail.core.config import PercentTrap
 from dyntrail.core.config_load import config_from_mapping, load_config, parse_config
+from dyntrail.core.config_marks import PercentTrap
 from dyntrail.starter import STARTER_TOML
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -46,7 +46,8 @@ def _all_event_classes() -> list[type[Event]]:
 
 
 def _sample(cls: type[Event]) -> Event:
-    kw: dict[str, Any] = {"ts": None if cls in (E.BacktestHeader, E.PaperHeader) else TS}
+    headers = (E.BacktestHeader, E.PaperHeader, E.LiveHeader)
+    kw: dict[str, Any] = {"ts": None if cls in headers else TS}
     for f in dataclasses.fields(cls):
         if f.init and f.name not in ("ts", "kind"):  # kind is the class's, never given
             kw[f.name] = _SAMPLES[str(f.type)]
@@ -54,6 +55,8 @@ def _sample(cls: type[Event]) -> Event:
         kw["mode"] = "backtest"
     if cls is E.PaperHeader:
         kw["mode"] = "paper"
+    if cls is E.LiveHeader:
+        kw["mode"] = "live"
     return cls(**kw)
 
 
@@ -84,7 +87,7 @@ def test_from_record_refuses_an_unknown_kind() -> None:
     with pytest.raises(UnknownEvent, match="no_such_kind"):
         from_record({"seq": 1, "ts": TS, "kind": "no_such_kind"})
     with pytest.raises(UnknownEvent):
-        from_record({"seq": 1, "ts": None, "kind": "header", "mode": "live"})
+        from_record({"seq": 1, "ts": None, "kind": "header", "mode": "replay"})
 
 
 def test_from_record_refuses_keys_of_another_shape() -> None:

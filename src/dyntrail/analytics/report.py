@@ -14,6 +14,7 @@ folder the journal's header names, so a report rewritten later has the same cont
 
 from __future__ import annotations
 
+import datetime as dt
 import html
 import json
 import math
@@ -124,25 +125,58 @@ def _read_csv(path: Path, required: tuple[str, ...]) -> pd.DataFrame:
     return df
 
 
-def _read_journal(path: Path) -> tuple[list[dict[str, Any]], list[str]]:
-    """The journal's stop_moved events and warnings (unreadable lines are skipped and reported)."""
+_READ = ('"stop_moved"', '"protection_engaged"', '"protection_released"')
+
+
+def _read_journal(path: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[str]]:
+    """The journal's stop_moved events, its protection events and warnings (unreadable lines
+    are skipped and reported)."""
     if not path.is_file():
-        return [], [f"{path.name} not found: stops are drawn from stop_initial only"]
-    events: list[dict[str, Any]] = []
+        return [], [], [f"{path.name} not found: stops are drawn from stop_initial only"]
+    stops: list[dict[str, Any]] = []
+    guards: list[dict[str, Any]] = []
     bad: list[int] = []
     with path.open(encoding="utf-8") as fh:
         for no, line in enumerate(fh, 1):
-            if '"stop_moved"' not in line:
+            if not any(k in line for k in _READ):
                 continue
             try:
                 ev = json.loads(line)
             except ValueError:
                 bad.append(no)
                 continue
-            if isinstance(ev, dict) and ev.get("kind") == "stop_moved":
-                events.append(ev)
+            if not isinstance(ev, dict):
+                continue
+            if ev.get("kind") == "stop_moved":
+                stops.append(ev)
+            elif str(ev.get("kind", "")).startswith("protection_"):
+                guards.append(ev)
     warn = [f"{path.name}: {len(bad)} unreadable line(s) skipped (first: {bad[0]})"] if bad else []
-    return events, warn
+    return stops, guards, warn
+
+
+def _protections_section(events: list[dict[str, Any]], cfg: Config) -> str:
+    """How often each protection held entries back, and for how long (minutes, from each
+    engage to its release)."""
+    if not events and not cfg.protections.enabled:
+        return ""
+    held: dict[str, list[float]] = {}
+    since: dict[str, dt.datetime] = {}
+    for ev in events:
+        rule, at = str(ev["rule"]), dt.datetime.fromisoformat(str(ev["ts"]))
+        if ev["kind"] == "protection_engaged":
+            held.setdefault(rule, [])
+            since.setdefault(rule, at)
+        elif rule in since:
+            held[rule].append((at - since.pop(rule)).total_seconds() / 60.0)
+    if not held:
+        return "<h2>Protections</h2><p class='note'>No protection engaged.</p>"
+    rows = [
+        [(rule, ""), (_fmt(len(spans) + (rule in since), "int"), "n"),
+         (_fmt(sum(spans), "num"), "n")]
+        for rule, spans in sorted(held.items())
+    ]  # fmt: skip
+    return "<h2>Protections</h2>" + _table(["rule", "times engaged", "minutes held"], rows)
 
 
 def _naive(values: Iterable[Any], tz: str) -> pd.Series:
@@ -371,7 +405,7 @@ def write_report(
     if not cfg_path.is_file():
         raise ConfigError(f"{cfg_path}: file not found")
     cfg = load_config(cfg_path)
-    stops, warnings = _read_journal(run_dir / "journal.jsonl")
+    stops, guards, warnings = _read_journal(run_dir / "journal.jsonl")
     tz, capital = cfg.session.timezone, float(cfg.account.capital_inr)
     head, why = read_header(run_dir), ""
     if title is None:  # the same page whoever writes it (the run, or `dyntrail report` later)
@@ -403,7 +437,8 @@ def write_report(
         header, warn_html, _kpi_section(kpis), _costs_section(kpis), _checks_section(kpis),
         _acceptance_section(kpis, cfg),
         _equity_section(equity, capital, cfg), _drawdown_note(kpis), _monthly_section(kpis),
-        _breakdown_section(kpis), trades_section(trades, fills, stops, bars, why, tz),
+        _breakdown_section(kpis), _protections_section(guards, cfg),
+        trades_section(trades, fills, stops, bars, why, tz),
         "<p class='note'>Numbers are rounded for display; kpis.json holds full precision. "
         "Formulas: dyntrail.analytics.kpis.</p>",
     ])  # fmt: skip

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from dyntrail.cli import runs, tools
+from dyntrail.cli import live, runs, tools
 from dyntrail.cli.common import EXIT_FAILED, say
 from dyntrail.cli.logs import LogLevel, setup_logging
 
@@ -20,6 +20,11 @@ config_app = typer.Typer(
 )
 data_app = typer.Typer(help="Make or inspect data folders.", no_args_is_help=True)
 journal_app = typer.Typer(help="Inspect journals.", no_args_is_help=True)
+live_app = typer.Typer(
+    help="Trade on Zerodha Kite Connect: log in, then run a session (README: Live).",
+    no_args_is_help=True,
+    context_settings=HELP,
+)
 
 
 def _version(show: bool) -> None:
@@ -77,6 +82,9 @@ app.command()(runs.paper)
 app.add_typer(config_app, name="config")
 app.add_typer(data_app, name="data")
 app.add_typer(journal_app, name="journal")
+app.add_typer(live_app, name="live")
+live_app.command("login")(live.login)
+live_app.command("run")(live.run)
 config_app.command("check")(tools.config_check)
 config_app.command("show")(tools.config_show)
 config_app.command("init")(tools.config_init)

@@ -16,7 +16,8 @@ from typing import Any, get_args, get_origin
 from pydantic import AliasChoices, BaseModel, ValidationError
 from pydantic.fields import FieldInfo
 
-from dyntrail.core.config import Config, PercentTrap
+from dyntrail.core.config import Config
+from dyntrail.core.config_marks import PercentTrap
 from dyntrail.errors import ConfigError
 
 

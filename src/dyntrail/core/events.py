@@ -124,6 +124,22 @@ class PaperHeader(Event):
 
 
 @dataclass(frozen=True, kw_only=True)
+class LiveHeader(Event):
+    """The first line of a live session's journal: the day, the broker (``kite``, or ``paper``
+    for a dry run on the live feed) and what it trades; never a credential."""
+
+    kind: str = _kind("header")
+    schema: int
+    mode: str
+    config_hash: str
+    day: str
+    broker: str
+    underlying: str
+    bar_minutes: int
+    quotes: str
+
+
+@dataclass(frozen=True, kw_only=True)
 class DataWarning(Event):
     kind: str = _kind("data_warning")
     message: str
@@ -517,6 +533,23 @@ class LateFill(Event):
 
 
 @dataclass(frozen=True, kw_only=True)
+class ProtectionEngaged(Event):
+    """A protection (``[protections]``) holds new entries back from ``ts`` until ``until``
+    (None: the rest of the day)."""
+
+    kind: str = _kind("protection_engaged")
+    rule: str
+    until: str | None
+    detail: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class ProtectionReleased(Event):
+    kind: str = _kind("protection_released")
+    rule: str
+
+
+@dataclass(frozen=True, kw_only=True)
 class Reconciled(Event):
     kind: str = _kind("reconciled")
     flags: list[str]
@@ -531,9 +564,13 @@ _register(
     PositionOpen, StopMoved, T1Hit, ExitWaiting, FlattenFailed, PositionCarried, Settlement,
     PositionClosed, OpenAtEnd, OrderSent, OrderCancel, OrderRefused, OrderUnknown, OrderSynced,
     OrderRecovered, OrderAdopted, BrokerUpdate, OrphanEvent, Fill, OrderRejected, LateFill,
-    Reconciled,
+    Reconciled, ProtectionEngaged, ProtectionReleased,
 )  # fmt: skip
-_HEADERS: dict[str, type[Event]] = {"backtest": BacktestHeader, "paper": PaperHeader}
+_HEADERS: dict[str, type[Event]] = {
+    "backtest": BacktestHeader,
+    "paper": PaperHeader,
+    "live": LiveHeader,
+}
 
 
 class UnknownEvent(ValueError):

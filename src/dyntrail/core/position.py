@@ -252,6 +252,43 @@ class Position:
             self.stop_kind = _TRAIL
             self.moved = True
 
+    def on_price(self, engine: DynamicTargetEngine, price: float) -> BarEvent | None:
+        """A live price between closes (a tick): the stop and the targets standing since the
+        last close act on it at once, at that price. T1 reached here moves the stop to
+        break-even, as at a close; the trail and the time rules wait for the close
+        (``at_close``)."""
+        s = self.side.sign
+        if s * (price - self.stop_underlying) <= 0:
+            return BarEvent(PositionAction.EXIT_STOP, price)
+        if not self.t1_hit:
+            if s * (price - self.t1_underlying) >= 0:
+                self.t1_hit = True
+                self._tighten(self.entry_underlying, _BREAK_EVEN)
+                return BarEvent(self._t1_action(engine), price)
+        elif s * (price - self.t2_underlying) >= 0:
+            return BarEvent(PositionAction.EXIT_TARGET2, price)
+        return None
+
+    def at_close(
+        self,
+        engine: DynamicTargetEngine,
+        high: float,
+        low: float,
+        close: float,
+        atr_now: float | None,
+        now: dt.datetime,
+        *,
+        tier: VixTier | None = None,
+        swing_low: float | None = None,
+        swing_high: float | None = None,
+    ) -> BarEvent | None:
+        """The close of a bar whose every price was already given to ``on_price`` (live): what
+        a close does to the stop (break-even, the trail: ``close_moves``), then the time rules."""
+        favourable = high if self.side.sign > 0 else low
+        self.close_moves(engine, favourable, close, atr_now, True, tier, swing_low, swing_high)
+        rule = self._time_rule(engine, now)
+        return None if rule is None else BarEvent(rule, close)
+
     def touches(self, open_: float, adverse: float, favourable: float) -> bool:
         """Next-bar semantics: does this bar touch the stop or a target standing before it (its
         open, then its extremes)? Together with ``time_rules_due`` this says whether a bar could

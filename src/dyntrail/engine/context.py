@@ -83,6 +83,11 @@ class Stamps:
         self._at, self._text = dt.datetime(1, 1, 1), ""
         self._day, self._date = dt.date(1, 1, 1), ""  # the last day written in full, its text
 
+    @staticmethod
+    def naive(text: str) -> dt.datetime:
+        """An event's ``ts`` back as naive exchange time (its offset is the exchange's)."""
+        return dt.datetime.fromisoformat(text).replace(tzinfo=None)
+
     def iso(self, naive: dt.datetime) -> str:
         if naive == self._at:
             return self._text

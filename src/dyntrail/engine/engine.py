@@ -28,7 +28,7 @@ from typing import Any
 
 from dyntrail.core.config import Config
 from dyntrail.core.contracts import InstrumentSpec
-from dyntrail.core.events import OpenAtEnd
+from dyntrail.core.events import OpenAtEnd, PositionClosed, PositionOpen
 from dyntrail.core.features import Features
 from dyntrail.core.regime import RegimeFeed, StreamingRegime
 from dyntrail.core.types import PositionAction
@@ -39,7 +39,7 @@ from dyntrail.engine.fast import Stretches
 from dyntrail.engine.fills import Fills
 from dyntrail.engine.market import Market
 from dyntrail.engine.orders import Orders
-from dyntrail.engine.ports import Broker, QuoteSource, Sinks
+from dyntrail.engine.ports import Broker, QuoteSource, Route, Sinks
 from dyntrail.engine.recovery import Recovery
 from dyntrail.engine.risk import RiskGate
 from dyntrail.engine.venue import Venue, VenueSpec
@@ -69,20 +69,28 @@ class Engine:
         record_acks: bool = True,
         keep_trades: bool = False,  # keep each closed ``Trade`` in ``book.closed``
         others: Sequence[VenueSpec] = (),  # more underlyings traded in the same account
+        ticked: bool = False,  # live: every price also comes as a tick (``on_tick``)
     ) -> None:
         run = self.run = Run.of(cfg, spec, trading_days, bar_minutes, settle, record_acks)
         stamps = self.stamps = Stamps(run.tz)
         self.sinks = sinks
         market = self.market = Market(run, stamps, regime or StreamingRegime(cfg))
         book = self.book = Book(cfg.account.capital_inr, stamps, sinks, keep_trades)
-        risk = self.risk = RiskGate(run.limits, stamps, sinks)
+        risk = self.risk = RiskGate(
+            run.limits, stamps, sinks, cfg.protections, cfg.account.capital_inr
+        )
+        if cfg.protections.enabled:  # the protections count positions as they open and close
+            sinks.add(Route(risk.follow, only=frozenset({PositionOpen, PositionClosed})))
         orders = self.orders = Orders(run, stamps, sinks, broker, market, risk)
         parts = (stamps, sinks, market, book, orders)
         venue = self.venue = Venue(run, *parts, features, quotes, signals)
         self.venues: dict[str, Venue] = {"": venue, venue.name: venue}
+        if cfg.protections.enabled:
+            venue.entering.held = risk.protection_block
         for o in others:
             vrun = Run.of(cfg, o.spec, trading_days, bar_minutes, settle, record_acks, o.instrument)
             v = self.venues[vrun.spec.underlying] = Venue(vrun, *parts, o.features, o.quotes, None)
+            v.entering.held = venue.entering.held
             orders.runs[v.name] = vrun
         self.fills = Fills(run, stamps, sinks, book, orders, risk, venue.mapping, market)
         for v in self.venues.values():
@@ -94,6 +102,7 @@ class Engine:
             run, market, venue.underlying, book, orders, venue.exiting, signals
         )
         self._reenter = cfg.strategy.entries.reenter_same_bar
+        self.ticked = ticked
 
     # ------------------------------------------------------------------ the loop
 
@@ -135,6 +144,8 @@ class Engine:
         if book.open:
             self._at_close(t, vix)
         risk = self.risk
+        if risk.protections.enabled:
+            self._guard(t)
         risk.update(t, book.open.values())
         # ``_may_enter``, written out: this runs on every bar
         if (
@@ -176,6 +187,8 @@ class Engine:
             v.underlying.last_close = bar[4]
         if book.open:
             self._at_close(t, vix, bars)
+        if self.risk.protections.enabled:
+            self._guard(t)
         self.risk.update(t, book.open.values())
         for v, bar in here:
             if not (exited and not self._reenter) and self._may_enter():
@@ -184,6 +197,20 @@ class Engine:
             self.recovery.adopt_leftovers(t)
         for v, bar in here:
             v.underlying.prev_close = bar[4]
+
+    def on_tick(self, name: str, ts: dt.datetime, price: float) -> None:
+        """A live price of underlying ``name`` at ``ts`` (naive exchange time), between bar
+        closes: each of its open positions' stop and targets act on it at once; the stop's
+        moves and the time rules wait for the bar's close (``on_bar``, with ``ticked``)."""
+        v, book = self.venues[name], self.book
+        for tr in book.trades():
+            if self.venues[tr.underlying] is v and tr.trade_id in book.open and not tr.closing:
+                v.exiting.on_price(tr, ts, price)
+
+    def _guard(self, t: dt.datetime) -> None:
+        """The protections at the close: the day's PnL as marked, and what ended by ``t``."""
+        self.risk.marked(t, self.book.day_pnl())
+        self.risk.tick(t)
 
     def _may_enter(self) -> bool:
         """The risk gate lets an entry out and no order's outcome is unknown."""
@@ -212,7 +239,10 @@ class Engine:
             elif tr.retries:
                 v.exiting.retry(tr, ts, o)
             if tr.trade_id in book.open and not tr.closing:  # an exit decided stands
-                v.exiting.walk(tr, t, o, h, low, c)
+                if self.ticked:  # its stop and targets saw every price as a tick
+                    v.exiting.close_ticked(tr, t, h, low, c)
+                else:
+                    v.exiting.walk(tr, t, o, h, low, c)
         return len(book.open) < len(before)  # none opens here: fewer open means one closed
 
     def _at_close(self, t: dt.datetime, vix: float, bars: Mapping[str, Bar] | None = None) -> None:
@@ -307,7 +337,7 @@ class Engine:
                 v.closing.settle_expired(tr, close)
         m.start_day(day, ts)
         self.book.new_day()
-        self.risk.new_day()
+        self.risk.new_day(day)
         self.orders.new_day(day)
 
     def _venue_day(self, v: Venue, day_open: float, ts: dt.datetime) -> None:

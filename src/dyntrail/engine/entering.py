@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from dyntrail.core.config import OptionsSection
 from dyntrail.core.contract import Contract
@@ -56,6 +56,8 @@ class Entering:
         self.book, self.orders, self.quotes = book, orders, quotes
         self.signals = signals  # truthy: a long entry signal at that bar (replaces the gates)
         self.catalog = catalog
+        # why the risk gate's protections hold an entry of a side back now ("": they don't)
+        self.held: Callable[[dt.datetime, str], str] | None = None
 
     def maybe_enter(self, i: int, t: dt.datetime, close: float, vix: float) -> None:
         cfg = self.run.cfg
@@ -83,6 +85,8 @@ class Entering:
             self.enter(decision.side, t, close, vix)
 
     def enter(self, side: Side, t: dt.datetime, close: float, vix: float) -> None:
+        if self.held is not None and self.held(t, side.value):
+            return  # a protection holds it back (journaled when it engaged)
         run = self.run
         day = t.date()
         if run.options_mode:

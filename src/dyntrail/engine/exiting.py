@@ -78,6 +78,39 @@ class Exiting:
         if pos.moved:
             self.stop_moved(tr, t)
 
+    def on_price(self, tr: Trade, t: dt.datetime, price: float) -> None:
+        """A live price of the underlying at ``t``, between closes: the position's stop and
+        targets act on it at once (``Position.on_price``)."""
+        ev = tr.position.on_price(self.run.targets, price)
+        if ev is not None:
+            if ev.action in T1_ACTIONS:
+                level = tr.position.t1_underlying
+                self.sinks.emit(T1Hit(ts=self.stamps.iso(t), trade_id=tr.trade_id, level=level))
+            if ev.action is not PositionAction.T1_REACHED:
+                self.exit(tr, ev.action, ev.underlying_price, t, self.market.last_vix)
+        if tr.trade_id in self.book.open and tr.position.moved:
+            self.stop_moved(tr, t)
+
+    def close_ticked(self, tr: Trade, t: dt.datetime, h: float, low: float, c: float) -> None:
+        """The close of a bar whose prices the position already saw as ticks: only what a
+        close does (the stop's moves, the time rules)."""
+        f = self.underlying.f
+        ev = tr.position.at_close(
+            self.run.targets,
+            h,
+            low,
+            c,
+            f.atr,
+            t,
+            tier=self.market.tier,
+            swing_low=f.swing_low,
+            swing_high=f.swing_high,
+        )
+        if tr.position.moved:
+            self.stop_moved(tr, t)
+        if ev is not None:
+            self.exit(tr, ev.action, ev.underlying_price, t, self.market.last_vix)
+
     def stop_moved(self, tr: Trade, t: dt.datetime) -> None:
         """The position's stop moved on the bar closing at ``t``: what it says it is now."""
         move = tr.position.take_move()

@@ -84,6 +84,11 @@ class Sinks:
         self._routes = tuple(routes)
         self._by_kind: dict[type[Event], tuple[Callable[[Any], object], ...]] = {}
 
+    def add(self, route: Route) -> None:
+        """One more route, after the others (a part of the engine that follows events)."""
+        self._routes = (*self._routes, route)
+        self._by_kind.clear()
+
     def wants(self, cls: type[Event]) -> bool:
         """True when some sink takes events of ``cls`` (otherwise they need not be made)."""
         return bool(self._targets(cls))

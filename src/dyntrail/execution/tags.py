@@ -40,6 +40,12 @@ class ClientTag(str):
         return super().__new__(cls, value)
 
 
+def is_client_tag(value: object) -> bool:
+    """Whether ``value`` is a valid client tag (an order placed by hand at the broker has none,
+    or one of its own)."""
+    return isinstance(value, str) and _TAG_RE.match(value) is not None
+
+
 class BrokerOrderId(str):
     """The broker's id for one order: 1–64 characters of [A-Za-z0-9_.:-]."""
 

@@ -1,0 +1,170 @@
+"""The Kite adapter keeps the broker contract, through the official ``kiteconnect`` client,
+against the local fake Kite (``tests/fakekite``): the same promises the paper broker keeps
+(``tests/execution/broker_contract.py``, reused unchanged), then Kite's own ways of failing."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kiteconnect import KiteConnect
+
+from dyntrail.execution.broker import (
+    BrokerEventKind,
+    Disconnected,
+    DuplicateTag,
+    QuoteFn,
+    RateLimited,
+)
+from dyntrail.execution.orders import OrderIntent, OrderState
+from dyntrail.live.kite_broker import KiteBroker, KiteSettings, SessionExpired
+from execution.broker_contract import CE, T0, TOUCH, BrokerContract, Clock, intent
+from fakekite import FakeKite, option_instruments
+
+CHAIN = option_instruments(
+    expiry=dt.date(2025, 1, 30), strikes=[24000], lot=25, monthly=True, first_token=12_000_002
+)
+
+
+class OnFakeExchange:
+    """The adapter, with the fake exchange's market moved by the test's quotes: the exchange
+    matches the orders (as Kite's does), the adapter only reads what happened."""
+
+    def __init__(self, fake: FakeKite, broker: KiteBroker) -> None:
+        self.fake, self.broker = fake, broker
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.broker, name)
+
+    def _time(self, now: dt.datetime) -> None:
+        if now >= self.fake.now():
+            self.fake.set_time(now)
+
+    def place(self, intent: OrderIntent, now: dt.datetime) -> None:
+        self._time(now)
+        self.broker.place(intent, now)
+
+    def on_market(self, now: dt.datetime, quote: QuoteFn) -> list[Any]:
+        if now >= self.fake.now():
+            self.fake.set_market(now, quote)
+        return self.broker.on_market(now, quote)
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeKite]:
+    with FakeKite("kitekey", "kitesecret", CHAIN) as f:
+        f.set_time(T0)
+        yield f
+
+
+def kite_broker(fake: FakeKite, **settings: Any) -> KiteBroker:
+    kite = KiteConnect(fake.api_key, access_token=fake.access_token, root=fake.rest_root, timeout=2)
+    opts = {"poll_s": 0.0, "resend_after_s": 0.5, "backoff_s": 0.05, **settings}
+    return KiteBroker(kite, KiteSettings(**opts))
+
+
+class TestKiteBrokerContract(BrokerContract):
+    @pytest.fixture(autouse=True)
+    def _fake(self, fake: FakeKite) -> None:
+        self.fake = fake
+
+    def make_broker(self, tmp_path: Path) -> Any:
+        return OnFakeExchange(self.fake, kite_broker(self.fake))
+
+
+# ---------------------------------------------------------------------------- Kite's own ways
+
+
+def settle(broker: OnFakeExchange, clock: Clock, tag: str) -> list[Any]:
+    events: list[Any] = []
+    for _ in range(50):
+        events += broker.on_market(clock.tick(), TOUCH)
+        rows = [r for r in broker.order_book() if r.tag == tag]
+        if rows and rows[0].state in (OrderState.FILLED, OrderState.REJECTED):
+            return events
+    raise AssertionError(f"{tag} never settled")
+
+
+def test_orders_carry_the_tag_and_market_protection(fake: FakeKite) -> None:
+    inner = kite_broker(fake, algo_id="ALGO7")
+    sent: list[dict[str, Any]] = []
+    place = inner.kite.place_order
+    inner.kite.place_order = lambda **kw: (sent.append(kw), place(**kw))[1]
+    b = OnFakeExchange(fake, inner)
+    clock = Clock()
+    b.place(intent("B1"), clock.now)
+    (row,) = fake.orders()
+    assert (row["tag"], row["order_type"], row["product"]) == ("B1", "LIMIT", "MIS")
+    assert (sent[0]["market_protection"], sent[0]["algo_id"]) == (-1, "ALGO7")
+    assert settle(b, clock, "B1")
+
+
+def test_a_429_is_retried_under_the_same_tag_and_never_doubles(fake: FakeKite) -> None:
+    b = OnFakeExchange(fake, kite_broker(fake))
+    clock = Clock()
+    fake.faults.http_error(429, n=2)
+    b.place(intent("B1"), clock.now)  # two refusals, then placed
+    assert [r["tag"] for r in fake.orders()] == ["B1"]
+    fake.faults.http_error(429, n=5)
+    with pytest.raises(RateLimited):
+        b.place(intent("B2"), clock.tick())
+    assert [r["tag"] for r in fake.orders()] == ["B1"]
+
+
+def test_a_send_whose_answer_is_lost_is_found_on_the_book_not_sent_again(
+    fake: FakeKite,
+) -> None:
+    b = OnFakeExchange(fake, kite_broker(fake))
+    clock = Clock()
+    fake.faults.timeout_after_send(1, delay=3.0)  # placed, but the client times out (2 s)
+    with pytest.raises(Disconnected):
+        b.place(intent("B1"), clock.now)
+    with pytest.raises(Disconnected, match="outcome is unknown"):  # too soon to tell
+        b.place(intent("B1"), clock.tick())
+    import time
+
+    time.sleep(0.6)
+    with pytest.raises(DuplicateTag):  # the book has it: adopted, never a second order
+        b.place(intent("B1"), clock.tick())
+    assert [r["tag"] for r in fake.orders()] == ["B1"]
+    assert any(e.kind is BrokerEventKind.FILL for e in settle(b, clock, "B1"))
+
+
+def test_an_exchange_reject_and_a_refused_order_both_reach_the_engine(fake: FakeKite) -> None:
+    b = OnFakeExchange(fake, kite_broker(fake))
+    clock = Clock()
+    fake.faults.reject_next(1, reason="RMS: margin exceeds")
+    b.place(intent("B1"), clock.now)
+    b.place(intent("B2", qty=30), clock.tick())  # not a multiple of the lot: Kite's 400
+    events = b.on_market(clock.tick(), TOUCH)
+    rejects = {e.tag: e.reason for e in events if e.kind is BrokerEventKind.REJECT}
+    assert set(rejects) == {"B1", "B2"} and "margin" in rejects["B1"]
+    with pytest.raises(DuplicateTag):
+        b.place(intent("B2"), clock.tick())
+
+
+def test_an_expired_session_says_so_and_leaks_no_credential(fake: FakeKite) -> None:
+    inner = kite_broker(fake)
+    b = OnFakeExchange(fake, inner)
+    fake.expire_session()
+    with pytest.raises(SessionExpired) as info:
+        b.place(intent("B1"), Clock().now)
+    assert inner.session_expired
+    assert fake.access_token not in str(info.value) and "kitesecret" not in str(info.value)
+
+
+def test_websocket_order_updates_are_applied_without_a_poll(fake: FakeKite) -> None:
+    inner = kite_broker(fake, poll_s=3600.0)
+    b = OnFakeExchange(fake, inner)
+    clock = Clock()
+    b.place(intent("B1"), clock.now)
+    fake.set_quote(CE, 99.5, 100.5)  # fills at once
+    inner.on_market(clock.tick(), TOUCH)  # the first call reads the book once
+    row = dict(fake.orders()[0])
+    inner.take_update(row)  # what the ticker's on_order_update hands over
+    kinds = [e.kind for e in inner.on_market(clock.tick(), TOUCH)]
+    assert kinds == [] or BrokerEventKind.FILL in kinds
+    assert inner.positions() == {CE: 75}

@@ -1,0 +1,183 @@
+"""End to end: `dyntrail live run` as a user starts it, against the local fake Kite, on a
+replayed day: the dry run (live feed, paper broker), real orders through the Kite adapter,
+and a kill -9 in the middle of the day with a restart that resumes from the journal."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import random
+import signal
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from replay import (
+    DAY,
+    INDIA_VIX,
+    IST,
+    NIFTY_50,
+    Replay,
+    candles,
+    chain,
+    ended,
+    live_process,
+    market,
+    states,
+    wait_for,
+)
+
+from fakekite import FakeKite
+
+SEED = 11
+
+
+def config(tmp_path: Path, fake: FakeKite) -> Path:
+    path = tmp_path / "live.toml"
+    path.write_text(
+        f"""
+[live]
+clock = "feed"
+rest_root = "{fake.rest_root}"
+ws_root = "{fake.ws_root}"
+stale_s = 600.0
+poll_s = 0.2
+resend_after_s = 1.0
+""",
+        encoding="utf-8",
+    )
+    return path
+
+
+def session(fake: FakeKite, tmp_path: Path) -> tuple[Replay, list, Path]:
+    history, today = market(SEED)
+    fake.set_time(dt.datetime.combine(DAY, dt.time(9, 0), IST))
+    fake.candles[(NIFTY_50, "minute")], fake.candles[(INDIA_VIX, "minute")] = candles(history)
+    return Replay(fake, []), today, config(tmp_path, fake)
+
+
+def play(
+    replay: Replay,
+    bars: list,
+    run_dir: Path,
+    proc: object,
+    before: Callable[[int], None] | None = None,
+) -> None:
+    """Each minute's ticks, then wait until the session journaled the bar they closed (a
+    replay as fast as the session takes it, never ahead of it)."""
+    done = states(run_dir)
+    for k, b in enumerate(bars):
+        if before is not None:
+            before(k)
+        replay.minute(b)
+        if k:  # this minute's first tick closed the bar before it
+            wait_for(lambda d=done + k: states(run_dir) >= d, 30, f"bar {b.start}")
+
+
+def finish(replay: Replay, bars: list) -> None:
+    last = bars[-1]
+    end = dt.datetime.combine(DAY, dt.time(15, 30, 5), IST)
+    replay.fake.push_tick(NIFTY_50, round(last.close, 2), ts=end)
+
+
+@pytest.fixture
+def fake() -> FakeKite:
+    _, today = market(SEED)
+    with FakeKite("kitekey", "kitesecret", chain(today[0].open)) as f:
+        yield f
+
+
+def outputs_hold_no_secret(run_dir: Path, *texts: str, secrets: list[str]) -> None:
+    for p in run_dir.rglob("*"):
+        if p.is_file():
+            data = p.read_bytes()
+            for s in secrets:
+                assert s.encode() not in data, f"{s!r} in {p}"
+    for t in texts:
+        for s in secrets:
+            assert s not in t
+
+
+@pytest.mark.parametrize("mode", ["--dry-run", "--confirm-live"])
+def test_a_replayed_day_on_the_fake_kite(fake: FakeKite, tmp_path: Path, mode: str) -> None:
+    replay, today, cfg = session(fake, tmp_path)
+    replay.options = {o.instrument_token: o for o in chain(today[0].open)}
+    run_dir = tmp_path / "run"
+    proc = live_process(run_dir, cfg, fake, mode)
+    wait_for(lambda: NIFTY_50 in replay.subscribed(), 60, "the session to subscribe")
+    play(replay, today, run_dir, proc)
+    finish(replay, today)
+    out, err = ended(proc, run_dir)
+    assert proc.returncode == 0, err[-3000:]
+    head = json.loads((run_dir / "journal.jsonl").read_text().splitlines()[0])
+    assert (head["mode"], head["broker"]) == ("live", "paper" if mode == "--dry-run" else "kite")
+    trades = (run_dir / "trades.csv").read_text().splitlines()
+    assert len(trades) > 1, out
+    outputs_hold_no_secret(run_dir, out, err, secrets=[fake.access_token, "kitesecret"])
+    if mode == "--confirm-live":
+        tags = Counter(o["tag"] for o in fake.orders())
+        assert tags and max(tags.values()) == 1  # one order per intent
+        assert fake.positions() == {}  # flat at the broker at the end
+        assert not fake.sessions.valid(fake.api_key, fake.access_token)  # logged out
+
+
+def test_kill_9_mid_day_and_kite_faults_lose_nothing_and_double_nothing(
+    fake: FakeKite, tmp_path: Path
+) -> None:
+    """Real orders through the adapter with Kite's faults armed (429 bursts, a send whose
+    answer is lost, lost order updates, a partial fill, a reject, a dropped WebSocket), and
+    the process killed with SIGKILL at two seeded points of the day and started again on the
+    same folder each time: at the end,
+    one order per tag, every fill at the broker in the journal, flat at the broker."""
+    replay, today, cfg = session(fake, tmp_path)
+    with cfg.open("a", encoding="utf-8") as fh:
+        fh.write("request_timeout_s = 1.0\n")
+    replay.options = {o.instrument_token: o for o in chain(today[0].open)}
+    run_dir = tmp_path / "run"
+    f = fake.faults
+    f.http_error(429, n=2)
+    f.lose_order_updates(3)
+    f.partial_fill_next(75)
+    f.reject_next(1, reason="RMS: margin exceeds")
+    f.timeout_after_send(1, delay=2.0)
+    proc = live_process(run_dir, cfg, fake, "--confirm-live")
+    wait_for(lambda: NIFTY_50 in replay.subscribed(), 60, "the session to subscribe")
+
+    def drop(k: int) -> None:
+        if k == 60:
+            fake.faults.drop_ws()
+            wait_for(lambda: NIFTY_50 not in replay.subscribed(), 30, "the feed to drop")
+            wait_for(lambda: NIFTY_50 in replay.subscribed(), 30, "the feed to reconnect")
+
+    cuts = sorted(random.Random(5).sample(range(30, 340), 2))  # two kills, seeded points
+    done = 0
+    for cut in cuts:
+        play(replay, today[done:cut], run_dir, proc, before=drop if done == 0 else None)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+        wait_for(lambda: NIFTY_50 not in replay.subscribed(), 30, "the dead feed to go")
+        fake.candles[(NIFTY_50, "minute")] += candles(today[done:cut])[0]
+        resumed = (run_dir / "journal.jsonl").read_bytes().count(b'"kind":"resume"')
+        proc = live_process(run_dir, cfg, fake, "--confirm-live")
+        wait_for(
+            lambda n=resumed: (run_dir / "journal.jsonl").read_bytes().count(b'"kind":"resume"')
+            > n,
+            60,
+            "the restart to resume",
+        )
+        wait_for(lambda: NIFTY_50 in replay.subscribed(), 60, "the session to subscribe again")
+        done = cut
+    play(replay, today[done:], run_dir, proc)
+    finish(replay, today)
+    out, err = ended(proc, run_dir)
+    assert proc.returncode == 0, err[-3000:]
+    tags = Counter(o["tag"] for o in fake.orders())
+    assert tags and max(tags.values()) == 1, tags  # one order per intent, across the crash
+    assert fake.positions() == {}
+    events = [json.loads(line) for line in (run_dir / "journal.jsonl").read_text().splitlines()]
+    journaled = {e["fill_id"] for e in events if e["kind"] == "fill"}
+    ours = {o["order_id"] for o in fake.orders()}
+    at_broker = {t.trade_id for t in fake.exchange.trades if t.order.order_id in ours}
+    assert at_broker and at_broker <= journaled  # no fill lost
+    outputs_hold_no_secret(run_dir, out, err, secrets=[fake.access_token, "kitesecret"])

@@ -19,7 +19,8 @@ the speed; the queue is simulated from the measured costs (arrival, start = max(
 previous tick's end), end = start + cost), so "never falls behind" is the largest lag of a tick
 behind its arrival, without waiting the day out.
 
-    python bench/live_latency.py [--seed 11] [--speed 50] [--strikes 5] [--journal fsync|group]
+    python bench/live_latency.py [--seed 11] [--days 10] [--speed 50] [--strikes 5]
+                                 [--journal group|fsync|none]
 """
 
 from __future__ import annotations
@@ -27,7 +28,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import platform
-import statistics
 import sys
 import tempfile
 import time
@@ -72,11 +72,23 @@ class TimedBroker:
         self.inner.place(intent, now)
 
 
-def market(seed: int) -> tuple[list[ClosedBar], list[tuple[dt.datetime, float, float, float, float, float]]]:
+def market(
+    seed: int,
+) -> tuple[list[ClosedBar], list[tuple[dt.datetime, float, float, float, float, float]]]:
     cal = session_days(Config().calendar, DAY - dt.timedelta(days=10), DAY)[0][-4:]
     m = generate(cal, seed=seed)
     ts = m.timestamps.astype("datetime64[s]").astype(object).tolist()
-    rows = list(zip(ts, m.open.tolist(), m.high.tolist(), m.low.tolist(), m.close.tolist(), m.vix.tolist(), strict=True))
+    rows = list(
+        zip(
+            ts,
+            m.open.tolist(),
+            m.high.tolist(),
+            m.low.tolist(),
+            m.close.tolist(),
+            m.vix.tolist(),
+            strict=True,
+        )
+    )
     history = [ClosedBar(t, o, h, lo, c, None, 0) for t, o, h, lo, c, _ in rows if t.date() < DAY]
     return history, [r for r in rows if r[0].date() == DAY]
 
@@ -91,8 +103,18 @@ def chain(spot: float, strikes: int) -> tuple[Instruments, list[dict[str, Any]]]
 
     atm = round(spot / 50) * 50
     rows: list[dict[str, Any]] = [
-        {"instrument_token": NIFTY_50, "tradingsymbol": "NIFTY 50", "exchange": "NSE", "name": "NIFTY 50"},
-        {"instrument_token": INDIA_VIX, "tradingsymbol": "INDIA VIX", "exchange": "NSE", "name": "INDIA VIX"},
+        {
+            "instrument_token": NIFTY_50,
+            "tradingsymbol": "NIFTY 50",
+            "exchange": "NSE",
+            "name": "NIFTY 50",
+        },
+        {
+            "instrument_token": INDIA_VIX,
+            "tradingsymbol": "INDIA VIX",
+            "exchange": "NSE",
+            "name": "INDIA VIX",
+        },
     ]
     token = 30_000_002
     for k in range(-3 * strikes, 3 * strikes + 1):
@@ -124,13 +146,52 @@ def ticks(bars: list[Any], options: list[dict[str, Any]], strikes: int) -> list[
                     if abs(row["strike"] - atm) > 50 * strikes:
                         continue
                     expiry = dt.date.fromisoformat(row["expiry"])
-                    years = max((dt.datetime.combine(expiry, dt.time(15, 30)) - ts).total_seconds(), 60) / 31_536_000
+                    years = (
+                        max((dt.datetime.combine(expiry, dt.time(15, 30)) - ts).total_seconds(), 60)
+                        / 31_536_000
+                    )
                     q = model.quote(spot, row["strike"], row["right"], years, vix)
                     out.append(Tick(row["instrument_token"], ts, q.last, q.bid, q.ask, 1000.0))
     return out
 
 
-def run(seed: int, speed: float, strikes: int, journal_mode: str) -> None:
+def run(seeds: list[int], speed: float, strikes: int, journal_mode: str) -> None:
+    """Each seed's day through a fresh session; the figures pool every day's ticks."""
+    to_order: list[int] = []
+    no_order: list[int] = []
+    lags: list[float] = []
+    total = 0.0
+    n_ticks = n_bars = 0
+    for seed in seeds:
+        a, b, lag, spent, ticks_, bars_ = one_day(seed, speed, strikes, journal_mode)
+        to_order += a
+        no_order += b
+        lags.append(lag)
+        total += spent
+        n_ticks += ticks_
+        n_bars += bars_
+    print(f"python {platform.python_version()}, {platform.machine()}, journal {journal_mode}")
+    print(
+        f"ticks: {n_ticks:,} in {len(seeds)} day(s) ({n_bars} bars), {len(to_order)} with an "
+        f"order; engine time {total:.2f} s, {n_ticks / total:,.0f} ticks/s"
+    )
+    for name, xs in (("tick to order sent", to_order), ("event with no order", no_order)):
+        if xs:
+            q = np.percentile(np.array(xs) / 1e3, [50, 99, 100])
+            print(
+                f"{name:>22}: p50 {q[0]:8.1f} us  p99 {q[1]:8.1f} us  max {q[2]:8.1f} us  "
+                f"(n={len(xs)})"
+            )
+    lag = max(lags)
+    print(
+        f"at {speed:g}x real time: largest lag behind arrival {lag * 1e3:.2f} ms "
+        f"(falls behind: {'yes' if lag > 1.0 else 'no'})"
+    )
+
+
+def one_day(
+    seed: int, speed: float, strikes: int, journal_mode: str
+) -> tuple[list[int], list[int], float, float, int, int]:
     history, bars = market(seed)
     instruments, rows = chain(bars[0][1], strikes)
     day_ticks = ticks(bars, rows, strikes)
@@ -139,13 +200,37 @@ def run(seed: int, speed: float, strikes: int, journal_mode: str) -> None:
     cal = session_days(cfg.calendar, DAY - dt.timedelta(days=10), DAY + dt.timedelta(days=60))[0]
     with tempfile.TemporaryDirectory() as tmp:
         book = TickBook()
-        broker = TimedBroker(PaperBroker(FaultProfile.none(), 0, state_path=Path(tmp) / "broker_state.json"))
+        broker = TimedBroker(
+            PaperBroker(FaultProfile.none(), 0, state_path=Path(tmp) / "broker_state.json")
+        )
         group = 0.05 if journal_mode == "group" else None
-        journal = Journal(Path(tmp) / "journal.jsonl", fsync=True, group_s=group)
+        durable = journal_mode != "none"  # none: the engine's own share, without the disk
+        journal = Journal(Path(tmp) / "journal.jsonl", fsync=durable, group_s=group)
         quotes = LiveQuotes(book, instruments, dt.timedelta(seconds=10))
-        engine = Engine(cfg, spec, cal, quotes, broker, Sinks([Route(journal.emit)]), StreamingFeatures(cfg), 1, ticked=True)  # type: ignore[arg-type]
+        engine = Engine(
+            cfg,
+            spec,
+            cal,
+            quotes,
+            broker,
+            Sinks([Route(journal.emit)]),
+            StreamingFeatures(cfg),
+            1,
+            ticked=True,
+        )  # type: ignore[arg-type]
         _warm(engine, history)
-        s = _Session(cfg, engine, journal, book, instruments, spec, instruments.index("NIFTY"), instruments.vix(), None, DAY)  # type: ignore[arg-type]
+        s = _Session(
+            cfg,
+            engine,
+            journal,
+            book,
+            instruments,
+            spec,
+            instruments.index("NIFTY"),
+            instruments.vix(),
+            None,
+            DAY,
+        )  # type: ignore[arg-type]
         s.vix = bars[0][5]
         no_order: list[int] = []
         to_order: list[int] = []
@@ -165,14 +250,7 @@ def run(seed: int, speed: float, strikes: int, journal_mode: str) -> None:
                 no_order.append(t1 - t0)
         journal.close()
     lag = simulate_lag(day_ticks, costs, speed)
-    total = sum(costs) / 1e9
-    print(f"python {platform.python_version()}, {platform.machine()}, journal {journal_mode}")
-    print(f"ticks: {len(day_ticks):,} in a day ({len(bars)} bars), {len(to_order)} with an order; engine time {total:.2f} s, {len(day_ticks) / total:,.0f} ticks/s")
-    for name, xs in (("tick to order sent", to_order), ("event with no order", no_order)):
-        if xs:
-            q = np.percentile(np.array(xs) / 1e3, [50, 99, 100])
-            print(f"{name:>22}: p50 {q[0]:8.1f} us  p99 {q[1]:8.1f} us  max {q[2]:8.1f} us  (n={len(xs)})")
-    print(f"at {speed:g}x real time: largest lag behind arrival {lag * 1e3:.2f} ms (falls behind: {'yes' if lag > 1.0 else 'no'})")
+    return to_order, no_order, lag, sum(costs) / 1e9, len(day_ticks), len(bars)
 
 
 def simulate_lag(day_ticks: list[Tick], costs: list[int], speed: float) -> float:
@@ -189,12 +267,19 @@ def simulate_lag(day_ticks: list[Tick], costs: list[int], speed: float) -> float
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--seed", type=int, default=11)
+    p.add_argument("--seed", type=int, default=11, help="the first day's seed")
+    p.add_argument("--days", type=int, default=10, help="days replayed (seeds seed, seed+1, ...)")
     p.add_argument("--speed", type=float, default=50.0)
     p.add_argument("--strikes", type=int, default=5)
-    p.add_argument("--journal", choices=["fsync", "group"], default="fsync")
+    p.add_argument(
+        "--journal",
+        choices=["group", "fsync", "none"],
+        default="group",
+        help="group: the live runner's group commit; fsync: every line at once; "
+        "none: no fsync (the engine's own share of the latency)",
+    )
     a = p.parse_args()
-    run(a.seed, a.speed, a.strikes, a.journal)
+    run(list(range(a.seed, a.seed + a.days)), a.speed, a.strikes, a.journal)
 
 
 if __name__ == "__main__":

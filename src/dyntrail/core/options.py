@@ -24,14 +24,16 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from dyntrail.core import bsm_scalar
+from dyntrail.core.bsm_scalar import DAYS_PER_YEAR as DAYS_PER_YEAR
+from dyntrail.core.bsm_scalar import IV_MAX as IV_MAX
+from dyntrail.core.bsm_scalar import IV_MIN as IV_MIN
+
 FloatArray = npt.NDArray[np.float64]
 
-DAYS_PER_YEAR = 365.0
-IV_MIN = 1e-4
-IV_MAX = 5.0
-_IV_MAX_ITER = 200
-_IV_REL_TOL = 1e-12
-_ITM_NOISE_ULPS = 64.0
+_IV_MAX_ITER = bsm_scalar.IV_MAX_ITER
+_IV_REL_TOL = bsm_scalar.IV_REL_TOL
+_ITM_NOISE_ULPS = bsm_scalar.ITM_NOISE_ULPS
 
 # math.erfc is correctly rounded to within an ulp or two; numpy has no erf. Elementwise cost is
 # ~0.1 µs, irrelevant for option chains of a few hundred strikes.
@@ -78,6 +80,17 @@ def norm_pdf(x: npt.ArrayLike) -> FloatArray:
     """Standard normal density."""
     z = np.asarray(x, dtype=np.float64)
     return np.asarray(_INV_SQRT_2PI * np.exp(-0.5 * z * z), dtype=np.float64)
+
+
+def _floats(*values: object) -> tuple[float, ...] | None:
+    """The values as floats when each is one plain finite number (one option, for the scalar
+    twins in ``bsm_scalar``); None otherwise (arrays, bools, NaN: the array code checks them)."""
+    out = []
+    for v in values:
+        if not (isinstance(v, float) or type(v) is int) or not math.isfinite(v):
+            return None  # (np.float64 is a float)
+        out.append(float(v))
+    return tuple(out)
 
 
 def _right(right: OptionRight | str) -> OptionRight:
@@ -244,6 +257,12 @@ def bsm_greeks(
     """Black–Scholes–Merton price, delta (∂/∂S), gamma, vega (per vol point) and theta (per
     calendar day, S fixed); see ``Greeks`` for each convention."""
     w = _right(right).sign
+    one = _floats(spot, strike, t_years, vol, r, q)
+    if one is not None and one[0] > 0 and one[1] > 0 and one[2] >= 0 and one[3] > 0:
+        # one option (an exit's price on the engine's path): the same, bit for bit
+        s1, k1, t1, v1, r1, q1 = one
+        out = bsm_scalar.greeks(w, s1, k1, t1, v1, r1, r1 - q1)
+        return Greeks(*(np.asarray(x) for x in out))
     s, k, t, v, rr, qq = _arrays(spot, strike, t_years, vol, r, q)
     _validate(s, k, t, v)
     return _greeks(w, s, k, t, v, rr, rr - qq)
@@ -347,6 +366,12 @@ def bsm_implied_vol(
     ``F = S e^{(r−q)T}``. NaN exactly as for ``black76_implied_vol``: here the lower bound is
     ``max(ω(S e^{−qT} − K e^{−rT}), 0)`` and the upper ``S e^{−qT}`` (CE) or ``K e^{−rT}`` (PE)."""
     w = _right(right).sign
+    one = _floats(price, spot, strike, t_years, r, q)
+    if one is not None and one[1] > 0 and one[2] > 0 and one[3] >= 0:
+        # one option (an exit's price on the engine's path): the same, bit for bit
+        p1, s1, k1, t1, r1, q1 = one
+        target, forward = p1 * float(np.exp(r1 * t1)), s1 * float(np.exp((r1 - q1) * t1))
+        return np.asarray(bsm_scalar.solve_iv(w, target, forward, k1, t1))
     p, s, k, t, rr, qq = _arrays(price, spot, strike, t_years, r, q)
     _validate(s, k, t, None)
     return _solve_iv(w, p * np.exp(rr * t), s * np.exp((rr - qq) * t), k, t)

@@ -168,3 +168,40 @@ def test_websocket_order_updates_are_applied_without_a_poll(fake: FakeKite) -> N
     kinds = [e.kind for e in inner.on_market(clock.tick(), TOUCH)]
     assert kinds == [] or BrokerEventKind.FILL in kinds
     assert inner.positions() == {CE: 75}
+
+
+def test_a_5xx_on_a_send_is_an_unknown_outcome_never_a_refusal(fake: FakeKite) -> None:
+    """An OrderException that comes as a 500 may have been taken: never booked as a reject
+    (its fills would be lost); the tag is resent only after the book says it is not there."""
+    b = OnFakeExchange(fake, kite_broker(fake))
+    clock = Clock()
+    fake.faults.http_error(500, n=1, error_type="OrderException")
+    with pytest.raises(Disconnected):
+        b.place(intent("B1"), clock.now)
+    import time
+
+    time.sleep(0.6)
+    b.place(intent("B1"), clock.tick())  # not on the book: sent again, under its tag
+    assert [r["tag"] for r in fake.orders()] == ["B1"]
+    assert not [e for e in b.on_market(clock.tick(), TOUCH) if e.kind is BrokerEventKind.REJECT]
+
+
+def test_a_cancel_kite_refuses_while_the_order_works_is_not_taken_for_done(
+    fake: FakeKite,
+) -> None:
+    b = OnFakeExchange(fake, kite_broker(fake))
+    clock = Clock()
+    b.place(intent("B1", limit=95.0), clock.now)  # rests
+    fake.faults.http_error(400, n=1, error_type="InputException")
+    with pytest.raises(Disconnected, match="not taken yet"):
+        b.cancel("B1", clock.tick())
+    b.cancel("B1", clock.tick())  # the retry goes through
+    assert fake.orders()[0]["status"] == "CANCELLED"
+
+
+def test_reads_kite_throttles_are_unknown_not_a_crash(fake: FakeKite) -> None:
+    b = OnFakeExchange(fake, kite_broker(fake))
+    fake.faults.http_error(429, n=10, paths="all")
+    with pytest.raises(Disconnected):
+        b.order_book()
+    fake.faults.clear()

@@ -121,7 +121,7 @@ class KiteFeed:
         ticker.on_close = lambda ws, code, reason: self.connected.clear()
         ticker.on_error = lambda ws, code, reason: self._note(f"error {code}: {reason}")
         ticker.on_reconnect = self._on_reconnect
-        ticker.on_noreconnect = lambda ws: self._note("gave up reconnecting")
+        ticker.on_noreconnect = self._on_noreconnect
         if on_order_update is not None:
             ticker.on_order_update = lambda ws, data: on_order_update(data)
 
@@ -134,10 +134,24 @@ class KiteFeed:
         new = sorted(set(int(t) for t in tokens) - self.tokens)
         if not new:
             return
-        self.tokens.update(new)
+        self.tokens.update(new)  # a reconnect subscribes all of them (``_on_connect``)
         if self.connected.is_set():
-            self.ticker.subscribe(new)
-            self.ticker.set_mode(self.ticker.MODE_FULL, new)
+            self._on_reactor(lambda: self._send_subscribe(new))
+
+    def _send_subscribe(self, tokens: list[int]) -> None:
+        """On the ticker's thread (Twisted is not thread-safe); a socket that just dropped is
+        not an error here: the reconnect subscribes everything."""
+        try:
+            self.ticker.subscribe(tokens)
+            self.ticker.set_mode(self.ticker.MODE_FULL, tokens)
+        except Exception as exc:
+            self._note(f"subscribe failed ({type(exc).__name__}): the reconnect will")
+
+    @staticmethod
+    def _on_reactor(fn: Callable[[], object]) -> None:
+        from twisted.internet import reactor
+
+        reactor.callFromThread(fn)
 
     def drain(self, timeout: float) -> list[Tick]:
         """The ticks that came since the last call, waiting up to ``timeout`` for the first."""
@@ -169,6 +183,20 @@ class KiteFeed:
         if tokens:
             ws.subscribe(tokens)
             ws.set_mode(ws.MODE_FULL, tokens)
+
+    def _on_noreconnect(self, ws: Any) -> None:
+        """The ticker gave up its retries: start it again (a live session never stays blind;
+        meanwhile the feed is stale and no entry goes out)."""
+        self._note("the ticker gave up reconnecting: connecting again")
+        timer = threading.Timer(5.0, lambda: self._on_reactor(self._reconnect))
+        timer.daemon = True
+        timer.start()
+
+    def _reconnect(self) -> None:
+        try:
+            self.ticker.connect(threaded=True)
+        except Exception as exc:
+            self._note(f"connect failed ({type(exc).__name__})")
 
     def _on_reconnect(self, ws: Any, attempts: int) -> None:
         self.reconnects += 1

@@ -205,8 +205,10 @@ class KiteBroker:
                 variety=self.settings.variety,
                 order_id=row["order_id"],
             )
-        except _Refused:  # it ended meanwhile (filled, cancelled): nothing left to cancel
-            return
+        except _Refused as exc:  # ended meanwhile (nothing to cancel), or still being processed
+            self._take_book()
+            if str(self._rows[str(row["order_id"])].get("status")) not in _ENDED:
+                raise Disconnected(f"cancel {tag}: not taken yet ({exc}); try again") from None
 
     def order_book(self) -> list[BrokerOrder]:
         self._take_book()
@@ -259,6 +261,15 @@ class KiteBroker:
             if tag and r["tradingsymbol"] == instrument and str(r.get("status")) not in _ENDED:
                 self._expired_tags.add(tag)
                 self.cancel(tag, now)
+
+    def unsure(self, tags: list[str]) -> None:
+        """Tags a restart found sent but not settled: any the day's book does not hold yet is
+        not sent again before ``resend_after_s`` (Kite's book can lag an order in flight)."""
+        self._take_book()
+        now = self._wall()
+        for tag in tags:
+            if tag not in self._ids:
+                self._unsure.setdefault(tag, now)
 
     # ------------------------------------------------------------------ WebSocket updates
 
@@ -410,20 +421,27 @@ class KiteBroker:
                 if code == 429:
                     self._sleep(self.settings.backoff_s * 2**attempt)
                     continue
-                raise self._failure(what, exc) from None
+                raise self._failure(what, exc, order_call) from None
             except requests.exceptions.RequestException as exc:
                 raise Disconnected(f"{what}: no answer from Kite ({type(exc).__name__})") from None
+            except Exception as exc:  # the client choking on a reply: its outcome is unknown
+                raise Disconnected(f"{what}: unreadable answer ({type(exc).__name__})") from None
+        if not order_call:  # a read that cannot be made now: as if unanswered, never a crash
+            raise Disconnected(f"{what}: Kite answered 429 (too many requests) {attempt + 1} times")
         raise RateLimited(f"{what}: Kite answered 429 (too many requests) {attempt + 1} times")
 
-    def _failure(self, what: str, exc: Exception) -> Exception:
+    def _failure(self, what: str, exc: Exception, order_call: bool) -> Exception:
+        """Kite's error in the protocol's terms. Only a 4xx (bad input, margins, a finished
+        order) is a refusal, and only for an order call: anything else (a 5xx of any type, a
+        read that failed) may or may not have happened and is ``Disconnected``."""
         code = getattr(exc, "code", None)
         text = f"{what}: Kite {code} {type(exc).__name__}: {exc}"
-        if isinstance(exc, kex.TokenException):
+        if isinstance(exc, kex.TokenException) or code == 403:
             self.session_expired = True
             return SessionExpired(text + " (log in again: dyntrail live login)")
-        if isinstance(exc, (kex.NetworkException, kex.GeneralException, kex.DataException)):
-            return Disconnected(text)
-        return _Refused(text)
+        if order_call and isinstance(code, int) and 400 <= code < 500:
+            return _Refused(text)
+        return Disconnected(text)
 
     def _advance(self, now: dt.datetime) -> None:
         if self.clock is not None and now < self.clock:

@@ -156,6 +156,8 @@ def run_live(
         else:
             journal.emit(_header(config_text, day, spec, dry_run))
         engine.market.last_vix = vix_now
+        if isinstance(broker, KiteBroker):  # sent before the restart, not settled: no quick resend
+            broker.unsure([*engine.orders.live, *engine.orders.recovered])
         session = _Session(cfg, engine, journal, book, instruments, spec, index, vix, tz, day)
         session.vix = vix_now
         session.feed_time = max(session.feed_time, begin)

@@ -62,7 +62,8 @@ def fake() -> Iterator[FakeKite]:
 
 def kite_broker(fake: FakeKite, **settings: Any) -> KiteBroker:
     kite = KiteConnect(fake.api_key, access_token=fake.access_token, root=fake.rest_root, timeout=2)
-    opts = {"poll_s": 0.0, "resend_after_s": 0.5, "backoff_s": 0.05, **settings}
+    # the contract's tags (B1, S1) are not the engine's (D250103P01E1): count any as ours
+    opts = {"poll_s": 0.0, "resend_after_s": 0.5, "backoff_s": 0.05, "tags": ".", **settings}
     return KiteBroker(kite, KiteSettings(**opts))
 
 
@@ -205,3 +206,16 @@ def test_reads_kite_throttles_are_unknown_not_a_crash(fake: FakeKite) -> None:
     with pytest.raises(Disconnected):
         b.order_book()
     fake.faults.clear()
+
+
+def test_orders_placed_by_hand_on_the_account_are_not_ours(fake: FakeKite) -> None:
+    """The engine's broker reads only its own tags: an order another program (or a person)
+    placed on the same account, with a tag of its own, is no order of the engine's."""
+    kite = KiteConnect(fake.api_key, access_token=fake.access_token, root=fake.rest_root)
+    kite.place_order(
+        variety="regular", exchange="NFO", tradingsymbol=CE, transaction_type="BUY",
+        quantity=25, product="MIS", order_type="LIMIT", price=95.0, tag="manual1",
+    )  # fmt: skip
+    engine_broker = KiteBroker(kite, KiteSettings(poll_s=0.0))
+    assert engine_broker.order_book() == []
+    assert engine_broker.on_market(T0 + dt.timedelta(seconds=1), TOUCH) == []

@@ -40,9 +40,13 @@ class ClientTag(str):
         return super().__new__(cls, value)
 
 
+# The tags ``client_tag`` makes: an order placed by hand or by another program on the same
+# account (no tag, or one of its own) is not ours.
+OUR_TAGS = r"^D\d{6}P\d{2,4}[A-Z]\d{1,3}(?:Q\d{1,2})?$"
+
+
 def is_client_tag(value: object) -> bool:
-    """Whether ``value`` is a valid client tag (an order placed by hand at the broker has none,
-    or one of its own)."""
+    """Whether ``value`` is a valid client tag (1-20 letters and digits)."""
     return isinstance(value, str) and _TAG_RE.match(value) is not None
 
 

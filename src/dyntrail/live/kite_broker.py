@@ -27,6 +27,7 @@ import collections
 import datetime as dt
 import logging
 import math
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -56,6 +57,7 @@ from dyntrail.execution.orders import (
     OrderType,
     check_prices,
 )
+from dyntrail.execution.tags import OUR_TAGS
 from dyntrail.live.kite_rows import (
     KiteRow,
     Told,
@@ -98,6 +100,7 @@ class KiteSettings:
     burst: int = 2
     tries_429: int = 3
     backoff_s: float = 0.25
+    tags: str = OUR_TAGS  # the orders that are ours (a regex on Kite's tag)
 
 
 class KiteBroker:
@@ -129,6 +132,7 @@ class KiteBroker:
         self._expired_tags: set[str] = set()
         self._updates: collections.deque[KiteRow] = collections.deque()
         self._book_read = False
+        self._ours = re.compile(s.tags)
         self._last_poll = -math.inf
 
     # ------------------------------------------------------------------ the protocol
@@ -212,7 +216,7 @@ class KiteBroker:
 
     def order_book(self) -> list[BrokerOrder]:
         self._take_book()
-        out = [self._row(r) for r in self._rows.values() if our_tag(r) is not None]
+        out = [self._row(r) for r in self._rows.values() if self._our(r) is not None]
         return out + list(self._refused.values())
 
     def positions(self) -> dict[str, int]:
@@ -232,10 +236,10 @@ class KiteBroker:
         working = any(not self._told_of(t).ended for t in self._ids)
         if working and self._wall() - self._last_poll >= self.settings.poll_s:
             self._take_book()
-            rows = [r for r in self._rows.values() if our_tag(r) is not None]
+            rows = [r for r in self._rows.values() if self._our(r) is not None]
         events: list[BrokerEvent] = []
         for r in rows:
-            tag = our_tag(r)
+            tag = self._our(r)
             if tag is None or self._told_of(tag).ended:
                 continue
             br = self._row(r)
@@ -257,7 +261,7 @@ class KiteBroker:
         self._expired.add(instrument)
         self._take_book()
         for r in list(self._rows.values()):
-            tag = our_tag(r)
+            tag = self._our(r)
             if tag and r["tradingsymbol"] == instrument and str(r.get("status")) not in _ENDED:
                 self._expired_tags.add(tag)
                 self.cancel(tag, now)
@@ -281,7 +285,7 @@ class KiteBroker:
         latest: dict[str, KiteRow] = {}
         while self._updates:
             r = self._updates.popleft()
-            tag = our_tag(r)
+            tag = self._our(r)
             if tag is None or "order_id" not in r:
                 continue
             oid = str(r["order_id"])
@@ -299,7 +303,7 @@ class KiteBroker:
         for r in orders:
             oid = str(r["order_id"])
             self._rows[oid] = r
-            tag = our_tag(r)
+            tag = self._our(r)
             if tag is not None:
                 known = self._ids.setdefault(tag, oid)
                 if known != oid:
@@ -314,7 +318,7 @@ class KiteBroker:
         self._trades = by_order
 
     def _row(self, r: KiteRow) -> BrokerOrder:
-        tag = our_tag(r)
+        tag = self._our(r)
         oid = str(r["order_id"])
         tz = self.clock.tzinfo if self.clock is not None else None
         fills = fills_of(self._trades.get(oid, []), tz)
@@ -344,6 +348,9 @@ class KiteBroker:
         if oid is None or oid not in self._rows:
             raise UnknownOrder(f"{what} {tag}: the broker holds no order with that tag")
         return self._rows[oid]
+
+    def _our(self, row: KiteRow) -> str | None:
+        return our_tag(row, self._ours)
 
     def _told_of(self, tag: str) -> Told:
         told = self._told.get(tag)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,9 +17,11 @@ from typing import Any
 from dyntrail.core.order_pricing import OrderSide
 from dyntrail.execution.broker import BookFill, BrokerEvent, BrokerEventKind, BrokerOrder
 from dyntrail.execution.orders import BrokerOrderId, ClientTag, OrderState, OrderType
-from dyntrail.execution.tags import is_client_tag
+from dyntrail.execution.tags import OUR_TAGS, is_client_tag
 
 KiteRow = Mapping[str, Any]
+_OURS = re.compile(OUR_TAGS)
+_ANY = re.compile(r".")
 
 # Kite's order statuses (the documented ones and the transient states of the OMS).
 _WAITING = frozenset(
@@ -45,12 +48,13 @@ def stamp(value: Any, tz: dt.tzinfo | None) -> dt.datetime | None:
     return ts.replace(tzinfo=tz) if ts.tzinfo is None else ts.astimezone(tz)
 
 
-def our_tag(row: KiteRow) -> ClientTag | None:
-    """The row's tag when it is one of ours (1–20 of [A-Za-z0-9]); manual orders have none."""
+def our_tag(row: KiteRow, ours: re.Pattern[str] = _OURS) -> ClientTag | None:
+    """The row's tag when it is one of ours (``ours``: the engine's tags by default); an order
+    placed by hand or by another program on the account has none, or one of its own."""
     tag = row.get("tag")
     if not tag and row.get("tags"):
         tag = row["tags"][0]
-    if isinstance(tag, str) and is_client_tag(tag):
+    if isinstance(tag, str) and is_client_tag(tag) and ours.match(tag):
         return ClientTag(tag)
     return None
 
@@ -111,9 +115,9 @@ def book_row(
     expired: bool = False,
 ) -> BrokerOrder:
     """The protocol's row of one of our Kite orders (``our_tag(row)`` is not None)."""
-    tag = our_tag(row)
+    tag = our_tag(row, _ANY)
     if tag is None:
-        raise ValueError(f"order {row.get('order_id')} has no tag of ours")
+        raise ValueError(f"order {row.get('order_id')} has no client tag")
     filled = sum(f.qty for f in fills)
     avg = math.fsum(f.qty * f.price for f in fills) / filled if filled else 0.0
     state = state_of(row, expired, triggered)

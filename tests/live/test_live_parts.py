@@ -257,3 +257,19 @@ def test_a_quiet_feed_lets_no_entry_out_and_the_gate_says_why() -> None:
     feed.quiet = 0.1
     s.watch_feed(at(10, 1))
     assert not e.risk.entry_refusal(0) and got.of(TradingStateChanged)[-1].state == "active"
+
+
+def test_a_tick_without_the_exchange_time_never_moves_a_replay_clock() -> None:
+    """Right after a reconnect the ticker can deliver quote-mode ticks with no timestamp: they
+    take the wall's time, which must not end a replayed session (market time from the ticks)."""
+    from zoneinfo import ZoneInfo
+
+    from dyntrail.live.feed import tick_of
+
+    ist = ZoneInfo("Asia/Kolkata")
+    raw = {"instrument_token": 256265, "last_price": 23500.0, "tradable": False}
+    unstamped = tick_of(raw, ist, wall=lambda: 1_900_000_000.0)
+    assert not unstamped.stamped and unstamped.ts.year == 2030
+    when = dt.datetime(2025, 1, 3, 9, 20, tzinfo=ist)
+    stamped = tick_of({**raw, "exchange_timestamp": when}, ist)
+    assert stamped.stamped and stamped.ts == when.replace(tzinfo=None)

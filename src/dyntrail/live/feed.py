@@ -28,7 +28,9 @@ _NAN = math.nan
 @dataclass(frozen=True, slots=True)
 class Tick:
     """One instrument's tick: naive exchange time, last price, best bid and ask (0 when the
-    book has none; an index has neither) and the day's traded volume so far (None: an index)."""
+    book has none; an index has neither) and the day's traded volume so far (None: an index).
+    ``stamped``: the exchange gave its time (a tick in a mode without one, as right after a
+    reconnect, has the wall's, which never moves a replay's market time)."""
 
     token: int
     ts: dt.datetime
@@ -36,6 +38,7 @@ class Tick:
     bid: float
     ask: float
     volume: float | None
+    stamped: bool = True
 
 
 def tick_of(raw: dict[str, Any], tz: dt.tzinfo, wall: Callable[[], float] = time.time) -> Tick:
@@ -58,6 +61,7 @@ def tick_of(raw: dict[str, Any], tz: dt.tzinfo, wall: Callable[[], float] = time
         bid,
         ask,
         float(volume) if volume is not None else None,
+        isinstance(stamp, dt.datetime),
     )
 
 

@@ -270,7 +270,7 @@ class _Session:
 
     def take(self, tick: Tick, on_bar: Callable[[Engine, int, int], None] | None) -> None:
         self.book.put(tick)
-        if tick.ts > self.feed_time:
+        if tick.stamped and tick.ts > self.feed_time:  # (a wall-clock stamp is no market time)
             self.feed_time = tick.ts
         if tick.token == self.vix_listed.token:
             self.vix = tick.last

@@ -39,19 +39,18 @@ import numpy as np
 from dyntrail.core.config import Config
 from dyntrail.core.config_load import parse_config
 from dyntrail.core.contracts import is_monthly_expiry, next_expiry
-from dyntrail.core.features import StreamingFeatures
 from dyntrail.core.options import OptionRight
 from dyntrail.data.calendar import session_days
 from dyntrail.data.options_synth import QuoteModelParams, SyntheticQuotes
 from dyntrail.data.synthetic import generate
-from dyntrail.engine import Engine, Route, Sinks
+from dyntrail.engine import Route, Sinks
 from dyntrail.execution.paper import FaultProfile, PaperBroker
 from dyntrail.instruments import load_instrument
 from dyntrail.journal import Journal
 from dyntrail.live.bars import ClosedBar
 from dyntrail.live.feed import LiveQuotes, Tick, TickBook
 from dyntrail.live.instruments import Instruments
-from dyntrail.runners.live import _Session, _warm
+from dyntrail.runners.live import Session, live_engine
 
 DAY = dt.date(2025, 1, 3)
 NIFTY_50, INDIA_VIX = 256265, 264969
@@ -207,19 +206,9 @@ def one_day(
         durable = journal_mode != "none"  # none: the engine's own share, without the disk
         journal = Journal(Path(tmp) / "journal.jsonl", fsync=durable, group_s=group)
         quotes = LiveQuotes(book, instruments, dt.timedelta(seconds=10))
-        engine = Engine(
-            cfg,
-            spec,
-            cal,
-            quotes,
-            broker,
-            Sinks([Route(journal.emit)]),
-            StreamingFeatures(cfg),
-            1,
-            ticked=True,
-        )  # type: ignore[arg-type]
-        _warm(engine, history)
-        s = _Session(
+        sinks = Sinks([Route(journal.emit)])
+        engine = live_engine(cfg, spec, cal, quotes, broker, sinks, history)  # type: ignore[arg-type]
+        s = Session(
             cfg,
             engine,
             journal,

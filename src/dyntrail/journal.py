@@ -27,7 +27,7 @@ import os
 import threading
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
@@ -294,7 +294,9 @@ class Journal:
 
 
 _INTENTS: frozenset[type[Event]] = frozenset({OrderSent, OrderCancel, CommandApplied, KillSwitch})
-_INTENT_KINDS = frozenset({"order", "order_cancel", "command", "kill_switch"})
+_INTENT_KINDS = frozenset(
+    next(str(f.default) for f in fields(c) if f.name == "kind") for c in _INTENTS
+)
 
 
 class _Committer:

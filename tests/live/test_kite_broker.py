@@ -158,17 +158,20 @@ def test_an_expired_session_says_so_and_leaks_no_credential(fake: FakeKite) -> N
 
 
 def test_websocket_order_updates_are_applied_without_a_poll(fake: FakeKite) -> None:
+    """With no poll due, an order update from the WebSocket alone brings the fill (its trades
+    read once); without the update nothing is heard."""
     inner = kite_broker(fake, poll_s=3600.0)
     b = OnFakeExchange(fake, inner)
     clock = Clock()
-    b.place(intent("B1"), clock.now)
-    fake.set_quote(CE, 99.5, 100.5)  # fills at once
-    inner.on_market(clock.tick(), TOUCH)  # the first call reads the book once
-    row = dict(fake.orders()[0])
-    inner.take_update(row)  # what the ticker's on_order_update hands over
-    kinds = [e.kind for e in inner.on_market(clock.tick(), TOUCH)]
-    assert kinds == [] or BrokerEventKind.FILL in kinds
-    assert inner.positions() == {CE: 75}
+    b.place(intent("B1", limit=95.0), clock.now)  # rests
+    assert inner.on_market(clock.tick(), TOUCH) == []  # no poll due, no update: nothing
+    inner.take_update(dict(fake.orders()[0]))  # OPEN, as the ticker hands it over
+    assert [e.kind for e in inner.on_market(clock.tick(), TOUCH)] == [BrokerEventKind.ACK]
+    fake.set_quote(CE, 94.0, 95.0)  # fills at once at the exchange
+    assert inner.on_market(clock.tick(), TOUCH) == []  # no poll due, no update: nothing yet
+    inner.take_update(dict(fake.orders()[0]))  # COMPLETE
+    fills = [e for e in inner.on_market(clock.tick(), TOUCH) if e.kind is BrokerEventKind.FILL]
+    assert [(f.qty, f.price) for f in fills] == [(75, 95.0)]
 
 
 def test_a_5xx_on_a_send_is_an_unknown_outcome_never_a_refusal(fake: FakeKite) -> None:

@@ -239,7 +239,7 @@ def test_a_quiet_feed_lets_no_entry_out_and_the_gate_says_why() -> None:
     from dyntrail.core.features import StreamingFeatures
     from dyntrail.engine import Engine
     from dyntrail.runners.drive import ModelQuotes
-    from dyntrail.runners.live import _Session
+    from dyntrail.runners.live import Session
     from engine.factories import make_broker, make_run, make_sinks
 
     cfg = Config()
@@ -247,7 +247,7 @@ def test_a_quiet_feed_lets_no_entry_out_and_the_gate_says_why() -> None:
     sinks, got = make_sinks()
     e = Engine(cfg, run.spec, run.trading_days, ModelQuotes(cfg), make_broker(), sinks,
                StreamingFeatures(cfg), 1, ticked=True)  # fmt: skip
-    s = _Session(cfg, e, None, None, None, run.spec, None, None, None, D)  # type: ignore[arg-type]
+    s = Session(cfg, e, None, None, None, run.spec, None, None, None, D)  # type: ignore[arg-type]
     feed = s.feed = QuietFeed()  # type: ignore[assignment]
     feed.quiet = cfg.live.stale_s + 1
     s.watch_feed(at(10, 0))

@@ -21,8 +21,10 @@ has one shape (``tag, state, filled, flagged``); ``day_start`` names its ``under
 
 from __future__ import annotations
 
-from dataclasses import MISSING, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar
+
+from dyntrail.core.fast_init import fast_init
 
 SCHEMA_VERSION = 2
 
@@ -57,36 +59,7 @@ def _kind(name: str) -> Any:
 def _register(*classes: type[Event]) -> None:
     for cls in classes:
         Event.KINDS.setdefault(str(cls.__dataclass_fields__["kind"].default), cls)
-        _fast_init(cls)
-
-
-def _fast_init(cls: type[Event]) -> None:
-    """Give an event class an ``__init__`` that writes its fields straight into the instance's
-    ``__dict__``.
-
-    A frozen dataclass's own ``__init__`` sets each field through ``object.__setattr__``, a call
-    per field (a ``fill`` has 24), and a backtest makes an event for every journal line. This one
-    takes the same keyword-only parameters with the same defaults (a missing or unknown key is
-    the same ``TypeError``) and stores them in field order (``ts``, ``kind``, then the class's
-    own: the order the journal writes them in). The class stays frozen: only ``__init__``
-    writes."""
-    if hasattr(cls, "__post_init__"):  # none in the schema; such a class keeps its own
-        return
-    params, lines, env = [], [], {}
-    for f in fields(cls):
-        if f.default_factory is not MISSING or not f.init:  # (as above)
-            return
-        if f.default is MISSING:
-            params.append(f.name)
-        else:
-            env[f"_d_{f.name}"] = f.default
-            params.append(f"{f.name}=_d_{f.name}")
-        lines.append(f"    d[{f.name!r}] = {f.name}\n")
-    src = f"def __init__(self, *, {', '.join(params)}):\n    d = self.__dict__\n" + "".join(lines)
-    exec(src, env)  # as ``dataclasses`` makes the one it replaces
-    init = env["__init__"]
-    init.__qualname__ = f"{cls.__qualname__}.__init__"
-    cls.__init__ = init  # type: ignore[method-assign]
+        fast_init(cls)
 
 
 # ---------------------------------------------------------------------------- the run's records

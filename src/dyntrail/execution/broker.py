@@ -32,9 +32,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NamedTuple, Protocol
 
+from dyntrail.core.fast_init import fast_init
 from dyntrail.core.order_pricing import OrderSide
 from dyntrail.errors import BrokerError
-from dyntrail.execution.intents import slot_init
 from dyntrail.execution.orders import (
     BrokerOrderId,
     ClientTag,
@@ -89,7 +89,7 @@ _ACK, _FILL, _TRIGGERED = BrokerEventKind.ACK, BrokerEventKind.FILL, BrokerEvent
 _SUBMITTED, _UNKNOWN = OrderState.SUBMITTED, OrderState.UNKNOWN
 
 
-@slot_init
+@fast_init
 @dataclass(frozen=True, slots=True)
 class BrokerEvent:
     """One update from the broker; ``ts`` is the market time at which the broker acted. A fill

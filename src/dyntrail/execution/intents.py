@@ -14,42 +14,11 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import math
-from dataclasses import MISSING, dataclass, fields
-from typing import Any, TypeVar
+from dataclasses import dataclass
+from typing import Any
 
+from dyntrail.core.fast_init import fast_init
 from dyntrail.core.order_pricing import OrderSide, TickRounding, round_to_tick
-
-_T = TypeVar("_T")
-
-
-def slot_init(cls: type[_T]) -> type[_T]:
-    """Give a frozen, slotted dataclass an ``__init__`` that sets each field through its slot's
-    own setter, not ``object.__setattr__`` (the dataclass's way round its frozen
-    ``__setattr__``): half the cost, and several of these are made for every order. The
-    parameters, defaults and ``__post_init__`` call are the dataclass's; a class with a field
-    that is not a plain init parameter (a default factory, ``init=False``, keyword-only) keeps
-    its own ``__init__``."""
-    env: dict[str, Any] = {}
-    params, body = [], []
-    own = fields(cls)  # type: ignore[arg-type]
-    if len(own) != len(cls.__dataclass_fields__):  # type: ignore[attr-defined]  # an InitVar
-        return cls
-    for f in own:
-        if f.default_factory is not MISSING or not f.init or f.kw_only:
-            return cls
-        env[f"_set_{f.name}"] = cls.__dict__[f.name].__set__
-        if f.default is MISSING:
-            params.append(f.name)
-        else:
-            env[f"_d_{f.name}"] = f.default
-            params.append(f"{f.name}=_d_{f.name}")
-        body.append(f"    _set_{f.name}(self, {f.name})\n")
-    if hasattr(cls, "__post_init__"):
-        body.append("    self.__post_init__()\n")
-    exec(f"def __init__(self, {', '.join(params)}):\n{''.join(body)}", env)  # as dataclass does
-    env["__init__"].__qualname__ = f"{cls.__qualname__}.__init__"
-    cls.__init__ = env["__init__"]  # type: ignore[method-assign]
-    return cls
 
 
 class OrderType(enum.StrEnum):
@@ -60,7 +29,7 @@ class OrderType(enum.StrEnum):
     STOP_LIMIT = "stop_limit"
 
 
-@slot_init
+@fast_init
 @dataclass(frozen=True, slots=True)
 class OrderIntent:
     """What the engine asks a broker to do; ``decision_price`` is what the rule expected.
@@ -85,7 +54,7 @@ class OrderIntent:
     tick: float | None = None
 
 
-@slot_init
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Fill:
     """One execution of (part of) an order."""

@@ -233,7 +233,7 @@ class KiteBroker:
         came on the WebSocket are applied; the book is read when a poll is due."""
         self._advance(now)
         rows = self._drain_updates()
-        working = any(not self._told_of(t).ended for t in self._ids)
+        working = any(t not in self._told or not self._told[t].ended for t in self._ids)
         if working and self._wall() - self._last_poll >= self.settings.poll_s:
             self._take_book()
             rows = [r for r in self._rows.values() if self._our(r) is not None]

@@ -39,6 +39,7 @@ from dyntrail.core.features import StreamingFeatures
 from dyntrail.core.options import OptionRight
 from dyntrail.engine import Engine, Route, Sinks
 from dyntrail.engine.commands import Kill
+from dyntrail.engine.ports import Broker
 from dyntrail.errors import ConfigError, JournalError
 from dyntrail.execution.paper import FaultProfile, PaperBroker
 from dyntrail.journal import SCHEMA_VERSION, Journal, config_hash, read_journal
@@ -133,24 +134,13 @@ def run_live(
         broker = PaperBroker(FaultProfile.none(), 0, state_path=run_dir / "broker_state.json")
     else:
         broker = KiteBroker(kite, _settings(cfg))
-    features = StreamingFeatures(cfg)
     journal = Journal(jpath, fsync=True, group_s=GROUP_COMMIT_S)
     stop = Stopper()
     old = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     feed: KiteFeed | None = None
     try:
-        engine = Engine(
-            cfg,
-            spec,
-            cal,
-            quotes,
-            broker,
-            Sinks([Route(journal.emit), *observers]),
-            features,
-            1,
-            ticked=True,
-        )
-        _warm(engine, history)
+        sinks = Sinks([Route(journal.emit), *observers])
+        engine = live_engine(cfg, spec, cal, quotes, broker, sinks, history)
         if prior:
             recover(engine, journal, prior, lambda done: None)
         else:
@@ -158,7 +148,7 @@ def run_live(
         engine.market.last_vix = vix_now
         if isinstance(broker, KiteBroker):  # sent before the restart, not settled: no quick resend
             broker.unsure([*engine.orders.live, *engine.orders.recovered])
-        session = _Session(cfg, engine, journal, book, instruments, spec, index, vix, tz, day)
+        session = Session(cfg, engine, journal, book, instruments, spec, index, vix, tz, day)
         session.vix = vix_now
         session.feed_time = max(session.feed_time, begin)
         engine.reconcile(session.now())
@@ -198,7 +188,7 @@ def _logout(kite: Any) -> None:
         log.warning("Kite logout failed (%s): the token still ends early tomorrow", why)
 
 
-class _Session:
+class Session:
     """The day's loop (see the module docstring, steps 2 and 3)."""
 
     def __init__(
@@ -456,13 +446,24 @@ def _history(
     return out
 
 
-def _warm(engine: Engine, history: list[ClosedBar]) -> None:
-    """The indicators from the history's bars (nothing is traded on them)."""
+def live_engine(
+    cfg: Config,
+    spec: InstrumentSpec,
+    cal: list[dt.date],
+    quotes: LiveQuotes,
+    broker: Broker,
+    sinks: Sinks,
+    history: list[ClosedBar],
+) -> Engine:
+    """The engine of a live session: 1-minute bars, every price also a tick, the indicators
+    warmed on ``history``'s bars (nothing is traded on them)."""
+    engine = Engine(cfg, spec, cal, quotes, broker, sinks, StreamingFeatures(cfg), 1, ticked=True)
     u = engine.venue.underlying
     for k, b in enumerate(history):
         u.f.advance(k, b.start.date(), b.high, b.low, b.close, b.volume)
     if history:
         u.prev_close = u.last_close = history[-1].close
+    return engine
 
 
 def _guard_logs(secrets: list[str]) -> None:

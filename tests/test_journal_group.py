@@ -1,18 +1,25 @@
-"""Group commit (``Journal(..., fsync=True, group_s=...)``): an order intent is fsynced before
-``emit`` returns, with every line before it; any other line is in the file at once (a process
-that dies loses none) and fsynced by the committer within ``group_s``."""
+"""Group commit (``Journal(..., fsync=True, group_s=...)``): every line is in the file at once
+(a process that dies loses none) and fsynced by the committer within ``group_s``; an order
+intent is durable before ``emit`` returns through the redo log, with every line before it, and a
+journal that a machine's crash cut short is restored from it byte for byte."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import threading
 import time
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
+from dyntrail import journal_redo
 from dyntrail.core.events import DayStart, OrderSent
+from dyntrail.errors import JournalError
 from dyntrail.journal import Journal, read_journal
+from dyntrail.journal_redo import redo_path
 
 TS = "2025-01-03T09:20:00+05:30"
 
@@ -25,7 +32,21 @@ def order(tag: str) -> OrderSent:
     )  # fmt: skip
 
 
-def test_intents_are_fsynced_at_once_and_the_rest_soon_after(
+def day(n: int = 0) -> DayStart:
+    return DayStart(ts=TS, open=23500.0 + n, gap_delay_until=None, underlying="NIFTY")
+
+
+def crash(src: Path, dst: Path, keep: int) -> Path:
+    """The run folder as a machine that died would leave it: the journal cut to its first
+    ``keep`` bytes (what had reached the disk), the redo log whole (it is written durably)."""
+    dst.mkdir()
+    journal = dst / src.name
+    journal.write_bytes(src.read_bytes()[:keep])
+    shutil.copy(redo_path(src), redo_path(journal))
+    return journal
+
+
+def test_lines_are_written_at_once_and_fsynced_by_the_committer(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls: list[str] = []
@@ -35,18 +56,124 @@ def test_intents_are_fsynced_at_once_and_the_rest_soon_after(
         calls.append(threading.current_thread().name)
         real(fd)
 
-    monkeypatch.setattr(os, "fsync", counting)
     path = tmp_path / "journal.jsonl"
     j = Journal(path, fsync=True, group_s=0.05)
-    j.emit(DayStart(ts=TS, open=23500.0, gap_delay_until=None, underlying="NIFTY"))
+    monkeypatch.setattr(os, "fsync", counting)
+    j.emit(day())
     assert path.read_bytes().count(b"\n") == 1  # in the file at once
-    assert "MainThread" not in calls  # but not fsynced on the engine's path
     j.emit(order("D250103P01E1"))
-    assert calls.count("MainThread") == 1  # the intent, with the line before it
-    j.emit(DayStart(ts=TS, open=23500.0, gap_delay_until=None, underlying="NIFTY"))
+    j.emit(day(1))
+    assert "MainThread" not in calls  # never fsynced on the engine's path
     deadline = time.monotonic() + 5
     while "journal-commit" not in calls and time.monotonic() < deadline:
         time.sleep(0.01)
     assert "journal-commit" in calls  # the committer caught up
     j.close()
     assert [e["kind"] for e in read_journal(path).events] == ["day_start", "order", "day_start"]
+    assert not redo_path(path).exists()  # a clean close leaves no redo log
+
+
+def test_an_intent_is_in_the_redo_log_with_the_lines_before_it(tmp_path: Path) -> None:
+    path = tmp_path / "journal.jsonl"
+    j = Journal(path, fsync=True, group_s=60.0)  # the committer never runs meanwhile
+    j.emit(day())
+    j.emit(day(1))
+    before = path.read_bytes()
+    j.emit(order("D250103P01E1"))  # durable now: a crash that keeps none of the journal...
+    written = path.read_bytes()
+    j.emit(day(2))  # (not an intent: may be lost)
+    journal = crash(path, tmp_path / "after", keep=0)
+    j.close()
+    restored = Journal(journal, fsync=True, group_s=0.05)  # ...loses none of it
+    restored.close()
+    assert journal.read_bytes() == written
+    assert written.startswith(before)
+
+
+def test_a_torn_record_is_an_intent_never_acted_on(tmp_path: Path) -> None:
+    path = tmp_path / "journal.jsonl"
+    j = Journal(path, fsync=True, group_s=60.0)
+    j.emit(order("D250103P01E1"))
+    first = path.read_bytes()
+    j.emit(order("D250103P01E2"))
+    redo = redo_path(path)
+    raw = bytearray(redo.read_bytes())
+    end = journal_redo.BLOCK + 2 * journal_redo._HEAD.size + len(path.read_bytes())
+    raw[end - 3] ^= 0xFF  # the second record's last bytes: its write did not finish
+    j.close()
+    (tmp_path / "after").mkdir()
+    journal = tmp_path / "after" / "journal.jsonl"
+    redo_path(journal).write_bytes(bytes(raw))
+    Journal(journal, fsync=True, group_s=0.05).close()
+    assert journal.read_bytes() == first
+
+
+def test_a_journal_that_disagrees_with_its_redo_log_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "journal.jsonl"
+    j = Journal(path, fsync=True, group_s=60.0)
+    j.emit(order("D250103P01E1"))
+    text = path.read_bytes()
+    journal = crash(path, tmp_path / "after", keep=len(text))
+    j.close()
+    journal.write_bytes(text.replace(b"D250103P01E1", b"D250103P01E9"))
+    with pytest.raises(JournalError, match=r"journal\.jsonl: byte \d+ differs from its redo"):
+        Journal(journal, fsync=True, group_s=0.05)
+    assert journal.read_bytes() == text.replace(b"D250103P01E1", b"D250103P01E9")  # untouched
+
+
+def test_a_full_redo_log_starts_again_after_an_fsync(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(journal_redo, "SIZE", journal_redo.BLOCK + 1024)
+    path = tmp_path / "journal.jsonl"
+    j = Journal(path, fsync=True, group_s=60.0)
+    for n in range(20):  # about 5 KB of intents through a log of 1 KB
+        j.emit(day(n))
+        j.emit(order(f"D250103P01E{n}"))
+    written = path.read_bytes()
+    journal = crash(path, tmp_path / "after", keep=j._group.durable)  # type: ignore[union-attr]
+    j.close()
+    Journal(journal, fsync=True, group_s=0.05).close()
+    assert journal.read_bytes() == written
+    assert [e["tag"] for e in read_journal(journal).events if e["kind"] == "order"] == [
+        f"D250103P01E{n}" for n in range(20)
+    ]
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    kinds=st.lists(st.booleans(), min_size=1, max_size=30),
+    cut=st.floats(min_value=0.0, max_value=1.0),
+    sync_at=st.integers(min_value=0, max_value=30),
+)
+def test_a_crash_anywhere_keeps_every_intent_and_every_line_before_it(
+    tmp_path_factory: pytest.TempPathFactory, kinds: list[bool], cut: float, sync_at: int
+) -> None:
+    """Lines (intents or not), the committer's fsync at some point, a machine crash that keeps
+    any part of the journal beyond what was fsynced: the reopened journal is the written one up
+    to the last intent at least, and byte for byte what was written as far as it goes."""
+    tmp = tmp_path_factory.mktemp("crash")
+    path = tmp / "journal.jsonl"
+    j = Journal(path, fsync=True, group_s=60.0)
+    last_intent_end = 0
+    for n, intent in enumerate(kinds):
+        if n == sync_at:
+            j.sync()
+        j.emit(order(f"D250103P01E{n}") if intent else day(n))
+        if intent:
+            last_intent_end = path.stat().st_size
+    written = path.read_bytes()
+    durable = j._group.durable  # type: ignore[union-attr]
+    keep = durable + int(cut * (len(written) - durable))
+    journal = crash(path, tmp / "after", keep=keep)
+    j.close()
+    Journal(journal, fsync=True, group_s=0.05).close()
+    got = journal.read_bytes()
+    whole = max(last_intent_end, keep)
+    assert got[:whole] == written[:whole]
+    if len(got) > whole:  # the crash tore a line after the last intent: closed off, kept
+        assert got[whole:].startswith(b"\n") and b'"kind":"journal_recovered"' in got[whole:]
+    tags = [e["tag"] for e in read_journal(journal).events if e["kind"] == "order"]
+    assert tags == [f"D250103P01E{n}" for n, intent in enumerate(kinds) if intent]

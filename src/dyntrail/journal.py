@@ -5,12 +5,14 @@ that rise by one from 1; the first line is a ``header`` with the schema version 
 the resolved config. Lines are UTF-8, written by orjson in a fixed key order with the shortest
 float repr (a str enum as its value), so the same run writes the same bytes; NaN is refused.
 With ``fsync=True`` each line is flushed and fsynced before ``write`` returns: an intent is on
-disk before it is acted on. With ``group_s`` as well (group commit, live and paper), only order
-intents and commands (``order``, ``order_cancel``, ``command``, ``kill_switch``) are fsynced
-before ``emit`` returns; every other line is written to the file at once (a crash of the
-process loses none of them) and fsynced with the next intent or by a committer thread within
-``group_s`` seconds (a crash of the machine may lose that much of them, never an intent; what
-they said, fills above all, the broker's book gives back on the restart).
+disk before it is acted on. With ``group_s`` as well (group commit, live and paper), every line is
+written to the file at once (a crash of the process loses none of them) and fsynced by a
+committer thread within ``group_s`` seconds; an order intent or a command (``order``,
+``order_cancel``, ``command``, ``kill_switch``) is made durable before ``emit`` returns by
+copying the bytes not yet fsynced, its own line and those before it, into the journal's redo log
+(``journal_redo``), which a reopening restores from. A crash of the machine may lose up to
+``group_s`` of the lines after the last intent, never an intent nor a line before one; what they
+said, fills above all, the broker's book gives back on the restart.
 
 A crash can tear the last line. Reopening a journal whose last line is torn keeps those bytes (they
 are never rewritten), ends the fragment with a newline and appends a ``journal_recovered`` event
@@ -24,7 +26,6 @@ import hashlib
 import math
 import operator
 import os
-import threading
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
@@ -47,6 +48,7 @@ from dyntrail.core.events import (
     from_record,
 )
 from dyntrail.errors import JournalError
+from dyntrail.journal_redo import GroupCommit, redo_path, restore
 
 __all__ = ["SCHEMA_VERSION", "Journal", "NullJournal", "read_events", "read_journal"]
 
@@ -216,9 +218,11 @@ class Journal:
     ) -> None:
         self.path = Path(path)
         self._fsync = fsync and group_s is None  # every line fsynced at once
-        self._group: _Committer | None = None
+        self._group: GroupCommit | None = None
         self.seq = 0
         torn_line: int | None = None
+        if group_s is not None:
+            restore(self.path)  # what a machine's crash took from the journal's tail
         if self.path.exists() and self.path.stat().st_size > 0:
             read = read_journal(self.path)
             self.seq = read.events[-1]["seq"] if read.events else 0
@@ -229,7 +233,7 @@ class Journal:
         buffering = 0 if group_s is not None else -1 if fsync else 1 << 20
         self._fh: IO[bytes] = self.path.open("ab", buffering=buffering)
         if group_s is not None:
-            self._group = _Committer(self._fh.fileno(), group_s)
+            self._group = GroupCommit(self._fh, group_s, redo_path(self.path))
         if torn_line is not None:
             self._fh.write(b"\n")
             self.emit(JournalRecovered(ts=None, torn_line=torn_line))
@@ -244,13 +248,14 @@ class Journal:
         seq = self.seq + 1
         stamp = ts.isoformat() if isinstance(ts, dt.datetime) else ts
         line = encode_line({"seq": seq, "ts": stamp, "kind": kind, **fields})
-        self._fh.write(line)  # a refused record took no sequence number
-        self.seq = seq
+        self.seq = seq  # (a refused record took no sequence number)
+        if self._group is not None:
+            self._group.write(line, kind in _INTENT_KINDS)
+            return seq
+        self._fh.write(line)
         if self._fsync:
             self._fh.flush()
             os.fsync(self._fh.fileno())
-        elif self._group is not None:
-            self._group.written(kind in _INTENT_KINDS)
         return seq
 
     def emit(self, ev: Event) -> int:
@@ -262,22 +267,33 @@ class Journal:
                     raise JournalError(f"refusing to journal a credential field {key!r}")
             _CHECKED_EVENTS.add(cls)
         seq = self.seq + 1
-        self._fh.write(encode_event(seq, ev))  # a refused record took no sequence number
-        self.seq = seq
+        line = encode_event(seq, ev)
+        self.seq = seq  # (a refused record took no sequence number)
+        if self._group is not None:
+            self._group.write(line, cls in _INTENTS)
+            return seq
+        self._fh.write(line)
         if self._fsync:
             self._fh.flush()
             os.fsync(self._fh.fileno())
-        elif self._group is not None:
-            self._group.written(cls in _INTENTS)
         return seq
+
+    def sync(self) -> None:
+        """Make every line written so far durable now (what the committer of a group-committed
+        journal does on its own within ``group_s``)."""
+        if self._group is not None:
+            self._group.sync()
+        else:
+            self._fh.flush()
+            os.fsync(self._fh.fileno())
 
     def close(self) -> None:
         """Flush and close; a durable journal (``fsync=True``) is fsynced first."""
         if not self._fh.closed:
             self._fh.flush()
             if self._group is not None:
-                self._group.stop()
-            if self._fsync or self._group is not None:
+                self._group.stop()  # the journal fsynced, its redo log removed
+            elif self._fsync:
                 os.fsync(self._fh.fileno())
             self._fh.close()
 
@@ -297,35 +313,6 @@ _INTENTS: frozenset[type[Event]] = frozenset({OrderSent, OrderCancel, CommandApp
 _INTENT_KINDS = frozenset(
     next(str(f.default) for f in fields(c) if f.name == "kind") for c in _INTENTS
 )
-
-
-class _Committer:
-    """Group commit: an intent is fsynced at once (with every line before it); other lines are
-    fsynced by a thread at most ``every`` seconds after they were written."""
-
-    def __init__(self, fd: int, every: float) -> None:
-        self.fd, self.every = fd, every
-        self._dirty = False
-        self._done = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="journal-commit", daemon=True)
-        self._thread.start()
-
-    def written(self, intent: bool) -> None:
-        if intent:
-            self._dirty = False
-            os.fsync(self.fd)
-        else:
-            self._dirty = True
-
-    def _run(self) -> None:
-        while not self._done.wait(self.every):
-            if self._dirty:
-                self._dirty = False
-                os.fsync(self.fd)
-
-    def stop(self) -> None:
-        self._done.set()
-        self._thread.join()
 
 
 class NullJournal(Journal):

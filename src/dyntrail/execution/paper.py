@@ -87,6 +87,7 @@ class PaperBroker:
         self.profile = profile
         self.seed = seed
         self.state_path = state_path
+        self._saved = b""  # the state file's bytes as last written
         self._draws = FaultDraws(profile, seed)
         self._entries: dict[str, BookEntry] = {}
         self._live: dict[str, BookEntry] = {}  # entries not yet terminal: the only ones scanned
@@ -376,7 +377,7 @@ class PaperBroker:
             "orders": [e.to_dict() for e in self._entries.values()],
             "settled": sorted(self._settled),
         }
-        write_state(self.state_path, self.seed, self.profile, body)
+        self._saved = write_state(self.state_path, self.seed, self.profile, body, self._saved)
 
     def _load(self, path: Path) -> None:
         state = read_state(path, self.seed, self.profile)

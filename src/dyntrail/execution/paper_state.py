@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from dyntrail.errors import BrokerError
 from dyntrail.execution.faults import FaultProfile
 from dyntrail.execution.orders import BrokerOrderId, Order, OrderState
@@ -85,23 +87,28 @@ class BookEntry:
         )
 
 
-def write_state(path: Path, seed: int, profile: FaultProfile, body: dict[str, Any]) -> None:
+def write_state(
+    path: Path, seed: int, profile: FaultProfile, body: dict[str, Any], last: bytes = b""
+) -> bytes:
     """Write ``body`` (with the version, seed and profile) atomically: a temp file renamed over
-    the last state. No fsync: the paper exchange's state only has to outlive our process (a
-    process that dies leaves its written files to the system), and it is written on every call,
-    on the engine's path. A machine that loses its last writes loses at most orders the
-    exchange had taken: the engine finds them missing from the book and sends them again under
-    their own tags (the journal's intents are fsynced)."""
+    the last state, unless its bytes are ``last`` (what the previous call wrote: nothing
+    changed); returns the bytes. No fsync: the paper exchange's state only has to outlive our
+    process (a process that dies leaves its written files to the system), and it is written on
+    every call, on the engine's path. A machine that loses its last writes loses at most orders
+    the exchange had taken: the engine finds them missing from the book and sends them again
+    under their own tags (the journal's intents are durable)."""
     state = {
         "version": STATE_VERSION,
         "seed": seed,
         "profile": dataclasses.asdict(profile),
         **body,
     }
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        json.dump(state, fh, separators=(",", ":"))
-    os.replace(tmp, path)
+    data = orjson.dumps(state)
+    if data != last:
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    return data
 
 
 def read_state(path: Path, seed: int, profile: FaultProfile) -> dict[str, Any]:

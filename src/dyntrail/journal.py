@@ -44,6 +44,8 @@ from dyntrail.core.events import (
     KillSwitch,
     OrderCancel,
     OrderSent,
+    StopModify,
+    StopSent,
     UnknownEvent,
     from_record,
 )
@@ -309,7 +311,9 @@ class Journal:
         self.close()
 
 
-_INTENTS: frozenset[type[Event]] = frozenset({OrderSent, OrderCancel, CommandApplied, KillSwitch})
+_INTENTS: frozenset[type[Event]] = frozenset(
+    {OrderSent, StopSent, StopModify, OrderCancel, CommandApplied, KillSwitch}
+)
 _INTENT_KINDS = frozenset(
     next(str(f.default) for f in fields(c) if f.name == "kind") for c in _INTENTS
 )

@@ -216,6 +216,14 @@ max_same_direction = 0             # at most N entries a day in one direction
 drawdown_lockout_pct = 0.0         # day PnL this far (of capital) below its high: no entry [<= 0.5]
 # unlock_at = "13:00:00"           # the day's lockouts (losing trades, drawdown) end at this time
 
+[backstop]                         # a stop-limit resting at the exchange for each position
+enabled = false                    # place, move and cancel it (README: Backstop)
+beyond_pct = 0.002                 # trigger this far (of the underlying) past own stop [<= 0.05]
+limit_room_pct = 0.1               # its limit this far (of the trigger) past the trigger [<= 0.5]
+modify_step_pct = 0.0005           # moved when the own stop tightens by more than this [<= 0.05]
+max_modifications = 20             # modifications spent per order at most (Kite allows 25)
+escalate_after_s = 10.0            # triggered and unfilled this long: cancelled, own exit sent
+
 [live]                             # dyntrail live on Kite Connect (README: Live); no credentials
 confirm = false                    # real orders need this or --confirm-live
 product = "MIS"                    # MIS (intraday) or NRML

@@ -104,6 +104,7 @@ class Trade:
     retries: list[tuple[str, int, int]] = field(default_factory=list)
     underlying: str = ""  # the index whose contract this is ("": the run's only one)
     contract: Contract | None = None  # its contract, once looked up (not saved: looked up again)
+    stops: int = 0  # backstops placed (the next one's tag attempt is stops + 1)
 
     @property
     def is_long_instrument(self) -> bool:
@@ -182,6 +183,8 @@ def trade_state(tr: Trade) -> dict[str, Any]:
     d["applied"] = sorted(tr.applied)
     d["flags"] = list(tr.flags)
     d["retries"] = [list(r) for r in tr.retries]
+    if tr.stops:  # (a state without a backstop saves as before)
+        d["stops"] = tr.stops
     return d
 
 
@@ -193,6 +196,7 @@ def trade_from_state(d: dict[str, Any]) -> Trade:
         applied=set(d["applied"]),
         flags=list(d["flags"]),
         retries=[(str(a), int(q), int(n)) for a, q, n in d["retries"]],
+        stops=int(d.get("stops", 0)),
         **kw,
     )
 

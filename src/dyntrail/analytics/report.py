@@ -31,6 +31,8 @@ from plotly.subplots import make_subplots
 
 from dyntrail.analytics.checks import check_lines
 from dyntrail.analytics.kpis import acceptance, acceptance_passed, format_check_value, parse_ts
+from dyntrail.analytics.report_backstop import KINDS as BACKSTOP_KINDS
+from dyntrail.analytics.report_backstop import backstop_section
 from dyntrail.analytics.report_trades import TABLE_CSS, load_bars, read_header, trades_section
 from dyntrail.core.config import Config
 from dyntrail.core.config_load import load_config
@@ -125,7 +127,12 @@ def _read_csv(path: Path, required: tuple[str, ...]) -> pd.DataFrame:
     return df
 
 
-_READ = ('"stop_moved"', '"protection_engaged"', '"protection_released"')
+_READ = (
+    '"stop_moved"',
+    '"protection_engaged"',
+    '"protection_released"',
+    *(f'"{k}"' for k in BACKSTOP_KINDS),
+)
 
 
 def _read_journal(path: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[str]]:
@@ -149,7 +156,10 @@ def _read_journal(path: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]
                 continue
             if ev.get("kind") == "stop_moved":
                 stops.append(ev)
-            elif str(ev.get("kind", "")).startswith("protection_"):
+            elif (
+                str(ev.get("kind", "")).startswith("protection_")
+                or ev.get("kind") in BACKSTOP_KINDS
+            ):
                 guards.append(ev)
     warn = [f"{path.name}: {len(bad)} unreadable line(s) skipped (first: {bad[0]})"] if bad else []
     return stops, guards, warn
@@ -158,6 +168,7 @@ def _read_journal(path: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]
 def _protections_section(events: list[dict[str, Any]], cfg: Config) -> str:
     """How often each protection held entries back, and for how long (minutes, from each
     engage to its release)."""
+    events = [ev for ev in events if str(ev.get("kind", "")).startswith("protection_")]
     if not events and not cfg.protections.enabled:
         return ""
     held: dict[str, list[float]] = {}
@@ -438,6 +449,7 @@ def write_report(
         _acceptance_section(kpis, cfg),
         _equity_section(equity, capital, cfg), _drawdown_note(kpis), _monthly_section(kpis),
         _breakdown_section(kpis), _protections_section(guards, cfg),
+        backstop_section(guards, fills, cfg, _table),
         trades_section(trades, fills, stops, bars, why, tz),
         "<p class='note'>Numbers are rounded for display; kpis.json holds full precision. "
         "Formulas: dyntrail.analytics.kpis.</p>",

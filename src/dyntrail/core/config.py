@@ -22,6 +22,7 @@ from pydantic import (
     model_validator,
 )
 
+from dyntrail.core.config_backstop import BackstopSection
 from dyntrail.core.config_live import LiveSection
 from dyntrail.core.config_marks import PercentTrap, parse_time
 from dyntrail.core.config_protections import ProtectionsSection
@@ -537,6 +538,7 @@ class Config(_Section):
     acceptance: AcceptanceSection = AcceptanceSection()
     calendar: CalendarSection = CalendarSection()
     protections: ProtectionsSection = ProtectionsSection()
+    backstop: BackstopSection = BackstopSection()
     live: LiveSection = LiveSection()
     # [[instruments]]: several underlyings traded in one run and one account (each table is an
     # [instrument] section); the first becomes ``instrument``. Empty: ``[instrument]`` alone.

@@ -365,6 +365,48 @@ class OrderSent(Event):
 
 
 @dataclass(frozen=True, kw_only=True)
+class StopSent(Event):
+    """A backstop's intent (a stop-limit resting at the exchange), journaled before it is
+    sent: its trigger and limit on the option, and the underlying ``level`` they map."""
+
+    kind: str = _kind("stop_order")
+    tag: str
+    trade_id: int
+    action: str
+    side: str
+    qty: int
+    trigger: float
+    limit: float
+    level: float
+    instrument: str
+    attempt: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class StopModify(Event):
+    """A backstop moved after the engine's stop (journaled before the modify is sent); ``used``
+    counts the order's modifications with this one."""
+
+    kind: str = _kind("stop_modify")
+    tag: str
+    trigger: float
+    limit: float
+    level: float
+    used: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class BackstopEscalated(Event):
+    """A backstop triggered and did not fill within ``[backstop] escalate_after_s``: it is
+    cancelled and the engine sends its own exit."""
+
+    kind: str = _kind("backstop_escalated")
+    tag: str
+    trade_id: int
+    waited_s: float
+
+
+@dataclass(frozen=True, kw_only=True)
 class OrderCancel(Event):
     kind: str = _kind("order_cancel")
     tag: str
@@ -537,7 +579,7 @@ _register(
     PositionOpen, StopMoved, T1Hit, ExitWaiting, FlattenFailed, PositionCarried, Settlement,
     PositionClosed, OpenAtEnd, OrderSent, OrderCancel, OrderRefused, OrderUnknown, OrderSynced,
     OrderRecovered, OrderAdopted, BrokerUpdate, OrphanEvent, Fill, OrderRejected, LateFill,
-    Reconciled, ProtectionEngaged, ProtectionReleased,
+    Reconciled, ProtectionEngaged, ProtectionReleased, StopSent, StopModify, BackstopEscalated,
 )  # fmt: skip
 _HEADERS: dict[str, type[Event]] = {
     "backtest": BacktestHeader,

@@ -1,6 +1,7 @@
 """Protections, pure: the day's rules that hold new entries back after losses.
 
-- ``cooldown_after_stop``: a trade closed by its stop (``exit_stop``) holds new entries for
+- ``cooldown_after_stop``: a trade closed by its stop (``exit_stop``, or its backstop
+  ``exit_backstop``) holds new entries for
   ``cooldown_after_stop_min`` minutes; another stop meanwhile starts the wait again.
 - ``losing_trades``: the ``max_losing_trades``-th losing trade of the day (net PnL below zero)
   holds new entries for the rest of the day, or until ``unlock_at``.
@@ -213,7 +214,7 @@ def trade_closed(
         raise ValueError(f"protections: a trade's net PnL must be a finite number, got {pnl_net}")
     state, events = tick(state, cfg, at)
     wait = cfg.cooldown_after_stop_min
-    if wait and reason == PositionAction.EXIT_STOP:
+    if wait and reason in (PositionAction.EXIT_STOP, PositionAction.EXIT_BACKSTOP):
         until = at + dt.timedelta(minutes=wait)
         held = state.cooldown_until
         if held is None or held < until:

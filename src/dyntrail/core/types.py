@@ -50,6 +50,8 @@ class PositionAction(enum.StrEnum):
     # Added for expiry and unfillable exits.
     EXIT_CARRIED = "exit_carried"  # a position flatten could not close, exited next session
     EXIT_SETTLED = "exit_settled"  # held to expiry: settled by the exchange at intrinsic value
+    # Added for the exchange-resident stop.
+    EXIT_BACKSTOP = "exit_backstop"  # the backstop's stop-limit filled at the exchange
 
     closes_position: bool
     """True when the action exits the whole remaining quantity (set once per member)."""

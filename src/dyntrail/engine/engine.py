@@ -156,6 +156,8 @@ class Engine:
             v.entering.maybe_enter(i, t, c, vix)
         if orders.recovered:  # journaled before a restart and not decided again on replay
             self.recovery.adopt_leftovers(t)
+        if v.backstop is not None and book.open:
+            self._backstops(t)
         u.prev_close = c
 
     def on_step(self, k: int, ts: dt.datetime, bars: Mapping[str, Bar], vix: float) -> None:
@@ -195,6 +197,8 @@ class Engine:
                 v.entering.maybe_enter(bar[0], t, bar[4], vix)
         if orders.recovered:
             self.recovery.adopt_leftovers(t)
+        if self.venue.backstop is not None and book.open:
+            self._backstops(t)
         for v, bar in here:
             v.underlying.prev_close = bar[4]
 
@@ -206,6 +210,18 @@ class Engine:
         for tr in book.trades():
             if self.venues[tr.underlying] is v and tr.trade_id in book.open and not tr.closing:
                 v.exiting.on_price(tr, ts, price)
+            if v.backstop is not None and self.venues[tr.underlying] is v:
+                if tr.waiting == "backstop" and tr.retries:  # its cancel may be confirmed now
+                    self.orders.pump(ts)
+                    v.exiting.retry(tr, ts, price)
+                v.backstop.keep(tr, ts, price)
+
+    def _backstops(self, t: dt.datetime) -> None:
+        """Each open position's backstop armed, moved after its stop, or escalated."""
+        for tr in self.book.trades():
+            v = self.venues[tr.underlying]
+            if v.backstop is not None:
+                v.backstop.keep(tr, t, v.underlying.last_close)
 
     def _guard(self, t: dt.datetime) -> None:
         """The protections at the close: the day's PnL as marked, and what ended by ``t``."""
@@ -234,6 +250,10 @@ class Engine:
             if tr.trade_id not in book.open:
                 continue
             _, o, h, low, c, _ = bar
+            if v.backstop is not None and not self.ticked:  # the exchange acts at the open
+                v.backstop.at_open(tr, ts, o, self.market.last_vix)
+                if tr.trade_id not in book.open:
+                    continue
             if tr.carried:
                 v.exiting.exit_carried(tr, ts, o)
             elif tr.retries:

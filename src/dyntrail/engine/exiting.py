@@ -8,6 +8,7 @@ and nothing is raised: the session's close decides (``dyntrail.engine.closing``)
 from __future__ import annotations
 
 import datetime as dt
+from typing import TYPE_CHECKING
 
 from dyntrail.core.contract import Contract
 from dyntrail.core.events import ExitWaiting, StopMoved, T1Hit
@@ -22,6 +23,9 @@ from dyntrail.engine.orders import Orders
 from dyntrail.engine.ports import QuoteSource, Sinks
 from dyntrail.engine.pricing import Mapping
 from dyntrail.trade import Trade
+
+if TYPE_CHECKING:
+    from dyntrail.engine.backstop import Backstop
 
 _NO_QUOTE = (0.0, 0.0)
 
@@ -46,6 +50,7 @@ class Exiting:
         self.run, self.stamps, self.sinks = run, stamps, sinks
         self.market, self.underlying, self.book, self.orders = market, underlying, book, orders
         self.quotes, self.catalog, self.mapping = quotes, catalog, mapping
+        self.backstop: Backstop | None = None  # [backstop] on: cleared before each own exit
 
     def walk(self, tr: Trade, t: dt.datetime, o: float, h: float, low: float, c: float) -> None:
         """The bar closing at ``t`` through the position's state machine, with the indicators,
@@ -183,6 +188,15 @@ class Exiting:
             decision = level
             slip = self.run.slip
             bid, ask = level - slip, level + slip
+        if self.backstop is not None:  # never both: the resting stop goes first, confirmed
+            if not self.backstop.clear(tr, t):
+                self._wait(tr, action, qty, attempt, t, "backstop")
+                return
+            if tr.trade_id not in self.book.open:  # it filled them all meanwhile
+                return
+            qty = min(qty, pos.qty - self.orders.working_exit_qty(tr))
+            if qty <= 0:
+                return
         self.orders.send(tr, name, side, qty, decision, level, t, attempt, bid, ask)
 
     def _wait(

@@ -17,7 +17,7 @@ from dyntrail.core.position import Position
 from dyntrail.engine.book import Book
 from dyntrail.engine.context import Run, Stamps
 from dyntrail.engine.market import Market
-from dyntrail.engine.orders import Orders
+from dyntrail.engine.orders import BACKSTOP, Orders
 from dyntrail.engine.ports import Sinks
 from dyntrail.engine.pricing import Mapping
 from dyntrail.engine.risk import RiskGate
@@ -92,7 +92,7 @@ class Fills:
                     self.book.close(tr, tr.closing or "exit_eod", tr.last_exit_level, now)
                 elif tr.position.qty == 0:
                     self.book.abandon(tr, order.state.value, now)
-            elif order.remaining > 0 and tr.position.qty > 0:
+            elif order.remaining > 0 and tr.position.qty > 0 and meta["action"] != BACKSTOP:
                 tr.retries.append((meta["action"], order.remaining, meta["attempt"] + 1))
 
     def _late_fills(self, order: Order, meta: dict[str, Any], now: dt.datetime) -> None:

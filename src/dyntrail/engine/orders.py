@@ -42,6 +42,8 @@ from dyntrail.execution.orders import Order, OrderIntent, OrderState, client_tag
 from dyntrail.execution.tags import day_code
 from dyntrail.trade import Trade
 
+BACKSTOP = "exit_backstop"  # the action of a backstop's stop-limit (``engine.backstop``)
+_NOT_EXITS = frozenset({"entry", BACKSTOP})  # orders that do not sell what the engine exits
 _DRAIN_STEP = dt.timedelta(minutes=1)
 _DRAIN_STEPS = 10
 
@@ -96,7 +98,7 @@ class Orders:
         return sum(
             o.remaining
             for o in self.of_trade(tr.trade_id)
-            if o.is_working and self.meta[o.tag]["action"] != "entry"
+            if o.is_working and self.meta[o.tag]["action"] not in _NOT_EXITS
         )
 
     def entry_working(self, tr: Trade) -> bool:
@@ -136,7 +138,7 @@ class Orders:
         )
         self.market.quotes_now[tr.instrument] = (bid, ask)  # what the broker fills against
         day, no = self.market.day or t.date(), tr.trade_id % 10_000
-        parts = self._parts(run, day, qty, tr.position.lot_size)
+        parts = self.parts(run, day, qty, tr.position.lot_size)
         numbered = len(parts) > 1
         tag = client_tag(day, no, action, attempt, 1 if numbered else 0)
         while tag in self.live or tag in self.done:  # the same rule firing again
@@ -156,7 +158,8 @@ class Orders:
         self.pump(t + self.run.settle)
         return True
 
-    def _parts(self, run: Run, day: dt.date, qty: int, lot: int) -> list[int]:
+    def parts(self, run: Run, day: dt.date, qty: int, lot: int) -> list[int]:
+        """``qty`` in whole-lot parts at or below the day's freeze quantity."""
         key = (run.spec.underlying, day)
         freeze = self._freeze.get(key)
         if freeze is None:
@@ -217,6 +220,32 @@ class Orders:
         }
         tr.legs += 1
         self.place(order, t)
+
+    def place_new(
+        self, tr: Trade, intent: OrderIntent, meta: dict[str, Any], t: dt.datetime
+    ) -> None:
+        """Send an order its owner journaled (a backstop's stop-limit): tracked with ``meta``
+        and placed."""
+        order = Order(intent)
+        self.live[intent.tag] = order
+        self.meta[intent.tag] = meta
+        tr.legs += 1
+        self.place(order, t)
+
+    def modify(
+        self, order: Order, limit: float, trigger: float | None, t: dt.datetime
+    ) -> str | None:
+        """Move a working order's limit (and a resting stop's trigger); returns why the broker
+        did not take it (None: taken). An outcome not seen is left to the book (``sync``)."""
+        try:
+            self.broker.modify(order.tag, limit, self.at(t), trigger)
+        except Disconnected as exc:
+            return f"outcome unknown: {exc}"
+        except (BrokerError, ValueError) as exc:
+            self.sync(order, t, quiet=True)
+            return str(exc)
+        order.amend(limit, trigger)
+        return None
 
     def place(self, order: Order, t: dt.datetime) -> None:
         """Send an order (new, or journaled earlier and not on the broker's book)."""
@@ -356,6 +385,7 @@ class Orders:
             o
             for o in self.of_trade(tr.trade_id)
             if dt.datetime.fromisoformat(self.meta[o.tag]["sent"]) < ts
+            and self.meta[o.tag]["action"] != BACKSTOP  # it rests on purpose
         ]
         for order in stale:
             meta = self.meta[order.tag]

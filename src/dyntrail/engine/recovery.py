@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from dyntrail.core.events import Event, OrderAdopted, OrderSent, Reconciled
+from dyntrail.core.events import Event, OrderAdopted, OrderSent, Reconciled, StopSent
 from dyntrail.core.order_pricing import OrderSide
 from dyntrail.engine.book import Book
 from dyntrail.engine.context import Stamps
@@ -17,6 +17,7 @@ from dyntrail.engine.orders import Orders
 from dyntrail.engine.ports import Sinks
 from dyntrail.engine.risk import RiskGate
 from dyntrail.execution.broker import Disconnected
+from dyntrail.execution.intents import OrderType
 from dyntrail.execution.orders import TERMINAL_STATES, Order, OrderIntent
 from dyntrail.execution.tags import day_code
 
@@ -93,31 +94,36 @@ class Recovery:
         """An order journaled after the last saved state (the process died before the state
         after it was written): kept, by tag, to be settled from the broker's book when the
         replay decides it again (``Orders.send``) or, if it does not, adopted or flagged."""
-        if not isinstance(ev, OrderSent):
+        if isinstance(ev, StopSent):  # a backstop's stop-limit
+            at = dt.datetime.fromisoformat(str(ev.ts)).replace(tzinfo=None)
+            intent = OrderIntent(
+                ev.tag, ev.trade_id, 0, ev.action, OrderSide(ev.side), ev.qty, ev.limit,
+                ev.trigger, ev.instrument, at, OrderType.STOP_LIMIT, ev.trigger,
+                self.orders.runs[""].tick,
+            )  # fmt: skip
+            extra = {"level": ev.level, "used": 0}
+            decision, underlying = ev.trigger, ev.level
+        elif isinstance(ev, OrderSent):
+            at = dt.datetime.fromisoformat(str(ev.ts)).replace(tzinfo=None)
+            intent = OrderIntent(
+                ev.tag, ev.trade_id, 0, ev.action, OrderSide(ev.side), ev.qty, ev.limit,
+                ev.decision_price, ev.instrument, at,
+            )  # fmt: skip
+            extra = {}
+            decision, underlying = ev.decision_price, ev.underlying
+        else:
             return
-        at = dt.datetime.fromisoformat(str(ev.ts)).replace(tzinfo=None)
-        intent = OrderIntent(
-            ev.tag,
-            ev.trade_id,
-            0,
-            ev.action,
-            OrderSide(ev.side),
-            ev.qty,
-            ev.limit,
-            ev.decision_price,
-            ev.instrument,
-            at,
-        )
         self.orders.recovered[ev.tag] = {
             "order": Order(intent).to_dict(),
             "meta": {
                 "trade_id": ev.trade_id,
                 "action": ev.action,
                 "attempt": ev.attempt,
-                "decision": ev.decision_price,
-                "underlying": ev.underlying,
+                "decision": decision,
+                "underlying": underlying,
                 "sent": at.isoformat(),
                 "ack": None,
+                **extra,
             },
         }
 

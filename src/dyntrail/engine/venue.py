@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from dyntrail.core.config import InstrumentSection
 from dyntrail.core.contracts import InstrumentSpec
 from dyntrail.core.features import Features
+from dyntrail.engine.backstop import Backstop
 from dyntrail.engine.book import Book
 from dyntrail.engine.catalog import Catalog
 from dyntrail.engine.closing import Closing
@@ -59,4 +60,11 @@ class Venue:
             run, stamps, sinks, market, u, book, orders, quotes, cat, self.mapping
         )
         self.closing = Closing(run, stamps, sinks, u, book, orders)
+        self.backstop = (
+            Backstop(
+                run, stamps, sinks, market, book, orders, quotes, cat, self.mapping, self.exiting
+            )
+            if run.cfg.backstop.enabled
+            else None
+        )
         self.day: dt.date | None = None  # the last session it had a bar in

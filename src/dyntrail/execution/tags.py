@@ -23,6 +23,7 @@ ACTION_CODES = {
     "exit_risk": "R",
     "exit_kill": "K",
     "exit_carried": "C",
+    "exit_backstop": "X",  # the stop-limit resting at the exchange (``[backstop]``)
 }
 
 

@@ -114,9 +114,7 @@ def _check_file(file: Path) -> None:
     one ``git add`` away from being published)."""
     mode = file.stat().st_mode & 0o777
     if mode & 0o077:
-        raise ConfigError(
-            f"{file}: readable by others (mode {mode:o}); run: chmod 600 {file}"
-        )
+        raise ConfigError(f"{file}: readable by others (mode {mode:o}); run: chmod 600 {file}")
     for parent in file.resolve().parents:
         if (parent / ".git").exists():
             raise ConfigError(

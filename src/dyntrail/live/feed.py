@@ -84,9 +84,7 @@ class LiveQuotes:
     tick had them, when that tick is at most ``max_age`` old at ``now``; the delta is not
     known (NaN), so the mapping uses its model, as with recorded quotes."""
 
-    def __init__(
-        self, book: TickBook, instruments: Instruments, max_age: dt.timedelta
-    ) -> None:
+    def __init__(self, book: TickBook, instruments: Instruments, max_age: dt.timedelta) -> None:
         self.book, self.instruments, self.max_age = book, instruments, max_age
 
     def quote(

@@ -281,7 +281,7 @@ def run_signal_backtest(
     if sig.shape != (n,):
         raise ValueError(f"signals has shape {sig.shape} for {n} bars")
     # the protections follow every bar's marks and times: with one on, no stretch is skipped
-    fast = fast and not cfg.protections.enabled
+    fast = fast and not cfg.protections.enabled and not cfg.backstop.enabled
     paths = FastPaths.plan(timestamps, regime.edges(), sig) if fast else None
     # Views, not lists: a bar's value becomes a Python float only when it is read (most bars
     # of a signal backtest are skipped or walked, and a list would make them all, then free them).

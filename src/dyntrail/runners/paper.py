@@ -339,7 +339,7 @@ def recover(
         begin = 0
     kill: str | None = None
     for ev in after:
-        if ev["kind"] == "order":
+        if ev["kind"] in ("order", "stop_order"):
             engine.recovery.remember(from_record(ev))
         elif ev["kind"] == "kill_switch":
             kill = str(ev["reason"])

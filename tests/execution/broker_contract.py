@@ -17,6 +17,7 @@ import pytest
 
 from dyntrail.core.order_pricing import OrderSide
 from dyntrail.execution.broker import (
+    MAX_MODIFICATIONS,
     AlreadyTriggered,
     Broker,
     BrokerEvent,
@@ -27,6 +28,7 @@ from dyntrail.execution.broker import (
     OrderNotWorking,
     QuoteFn,
     RateLimited,
+    TooManyModifications,
     UnknownOrder,
     apply_event,
     sync_with_book,
@@ -369,6 +371,35 @@ class BrokerContract:
         self.run_until(broker, clock, self.settled(broker, "S1"), quotes({CE: (96.0, 96.5)}))
         r = self.row(broker, "S1")
         assert (r.state, r.avg_price, broker.positions()) == (OrderState.FILLED, 96.0, {})
+
+    def test_a_stop_is_modified_at_most_the_budget_then_refused_unchanged(
+        self, broker: Broker, clock: Clock
+    ) -> None:
+        """The modification budget (Kite: 25 an order): the next modify is refused with
+        TooManyModifications, nothing changes, and the stop still rests at its last prices (a
+        backstop that spent its budget stays where it is, never without a stop)."""
+        self.long_ce(broker, clock)
+        self.place(broker, clock, stop("S1", trigger=90.0, limit=89.0))
+        taken, last = 0, 90.0
+        for k in range(1, 2 * MAX_MODIFICATIONS):
+            trigger = round(90.0 + 0.05 * k, 2)
+            try:
+                self.retry(
+                    clock,
+                    lambda t=trigger: broker.modify(  # type: ignore[misc]
+                        "S1", round(t - 1.0, 2), clock.now, trigger=t
+                    ),
+                )
+            except TooManyModifications:
+                break
+            taken, last = taken + 1, trigger
+        else:
+            pytest.fail(f"{2 * MAX_MODIFICATIONS - 1} modifications all taken")
+        assert 0 < taken <= MAX_MODIFICATIONS
+        broker.on_market(clock.tick(), TOUCH)
+        r = self.row(broker, "S1")
+        assert r.state not in TERMINAL_STATES and not r.triggered
+        assert (r.trigger, r.limit) == (last, round(last - 1.0, 2))
 
     def test_modify_refuses_prices_that_break_the_stop_rules(
         self, broker: Broker, clock: Clock

@@ -69,6 +69,14 @@ class OrderNotWorking(BrokerError):
     """A modify of an order that is no longer working (filled, rejected, cancelled, expired)."""
 
 
+class TooManyModifications(BrokerError):
+    """A modify beyond the modifications an exchange allows one order (``MAX_MODIFICATIONS``,
+    Kite's 25): nothing changed; cancel the order and place a new one."""
+
+
+MAX_MODIFICATIONS = 25
+
+
 class AlreadyTriggered(BrokerError):
     """A modify of the trigger of a stop-limit that has triggered: only its limit can change."""
 
@@ -219,8 +227,9 @@ class Broker(Protocol):
     ) -> None:
         """Change a working order's limit and, for a stop-limit that has not triggered, its
         trigger (None keeps it): one modify, so a resting stop is never without a trigger. Once
-        a stop has triggered only its limit can change. Raises UnknownOrder, OrderNotWorking,
-        AlreadyTriggered, ValueError (prices that break the order's rules, or a trigger for a
+        a stop has triggered only its limit can change; an order is modified at most
+        ``MAX_MODIFICATIONS`` times. Raises UnknownOrder, OrderNotWorking, AlreadyTriggered,
+        TooManyModifications, ValueError (prices that break the order's rules, or a trigger for a
         limit order; nothing changes) or Disconnected."""
         ...
 

@@ -43,6 +43,7 @@ from pathlib import Path
 from dyntrail.core.order_pricing import OrderSide
 from dyntrail.errors import BrokerError, JournalError
 from dyntrail.execution.broker import (
+    MAX_MODIFICATIONS,
     AlreadyTriggered,
     BrokerEvent,
     BrokerEventKind,
@@ -52,6 +53,7 @@ from dyntrail.execution.broker import (
     OrderNotWorking,
     QuoteFn,
     RateLimited,
+    TooManyModifications,
     UnknownOrder,
 )
 from dyntrail.execution.faults import Draw, FaultDraws, FaultProfile
@@ -148,7 +150,12 @@ class PaperBroker:
                     f"modify {tag}: the stop has triggered, so only its limit can change (its "
                     f"trigger stays {o.trigger}, asked {trigger})"
                 )
+            if e.modified >= MAX_MODIFICATIONS:
+                raise TooManyModifications(
+                    f"modify {tag}: modified {e.modified} times already, the most an order may be"
+                )
             o.amend(limit, trigger)  # ValueError, naming the rule, for prices that break it
+            e.modified += 1
 
         self._request(tag, now, "modify", amend)
 

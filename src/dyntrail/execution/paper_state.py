@@ -43,6 +43,7 @@ class BookEntry:
     emitted: int = 0  # events emitted (index of the delivery draws)
     requests: int = 0  # modify/cancel calls (index of the took-effect-anyway draws)
     held_ack: bool = False  # an out-of-order ack waiting for the first fill
+    modified: int = 0  # modifications taken (at most MAX_MODIFICATIONS)
     last_try: dt.datetime | None = None  # matching runs once per order per market instant
 
     def due_ts(self) -> dt.datetime | None:
@@ -65,6 +66,7 @@ class BookEntry:
             "emitted": self.emitted,
             "requests": self.requests,
             "held_ack": self.held_ack,
+            "modified": self.modified,
             "last_try": None if self.last_try is None else self.last_try.isoformat(),
         }
 
@@ -81,6 +83,7 @@ class BookEntry:
             emitted=int(d["emitted"]),
             requests=int(d["requests"]),
             held_ack=bool(d["held_ack"]),
+            modified=int(d.get("modified", 0)),
             last_try=None
             if d.get("last_try") is None
             else dt.datetime.fromisoformat(d["last_try"]),

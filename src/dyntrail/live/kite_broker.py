@@ -47,6 +47,7 @@ from dyntrail.execution.broker import (
     OrderNotWorking,
     QuoteFn,
     RateLimited,
+    TooManyModifications,
     UnknownOrder,
 )
 from dyntrail.execution.orders import (
@@ -78,10 +79,6 @@ _ENDED = frozenset({"COMPLETE", "REJECTED", "CANCELLED", "LAPSED", "EXPIRED"})
 
 class SessionExpired(Disconnected):
     """Kite refused the access token (403): log in again (``dyntrail live login``)."""
-
-
-class TooManyModifications(BrokerError):
-    """Kite allows 25 modifications of one order; cancel it and place a new one."""
 
 
 @dataclass(frozen=True, slots=True)

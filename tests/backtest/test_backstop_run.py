@@ -1,0 +1,81 @@
+"""The backstop (``[backstop]``) in a backtest on a generated month: every position gets its
+resting stop-limit once its entry ends, no exit of the engine's own goes out while a backstop
+of its trade can still fill (the double-fill guard, proved on the journal), modifications stay
+within the budget, and trades are the run's without the section when the backstop never fills."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import dyntrail
+from dyntrail.analytics.report import write_report
+from dyntrail.core.config_load import parse_config
+from dyntrail.data.builtin import synth_to_folder
+
+ON = "[backstop]\nenabled = true\n"
+
+
+@pytest.fixture(scope="module")
+def month(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return synth_to_folder(tmp_path_factory.mktemp("month"), months=1, seed=11, fmt="csv")
+
+
+def _journal(res: dyntrail.Result) -> list[dict[str, object]]:
+    assert res.run_dir is not None
+    lines = (Path(res.run_dir) / "journal.jsonl").read_text().splitlines()
+    return [json.loads(x) for x in lines]
+
+
+def test_each_position_rests_a_backstop_and_no_own_exit_goes_while_it_can_fill(
+    month: Path,
+) -> None:
+    res = dyntrail.backtest(parse_config(ON), month, journal=True)
+    events = _journal(res)
+    working: dict[str, str] = {}  # backstop tag -> trade id, while it can fill
+    trade_of: dict[str, int] = {}
+    armed: set[int] = set()
+    exits = 0
+    for e in events:
+        kind = e["kind"]
+        if kind == "stop_order":
+            assert e["action"] == "exit_backstop" and str(e["tag"])[-2] == "X"
+            working[str(e["tag"])] = str(e["trade_id"])
+            trade_of[str(e["tag"])] = int(e["trade_id"])  # type: ignore[call-overload]
+            armed.add(int(e["trade_id"]))  # type: ignore[call-overload]
+        elif kind == "broker_event" and e["tag"] in working:
+            if e["event"] in ("cancelled", "expired", "reject"):
+                del working[str(e["tag"])]
+        elif kind == "order" and e["action"] != "entry":
+            exits += 1
+            mine = [t for t, tid in working.items() if tid == str(e["trade_id"])]
+            assert not mine, f"exit {e['tag']} sent while backstop {mine} could still fill"
+    opened = {int(e["trade_id"]) for e in events if e["kind"] == "position_open"}  # type: ignore[call-overload]
+    assert exits > 0 and opened and opened <= armed
+    assert not [e for e in events if e["kind"] == "late_fill"]
+    modified = [int(e["used"]) for e in events if e["kind"] == "stop_modify"]  # type: ignore[call-overload]
+    assert modified and max(modified) <= 20
+    fills = res.fills
+    if not (fills["action"] == "exit_backstop").any():  # then nothing else may differ
+        free = dyntrail.backtest(parse_config(""), month)
+        cols = ["trade_id", "entry_ts", "exit_ts", "exit_reason", "pnl_net"]
+        pd.testing.assert_frame_equal(res.trades[cols], free.trades[cols])
+
+
+def test_a_backstop_spends_no_more_than_its_budget(month: Path) -> None:
+    one = dyntrail.backtest(
+        parse_config(ON + "max_modifications = 1\nmodify_step_pct = 0.0\n"), month, journal=True
+    )
+    used = [e for e in _journal(one) if e["kind"] == "stop_modify"]
+    assert used and {e["used"] for e in used} == {1}
+    per_tag = pd.Series([e["tag"] for e in used]).value_counts()
+    assert (per_tag == 1).all()
+
+
+def test_the_report_shows_what_the_backstop_did(month: Path, tmp_path: Path) -> None:
+    res = dyntrail.backtest(parse_config(ON), month, out=tmp_path / "run")
+    html = write_report(Path(res.run_dir or "")).read_text()
+    assert "<h2>Backstop</h2>" in html and "stop-limits placed" in html

@@ -200,12 +200,11 @@ class GroupCommit:
         if len(self._pending) > NUDGE:  # keep an intent's copy short: fsync now
             self._wake.set()
         if intent:
-            if not self.redo.fits(len(self._pending)):  # full: fsync the journal, start again
+            if self.redo.fits(len(self._pending)):
+                self.redo.append(self._pending_at, bytes(self._pending))
+            else:  # full: the journal fsynced holds it all; the log starts again
                 self.sync()
                 self.redo.wrap()
-                del self._pending[: -len(line)]
-                self._pending_at = self.end - len(line)
-            self.redo.append(self._pending_at, bytes(self._pending))
             self._pending.clear()
             self._pending_at = self.end
 

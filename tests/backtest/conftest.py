@@ -20,3 +20,9 @@ def data_2m(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def run_2m(data_2m: Path, tmp_path_factory: pytest.TempPathFactory) -> BacktestResult:
     return run_backtest(Config(), data_2m, tmp_path_factory.mktemp("run2m"), report=False)
+
+
+@pytest.fixture(scope="session")
+def month(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One month of synthetic regimes (seed 11, CSV): the protections' and backstop's runs."""
+    return synth_to_folder(tmp_path_factory.mktemp("month"), months=1, seed=11, fmt="csv")

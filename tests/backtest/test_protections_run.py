@@ -8,11 +8,8 @@ import datetime as dt
 import json
 from pathlib import Path
 
-import pytest
-
 import dyntrail
 from dyntrail.core.config_load import parse_config
-from dyntrail.data.builtin import synth_to_folder
 
 ON = """
 [protections]
@@ -21,11 +18,6 @@ max_losing_trades = 1
 max_same_direction = 1
 drawdown_lockout_pct = 0.002
 """
-
-
-@pytest.fixture(scope="module")
-def month(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return synth_to_folder(tmp_path_factory.mktemp("month"), months=1, seed=11, fmt="csv")
 
 
 def _journal(res: dyntrail.Result) -> list[dict[str, object]]:

@@ -6,29 +6,15 @@ and flat with the broker at the end."""
 from __future__ import annotations
 
 import random
-import re
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from dyntrail.execution.orders import TERMINAL_STATES
 from dyntrail.execution.paper import FaultProfile, PaperBroker
 from dyntrail.journal import read_journal
-
-_STATE = re.compile(rb'"kind":"state","i":(\d+)')
-
-
-def _last_bar(run: Path) -> int:
-    """The last bar whose end state is journaled (-1 before any)."""
-    path = run / "journal.jsonl"
-    if not path.exists():
-        return -1
-    with path.open("rb") as fh:
-        fh.seek(max(0, path.stat().st_size - 200_000))
-        found = _STATE.findall(fh.read())
-    return int(found[-1]) if found else -1
-
 
 EXE = str(Path(sys.executable).with_name("dyntrail"))
 
@@ -42,7 +28,9 @@ def _paper(config: Path, *extra: str) -> subprocess.Popen[bytes]:
     )
 
 
-def test_kill_and_resume_adopts_the_resting_stop_by_its_tag(tmp_path: Path) -> None:
+def test_kill_and_resume_adopts_the_resting_stop_by_its_tag(
+    tmp_path: Path, last_bar: Callable[[Path], int]
+) -> None:
     config = tmp_path / "backstop.toml"
     config.write_text("[backstop]\nenabled = true\n")
     run = tmp_path / "run"
@@ -50,7 +38,7 @@ def test_kill_and_resume_adopts_the_resting_stop_by_its_tag(tmp_path: Path) -> N
     targets = sorted(rng.sample(range(20, 360), 8))
     for k, target in enumerate(targets):
         p = _paper(config, "--resume", str(run)) if k else _paper(config, "--out", str(run))
-        while p.poll() is None and _last_bar(run) < target:
+        while p.poll() is None and last_bar(run) < target:
             time.sleep(0.002)
         assert p.poll() is None, f"exit {p.returncode} before bar {target}"
         time.sleep(rng.uniform(0.0, 0.01))

@@ -4,10 +4,10 @@ same trades, fills and PnL as an uninterrupted run, no order sent twice and no f
 from __future__ import annotations
 
 import random
-import re
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -25,21 +25,9 @@ def _paper(*extra: str) -> subprocess.Popen[bytes]:
     )
 
 
-_STATE = re.compile(rb'"kind":"state","i":(\d+)')
-
-
-def _last_bar(run: Path) -> int:
-    """The last bar whose end state is journaled (-1 before any)."""
-    path = run / "journal.jsonl"
-    if not path.exists():
-        return -1
-    with path.open("rb") as fh:
-        fh.seek(max(0, path.stat().st_size - 200_000))
-        found = _STATE.findall(fh.read())
-    return int(found[-1]) if found else -1
-
-
-def test_kill_minus_nine_twenty_times_then_resume(tmp_path: Path) -> None:
+def test_kill_minus_nine_twenty_times_then_resume(
+    tmp_path: Path, last_bar: Callable[[Path], int]
+) -> None:
     ref = tmp_path / "ref"
     t0 = time.monotonic()
     p = _paper("--out", str(ref))
@@ -53,7 +41,7 @@ def test_kill_minus_nine_twenty_times_then_resume(tmp_path: Path) -> None:
     kills = 0
     for k, target in enumerate(targets):
         p = _paper("--resume", str(run)) if k else _paper("--out", str(run))
-        while p.poll() is None and _last_bar(run) < target:
+        while p.poll() is None and last_bar(run) < target:
             time.sleep(0.002)
         if p.poll() is not None:  # it ended before reaching the target: it must have failed
             raise AssertionError(

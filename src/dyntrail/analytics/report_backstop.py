@@ -10,6 +10,7 @@ from typing import Any
 
 import pandas as pd
 
+from dyntrail.core.backstop import OWN_EXIT
 from dyntrail.core.config import Config
 
 KINDS = ("stop_order", "stop_modify", "backstop_escalated", "order_cancel")
@@ -29,9 +30,11 @@ def backstop_section(
     for ev in events:
         if ev.get("kind") == "stop_modify":
             used[str(ev["tag"])] = int(ev["used"])
-    cancelled = sum(
-        1 for ev in events if ev.get("kind") == "order_cancel" and str(ev["tag"]) in placed
-    )
+    cancelled = len({
+        str(ev["tag"]) for ev in events
+        if ev.get("kind") == "order_cancel" and ev.get("reason") == OWN_EXIT
+        and str(ev["tag"]) in placed
+    })  # fmt: skip
     escalated = sum(1 for ev in events if ev.get("kind") == "backstop_escalated")
     mine = fills[fills["action"].astype(str) == "exit_backstop"] if "action" in fills else fills[:0]
     budget = cfg.backstop.max_modifications

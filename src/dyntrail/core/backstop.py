@@ -17,6 +17,8 @@ from __future__ import annotations
 
 from dyntrail.core.order_pricing import OrderSide, TickRounding, round_to_tick
 
+OWN_EXIT = "own exit"  # why a backstop is cancelled before an exit of the engine's own
+
 
 def level(long: bool, stop: float, beyond: float) -> float:
     """The underlying level ``beyond`` (a fraction) past ``stop`` on the losing side."""
@@ -28,7 +30,7 @@ def prices(side: OrderSide, mapped: float, tick: float, room: float) -> tuple[fl
     if side is OrderSide.SELL:
         trigger = max(round_to_tick(mapped, tick, TickRounding.DOWN), tick)
         limit = max(round_to_tick(trigger * (1.0 - room), tick, TickRounding.DOWN), tick)
-        return trigger, min(limit, trigger)
+        return trigger, limit  # (at most the trigger: trigger >= tick)
     trigger = max(round_to_tick(mapped, tick, TickRounding.UP), tick)
     limit = round_to_tick(trigger * (1.0 + room), tick, TickRounding.UP)
     return trigger, max(limit, trigger + tick)

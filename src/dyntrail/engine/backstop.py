@@ -41,6 +41,7 @@ from dyntrail.engine.market import Market
 from dyntrail.engine.orders import BACKSTOP, Orders
 from dyntrail.engine.ports import QuoteSource, Sinks
 from dyntrail.engine.pricing import Mapping
+from dyntrail.execution.broker import TooManyModifications
 from dyntrail.execution.intents import OrderIntent, OrderType
 from dyntrail.execution.orders import Order, client_tag
 from dyntrail.trade import Trade
@@ -111,7 +112,7 @@ class Backstop:
         orders = self.orders
         for o in mine:
             if not orders.meta[o.tag].get("cancelling"):
-                orders.cancel(o, t, "own exit")
+                orders.cancel(o, t, rules.OWN_EXIT)
         orders.pump(t)
         return not any(o.is_working for o in mine)
 
@@ -156,8 +157,6 @@ class Backstop:
         for k, qty in enumerate(parts):
             tag = client_tag(day, no, BACKSTOP, tr.stops, k + 1 if len(parts) > 1 else 0)
             if tag in orders.recovered:  # journaled before a restart: settled from the book
-                orders.recovered[tag]["meta"].setdefault("level", level)
-                orders.recovered[tag]["meta"].setdefault("used", 0)
                 orders.adopt_recovered(tr, tag, t)
                 continue
             if tag in orders.live or tag in orders.done:
@@ -215,6 +214,7 @@ class Backstop:
                 continue  # the option's price would loosen it (time decay): it stays
             meta["used"] += 1
             meta["level"] = wanted
+            meta["decision"], meta["underlying"] = trigger, round(wanted, 2)  # its fill's row
             self.sinks.emit(
                 StopModify(
                     ts=self.stamps.iso(t),
@@ -225,7 +225,9 @@ class Backstop:
                     used=meta["used"],
                 )
             )
-            self.orders.modify(order, limit, trigger, t)
+            refused = self.orders.modify(order, limit, trigger, t)
+            if isinstance(refused, TooManyModifications):  # (used counts from the last state)
+                meta["used"] = cfg.max_modifications
 
     def _escalate(self, tr: Trade, triggered: list[Order], t: dt.datetime, price: float) -> None:
         orders = self.orders

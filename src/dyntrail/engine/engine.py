@@ -208,9 +208,11 @@ class Engine:
         moves and the time rules wait for the bar's close (``on_bar``, with ``ticked``)."""
         v, book = self.venues[name], self.book
         for tr in book.trades():
-            if self.venues[tr.underlying] is v and tr.trade_id in book.open and not tr.closing:
+            if self.venues[tr.underlying] is not v:
+                continue
+            if tr.trade_id in book.open and not tr.closing:
                 v.exiting.on_price(tr, ts, price)
-            if v.backstop is not None and self.venues[tr.underlying] is v:
+            if v.backstop is not None:
                 if tr.waiting == "backstop" and tr.retries:  # its cancel may be confirmed now
                     self.orders.pump(ts)
                     v.exiting.retry(tr, ts, price)

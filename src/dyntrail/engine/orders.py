@@ -207,9 +207,7 @@ class Orders:
                 ask=ask,
             )
         )
-        order = Order(intent)
-        self.live[tag] = order
-        self.meta[tag] = {
+        meta = {
             "trade_id": tr.trade_id,
             "action": action,
             "attempt": attempt,
@@ -218,14 +216,13 @@ class Orders:
             "sent": self.at(t).isoformat(),
             "ack": None,
         }
-        tr.legs += 1
-        self.place(order, t)
+        self.place_new(tr, intent, meta, t)
 
     def place_new(
         self, tr: Trade, intent: OrderIntent, meta: dict[str, Any], t: dt.datetime
     ) -> None:
-        """Send an order its owner journaled (a backstop's stop-limit): tracked with ``meta``
-        and placed."""
+        """Send an order already journaled (by ``_send_one``, or a backstop's stop-limit):
+        tracked with ``meta`` and placed."""
         order = Order(intent)
         self.live[intent.tag] = order
         self.meta[intent.tag] = meta
@@ -234,16 +231,19 @@ class Orders:
 
     def modify(
         self, order: Order, limit: float, trigger: float | None, t: dt.datetime
-    ) -> str | None:
-        """Move a working order's limit (and a resting stop's trigger); returns why the broker
-        did not take it (None: taken). An outcome not seen is left to the book (``sync``)."""
+    ) -> Exception | None:
+        """Move a working order's limit (and a resting stop's trigger); the broker's refusal
+        is journaled (``order_refused``) and returned (None: taken, or an outcome not seen,
+        which the book settles: ``sync`` takes its prices)."""
         try:
             self.broker.modify(order.tag, limit, self.at(t), trigger)
-        except Disconnected as exc:
-            return f"outcome unknown: {exc}"
+        except Disconnected:
+            return None
         except (BrokerError, ValueError) as exc:
+            reason = f"modify: {exc}"
+            self.sinks.emit(OrderRefused(ts=self.stamps.iso(t), tag=order.tag, reason=reason))
             self.sync(order, t, quiet=True)
-            return str(exc)
+            return exc
         order.amend(limit, trigger)
         return None
 

@@ -94,8 +94,10 @@ class Recovery:
         """An order journaled after the last saved state (the process died before the state
         after it was written): kept, by tag, to be settled from the broker's book when the
         replay decides it again (``Orders.send``) or, if it does not, adopted or flagged."""
+        if not isinstance(ev, OrderSent | StopSent):
+            return
+        at = dt.datetime.fromisoformat(str(ev.ts)).replace(tzinfo=None)
         if isinstance(ev, StopSent):  # a backstop's stop-limit
-            at = dt.datetime.fromisoformat(str(ev.ts)).replace(tzinfo=None)
             intent = OrderIntent(
                 ev.tag, ev.trade_id, 0, ev.action, OrderSide(ev.side), ev.qty, ev.limit,
                 ev.trigger, ev.instrument, at, OrderType.STOP_LIMIT, ev.trigger,
@@ -103,16 +105,13 @@ class Recovery:
             )  # fmt: skip
             extra = {"level": ev.level, "used": 0}
             decision, underlying = ev.trigger, ev.level
-        elif isinstance(ev, OrderSent):
-            at = dt.datetime.fromisoformat(str(ev.ts)).replace(tzinfo=None)
+        else:
             intent = OrderIntent(
                 ev.tag, ev.trade_id, 0, ev.action, OrderSide(ev.side), ev.qty, ev.limit,
                 ev.decision_price, ev.instrument, at,
             )  # fmt: skip
             extra = {}
             decision, underlying = ev.decision_price, ev.underlying
-        else:
-            return
         self.orders.recovered[ev.tag] = {
             "order": Order(intent).to_dict(),
             "meta": {

@@ -81,13 +81,6 @@ def finish(replay: Replay, bars: list) -> None:
     replay.fake.push_tick(NIFTY_50, round(last.close, 2), ts=end)
 
 
-@pytest.fixture
-def fake() -> FakeKite:
-    _, today = market(SEED)
-    with FakeKite("kitekey", "kitesecret", chain(today[0].open)) as f:
-        yield f
-
-
 def outputs_hold_no_secret(run_dir: Path, *texts: str, secrets: list[str]) -> None:
     for p in run_dir.rglob("*"):
         if p.is_file():
@@ -161,8 +154,9 @@ def test_kill_9_mid_day_and_kite_faults_lose_nothing_and_double_nothing(
         resumed = (run_dir / "journal.jsonl").read_bytes().count(b'"kind":"resume"')
         proc = live_process(run_dir, cfg, fake, "--confirm-live")
         wait_for(
-            lambda n=resumed: (run_dir / "journal.jsonl").read_bytes().count(b'"kind":"resume"')
-            > n,
+            lambda n=resumed: (
+                (run_dir / "journal.jsonl").read_bytes().count(b'"kind":"resume"') > n
+            ),
             60,
             "the restart to resume",
         )

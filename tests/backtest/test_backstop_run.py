@@ -89,3 +89,21 @@ def test_the_report_shows_what_the_backstop_did(month: Path, tmp_path: Path) -> 
     res = dyntrail.backtest(parse_config(ON), month, out=tmp_path / "run")
     html = write_report(Path(res.run_dir or "")).read_text()
     assert "<h2>Backstop</h2>" in html and "stop-limits placed" in html
+
+
+def test_a_backstop_above_the_freeze_quantity_rests_in_parts(month: Path) -> None:
+    """30 lots of NIFTY (2250 units) against a freeze quantity of 1800: a backstop for the whole
+    position goes out as parts tagged …Q1, …Q2 (1800 and 450), one for what T1 left as a single
+    order, and every part is cancelled before the engine's own exit."""
+    big = ON + "[account]\nlots_per_trade = 30\n[limits]\nmax_lots = 30\n"
+    events = _journal(dyntrail.backtest(parse_config(big), month, journal=True))
+    stops = [e for e in events if e["kind"] == "stop_order"]
+    by_arm: dict[str, list[dict[str, object]]] = {}
+    for e in stops:
+        by_arm.setdefault(str(e["tag"]).split("Q")[0], []).append(e)
+    sizes = [sorted(int(str(p["qty"])) for p in parts) for parts in by_arm.values()]
+    assert all(q <= 1800 and q % 75 == 0 for parts in sizes for q in parts)
+    assert [450, 1800] in sizes  # a whole position: two parts
+    assert all(len(parts) == 1 for parts in sizes if sum(parts) <= 1800)  # after T1: one
+    cancelled = {e["tag"] for e in events if e["kind"] == "order_cancel"}
+    assert {e["tag"] for e in stops} <= cancelled

@@ -177,3 +177,24 @@ def test_a_crash_anywhere_keeps_every_intent_and_every_line_before_it(
         assert got[whole:].startswith(b"\n") and b'"kind":"journal_recovered"' in got[whole:]
     tags = [e["tag"] for e in read_journal(journal).events if e["kind"] == "order"]
     assert tags == [f"D250103P01E{n}" for n, intent in enumerate(kinds) if intent]
+
+
+def test_a_journal_reopened_over_a_torn_line_keeps_its_log_in_step(tmp_path: Path) -> None:
+    """A process killed mid-line, a restart that closes the fragment off, an intent, then a
+    machine crash: the log's records sit at the journal's true offsets (the newline that closed
+    the fragment counted), so the next start restores instead of refusing."""
+    path = tmp_path / "journal.jsonl"
+    j = Journal(path, fsync=True, group_s=60.0)
+    j.emit(order("D250103P01E1"))
+    j.close()
+    with path.open("ab") as fh:
+        fh.write(b'{"seq":2,"ts":null,"kind":"day_st')  # the line a kill tore
+    j = Journal(path, fsync=True, group_s=60.0)
+    j.emit(order("D250103P01E2"))
+    written = path.read_bytes()
+    journal = crash(path, tmp_path / "after", keep=j._group.durable)  # type: ignore[union-attr]
+    j.close()
+    Journal(journal, fsync=True, group_s=0.05).close()
+    assert journal.read_bytes() == written
+    kinds = [e["kind"] for e in read_journal(journal).events]
+    assert kinds == ["order", "journal_recovered", "order"]

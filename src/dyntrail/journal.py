@@ -237,7 +237,10 @@ class Journal:
         if group_s is not None:
             self._group = GroupCommit(self._fh, group_s, redo_path(self.path))
         if torn_line is not None:
-            self._fh.write(b"\n")
+            if self._group is not None:  # (its count of the file's bytes must see it)
+                self._group.write(b"\n", False)
+            else:
+                self._fh.write(b"\n")
             self.emit(JournalRecovered(ts=None, torn_line=torn_line))
 
     def write(self, kind: str, ts: dt.datetime | str | None, **fields: Any) -> int:

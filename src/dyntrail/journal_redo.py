@@ -180,6 +180,7 @@ class GroupCommit:
 
     def __init__(self, fh: IO[bytes], every: float, redo: Path) -> None:
         self.fh, self.fd, self.every = fh, fh.fileno(), every
+        os.fsync(self.fd)  # what a process that died wrote: durable before the log starts again
         self.end = self.durable = os.fstat(self.fd).st_size  # journal bytes written / fsynced
         self._pending = bytearray()  # the journal's bytes from ``_pending_at`` to ``end``
         self._pending_at = self.end

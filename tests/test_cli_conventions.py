@@ -106,8 +106,9 @@ def test_every_command_is_listed() -> None:
         "data synth",
         "live login",
         "live run",
+        "ctl",
     } <= names
-    assert len(COMMANDS) == 19  # the app, 9 commands and groups, 9 subcommands
+    assert len(COMMANDS) == 20  # the app, 10 commands and groups, 9 subcommands
 
 
 @pytest.mark.parametrize("path", COMMANDS, ids=lambda p: " ".join(p) or "dyntrail")

@@ -214,4 +214,4 @@ def test_a_new_day_forgets_earlier_days_settled_orders_and_a_stray_fill_is_flagg
     p.broker.on_market = lambda now, quotes: [stray]  # type: ignore[method-assign]
     p.orders.pump(at(3))
     assert [e.tag for e in p.got.of(OrphanEvent)] == ["D250303P02S1"]
-    assert any("D250303P02S1" in f for f in p.risk.flags)
+    assert any("D250303P02S1" in f for f in p.risk.flags.values())

@@ -142,7 +142,7 @@ def test_flags_and_a_pause_reduce_until_cleared() -> None:
     gate.flag("late fill")
     gate.paused = "lunch"
     assert gate.update(at(0), []) is TradingState.REDUCING
-    assert got.of(TradingStateChanged)[-1].reasons == ["late fill", "paused: lunch"]
+    assert got.of(TradingStateChanged)[-1].reasons == ["F1 late fill", "paused: lunch"]
     gate.new_day()  # a new day does not clear an operator's flag
     assert gate.update(at(1), []) is TradingState.REDUCING
     gate.flags.clear()

@@ -51,7 +51,7 @@ IST = "Asia/Kolkata"
 TRADING_DAYS_PER_YEAR = ms.TRADING_DAYS_PER_YEAR
 VIX_TIER_ORDER = ("low", "normal", "reduced", "high")
 EXIT_REASON_ORDER: tuple[str, ...] = ("exit_stop", "exit_target1", "exit_target2", "exit_time")
-EXIT_REASON_ORDER += ("exit_eod", "exit_breaker", "exit_risk", "exit_kill")
+EXIT_REASON_ORDER += ("exit_eod", "exit_breaker", "exit_risk", "exit_kill", "exit_forced")
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 REQUIRED_KPIS = ("profit_factor", "sharpe", "max_drawdown_pct", "avg_slippage_pct", "months")
 

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from dyntrail.cli import live, runs, tools
+from dyntrail.cli import ctl, live, runs, tools
 from dyntrail.cli.common import EXIT_FAILED, say
 from dyntrail.cli.logs import LogLevel, setup_logging
 
@@ -79,6 +79,7 @@ app.command()(runs.backtest)
 app.command()(runs.accept)
 app.command()(runs.report)
 app.command()(runs.paper)
+app.command()(ctl.ctl)
 app.add_typer(config_app, name="config")
 app.add_typer(data_app, name="data")
 app.add_typer(journal_app, name="journal")

@@ -36,7 +36,7 @@ MAX_SEED = 2**63 - 1  # a seed is journaled: JSON numbers here are 64-bit
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
-_STYLE = {"error": "red", "warning": "yellow", "flagged": "yellow"}
+_STYLE = {"error": "red", "warning": "yellow", "flagged": "yellow", "control": "cyan"}
 
 
 def say(level: str, message: str) -> None:
@@ -162,3 +162,45 @@ def parse_speed(value: str) -> float | None:
             "minute each second) or 'max'"
         )
     return rate
+
+
+# The control options of a session (``dyntrail paper``, ``dyntrail live run``).
+ApiOpt = Annotated[
+    bool,
+    typer.Option(
+        help="Serve the session's local API and dashboard (token in the run folder's "
+        "control.token; `dyntrail ctl dashboard -s RUN_DIR` prints the link)."
+    ),
+]
+ApiHostOpt = Annotated[str, typer.Option(help="Address the API listens on.")]
+ApiPortOpt = Annotated[int, typer.Option(help="Port of the API (0: any free one).", min=0)]
+AllowRemoteOpt = Annotated[
+    bool,
+    typer.Option(help="Let the API listen on an address other than loopback (still token-only)."),
+]
+
+
+def control_options(api: bool, host: str, port: int, allow_remote: bool, run_dir: Path) -> Any:
+    """The session's ``ControlOptions``; the dashboard's address is said on stderr."""
+    from dyntrail.control.plane import ControlOptions
+
+    def announce(url: str) -> None:
+        say(
+            "control",
+            f"dashboard {url}/ (token: {run_dir / 'control.token'}); "
+            f"`dyntrail ctl status -s {run_dir}`",
+        )
+
+    try:
+        return ControlOptions(api, host, port, allow_remote, announce)
+    except ConfigError as exc:
+        usage_error(str(exc))
+
+
+def notifier() -> Any:
+    """The notifier the environment asks for (``DYNTRAIL_NOTIFY_WEBHOOK``,
+    ``DYNTRAIL_TELEGRAM_*``), or None."""
+    from dyntrail.control.notify import Notifier, NotifySettings
+
+    settings = NotifySettings.from_env()
+    return Notifier(settings) if settings.enabled else None

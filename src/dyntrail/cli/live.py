@@ -9,7 +9,20 @@ from zoneinfo import ZoneInfo
 
 import typer
 
-from dyntrail.cli.common import ConfigOpt, failed, load_cfg, out, parse_date, say
+from dyntrail.cli.common import (
+    AllowRemoteOpt,
+    ApiHostOpt,
+    ApiOpt,
+    ApiPortOpt,
+    ConfigOpt,
+    control_options,
+    failed,
+    load_cfg,
+    notifier,
+    out,
+    parse_date,
+    say,
+)
 from dyntrail.errors import DyntrailError
 
 CredOpt = Annotated[
@@ -83,12 +96,17 @@ def run(
     config: ConfigOpt = None,
     report: Annotated[bool, typer.Option(help="Write report.html at the end.")] = False,
     view: Annotated[bool, typer.Option(help="Live terminal view.")] = True,
+    api: ApiOpt = True,
+    api_host: ApiHostOpt = "127.0.0.1",
+    api_port: ApiPortOpt = 0,
+    allow_remote: AllowRemoteOpt = False,
 ) -> None:
     """Trade today's session on Kite Connect: the same engine as backtest and paper, on Kite's
     ticks. Real orders need --confirm-live; --dry-run uses the paper broker.
 
     A run folder of the same day is resumed. Stop with Ctrl-C, SIGTERM or a file KILL in the
-    run folder: it flattens first. Exit 1 on a bad config, credentials or journal."""
+    run folder: it flattens first; steer it with `dyntrail ctl` or its dashboard. Exit 1 on a
+    bad config, credentials or journal."""
     _need_client()
     from dyntrail.analytics.summary import kpi_table
     from dyntrail.live.credentials import load_credentials, redact
@@ -103,15 +121,22 @@ def run(
     run_dir = out_dir or Path("runs/live") / the_day.isoformat()
     creds = None
     screen = LiveView(enabled=view and out.is_terminal)
+    control = control_options(api, api_host, api_port, allow_remote, run_dir)
+    notify = None
     try:
         creds = load_credentials(credentials, dt.datetime.now(tz).date())
+        notify = notifier()
+        observers = [screen.route(), *([notify.route()] if notify else [])]
         with screen:
             result = run_live(
                 cfg, run_dir, creds, day=the_day, dry_run=dry_run, confirm_live=confirm_live,
-                on_bar=screen.update, observers=[screen.route()], report=report,
+                on_bar=screen.update, observers=observers, report=report, control=control,
             )  # fmt: skip
     except DyntrailError as exc:
         failed(redact(str(exc), creds.secrets() if creds else []))
+    finally:
+        if notify is not None:
+            notify.close()
     for flag in result.flags:
         say("flagged", str(flag))
     out.print(kpi_table(result.kpis, title="live session KPIs"))

@@ -13,11 +13,17 @@ from rich.text import Text
 from dyntrail.cli.common import (
     EXIT_OK,
     MAX_SEED,
+    AllowRemoteOpt,
+    ApiHostOpt,
+    ApiOpt,
+    ApiPortOpt,
     ConfigOpt,
+    control_options,
     emit_json,
     err,
     failed,
     load_cfg,
+    notifier,
     out,
     parse_date,
     parse_speed,
@@ -233,10 +239,15 @@ def paper(
         "default"
     ),
     view: Annotated[bool, typer.Option(help="Live terminal view.")] = True,
+    api: ApiOpt = True,
+    api_host: ApiHostOpt = "127.0.0.1",
+    api_port: ApiPortOpt = 0,
+    allow_remote: AllowRemoteOpt = False,
 ) -> None:
     """Paper-trade the strategy on an accelerated clock against the paper broker; resumable.
 
-    Stop it with Ctrl-C, SIGTERM or a file named KILL in the run folder: it flattens first.
+    Steer it with `dyntrail ctl` or its dashboard. Stop it with Ctrl-C, SIGTERM or a file
+    named KILL in the run folder: it flattens first.
 
     Exit 1 when the session's own checks fail or the config, data or journal is bad."""
     if faults not in ("default", "none"):
@@ -246,7 +257,10 @@ def paper(
     rate = parse_speed(speed)
     cfg = load_cfg(config)
     run_dir = resume or out_dir
-    result = _run_paper(cfg, run_dir, resume is not None, data, seed, days, rate, faults, view)
+    control = control_options(api, api_host, api_port, allow_remote, run_dir)
+    result = _run_paper(
+        cfg, run_dir, resume is not None, data, seed, days, rate, faults, view, control
+    )
     for flag in result.flags:
         say("flagged", str(flag))
     out.print(kpi_table(result.kpis, title="paper session KPIs"))
@@ -266,14 +280,19 @@ def _run_paper(
     speed: float | None,
     faults: str,
     view: bool,
+    control: Any,
 ) -> PaperResult:
-    """The session under the live view (on a terminal); a ``DyntrailError`` is exit 1."""
+    """The session under the live view (on a terminal), with its notifier when the
+    environment asks for one; a ``DyntrailError`` is exit 1."""
     from dyntrail.execution.paper import FaultProfile
     from dyntrail.runners.live_view import LiveView
     from dyntrail.runners.paper import run_paper
 
     live = LiveView(enabled=view and out.is_terminal)
+    notify = None
     try:
+        notify = notifier()
+        observers = [live.route(), *([notify.route()] if notify else [])]
         with live:
             return run_paper(
                 cfg,
@@ -285,8 +304,12 @@ def _run_paper(
                 faults=FaultProfile.none() if faults == "none" else FaultProfile(),
                 resume=resume,
                 on_bar=live.update,
-                observers=[live.route()],
+                observers=observers,
                 report=True,
+                control=control,
             )
     except DyntrailError as exc:
         failed(str(exc))
+    finally:
+        if notify is not None:
+            notify.close()

@@ -202,12 +202,31 @@ class TradingStateChanged(Event):
 
 @dataclass(frozen=True, kw_only=True)
 class CommandApplied(Event):
-    """An operator's command, applied between bars: ``pause``, ``resume``, ``clearflags`` or
-    ``kill``, with what it concerned (the reason given, the pause ended, the flags cleared)."""
+    """An operator's command, applied between events (``dyntrail.engine.commands``): its
+    name, its argument as ``parse`` reads it, what it concerned (the reason given, the pause
+    ended, the flags cleared, the trades exited, the limits now), its id (a command is
+    applied once: a restart that finds its id journaled does not apply it again) and where it
+    came from (``cli``, ``api``, ``dashboard``, ``kill-file``, ``signal``...)."""
 
     kind: str = _kind("command")
     command: str
     detail: str
+    arg: str = ""
+    id: str = ""
+    source: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class CommandRefused(Event):
+    """An operator's command that could not apply (no such flag or trade, an unlock without
+    its confirmation, a bad value): nothing changed; ``why`` says what was wrong."""
+
+    kind: str = _kind("command_refused")
+    command: str
+    why: str
+    arg: str = ""
+    id: str = ""
+    source: str = ""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -574,8 +593,8 @@ class Reconciled(Event):
 
 _register(
     DataWarning, State, Resume, SessionEnd, JournalRecovered, DayStart, DayEnd, BreakerTripped,
-    Equity, TradingStateChanged, CommandApplied, RiskHalt, KillSwitch, EntrySignal, EntrySkipped,
-    EntryAbandoned,
+    Equity, TradingStateChanged, CommandApplied, CommandRefused, RiskHalt, KillSwitch, EntrySignal,
+    EntrySkipped, EntryAbandoned,
     PositionOpen, StopMoved, T1Hit, ExitWaiting, FlattenFailed, PositionCarried, Settlement,
     PositionClosed, OpenAtEnd, OrderSent, OrderCancel, OrderRefused, OrderUnknown, OrderSynced,
     OrderRecovered, OrderAdopted, BrokerUpdate, OrphanEvent, Fill, OrderRejected, LateFill,

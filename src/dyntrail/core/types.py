@@ -52,6 +52,8 @@ class PositionAction(enum.StrEnum):
     EXIT_SETTLED = "exit_settled"  # held to expiry: settled by the exchange at intrinsic value
     # Added for the exchange-resident stop.
     EXIT_BACKSTOP = "exit_backstop"  # the backstop's stop-limit filled at the exchange
+    # Added for operator control.
+    EXIT_FORCED = "exit_forced"  # an operator's force-exit of one position (or all)
 
     closes_position: bool
     """True when the action exits the whole remaining quantity (set once per member)."""

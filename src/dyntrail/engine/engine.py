@@ -33,7 +33,7 @@ from dyntrail.core.features import Features
 from dyntrail.core.regime import RegimeFeed, StreamingRegime
 from dyntrail.core.types import PositionAction
 from dyntrail.engine.book import Book
-from dyntrail.engine.commands import Command, Commands, Kill
+from dyntrail.engine.commands import Command, CommandError, Commands, ForceExit, Kill
 from dyntrail.engine.context import Run, Stamps
 from dyntrail.engine.fast import Stretches
 from dyntrail.engine.fills import Fills
@@ -323,22 +323,43 @@ class Engine:
             if why and tr.position.qty:
                 self.risk.flag(f"trade {tr.trade_id} {tr.instrument}: {tr.position.qty} {why}")
 
-    def command(self, cmd: Command) -> None:
-        """An operator's command, between bars (``dyntrail.engine.commands``): applied through
-        the risk gate and journaled; the gate's state is brought up to date at once."""
-        m = self.market
-        self.commands.apply(cmd, m.now)
+    def command(self, cmd: Command, key: str = "", source: str = "") -> str:
+        """An operator's command, between events (``dyntrail.engine.commands``): applied
+        through the risk gate and journaled with its id ``key`` and ``source``; the gate's
+        state is brought up to date at once. Returns what it did (the journaled detail);
+        ``CommandError`` when it cannot apply (nothing changed, nothing journaled)."""
+        m, book = self.market, self.book
+        detail = ""
+        if isinstance(cmd, ForceExit):
+            ids = sorted(book.open) if cmd.trade is None else [cmd.trade]
+            if cmd.trade is not None and cmd.trade not in book.open:
+                standing = ", ".join(str(k) for k in sorted(book.open)) or "none"
+                raise CommandError(f"force-exit: no open trade {cmd.trade} (open: {standing})")
+            detail = "trades " + ", ".join(str(k) for k in ids) if ids else "no open trade"
+        self.commands.apply(cmd, m.now, detail, key, source)
         if isinstance(cmd, Kill):
-            self.kill(cmd.reason)
-            return
-        self.risk.update(m.now, self.book.open.values())
+            self._killed(cmd.reason)
+        elif isinstance(cmd, ForceExit):
+            for k in ids:
+                tr = book.open.get(k)
+                if tr is not None and not tr.closing:
+                    v = self.venues[tr.underlying]
+                    v.exiting.exit(
+                        tr, PositionAction.EXIT_FORCED, v.underlying.last_close, m.now, m.last_vix
+                    )
+        self.risk.update(m.now, book.open.values())
+        return self.commands.last_detail
 
     def kill(self, reason: str) -> None:
-        """Kill switch: the day halts and every position is flattened at the last close."""
+        """Kill switch (``Kill``): journaled as a command, then ``_killed``."""
+        self.command(Kill(reason))
+
+    def _killed(self, reason: str) -> None:
+        """Trading halts until an unlock, working entries are cancelled and every position
+        is flattened at the last close."""
         m = self.market
         self.risk.kill(m.now, reason)
         self._exit_all(PositionAction.EXIT_KILL, m.now, m.last_vix)
-        self.risk.update(m.now, self.book.open.values())
 
     def reconcile(self, now: dt.datetime) -> list[str]:
         """Hold the engine's view against the broker's (run on every start)."""
@@ -388,8 +409,36 @@ class Engine:
 
     @property
     def flags(self) -> list[str]:
-        """Problems an operator must clear (no entries meanwhile)."""
-        return self.risk.flags
+        """Problems an operator must clear (no entries meanwhile), each as "id text"."""
+        return self.risk.flag_lines()
+
+    def why_no_entry(self) -> str:
+        """Why no entry would go out now, in one line an operator reads ("" when one
+        would, at the next bar's close): the risk gate (kill switch, halt, flags, pause,
+        stale feed, positions waiting), the position cap, an order whose outcome is
+        unknown, then each underlying's gates at its last close (window, tier, breaker,
+        trades, gap, ADX, VWAP, protections). It decides nothing."""
+        risk, book, m = self.risk, self.book, self.market
+        if risk.killed:
+            return f"kill switch: {risk.killed} (unlock to trade again)"
+        refusal = risk.entry_refusal(len(book.open))
+        if refusal == "position_cap":
+            return f"caps: {len(book.open)} open of max {risk.limits.max_open_positions}"
+        if refusal:
+            return f"{refusal}: " + "; ".join(risk.reasons)
+        if self.orders.live and self.orders.unresolved():
+            return "an order's outcome is not known yet"
+        whys = []
+        for v in self._named():
+            close = v.underlying.last_close
+            if close != close:
+                whys.append(f"{v.name}: no bar yet")
+                continue
+            why = v.entering.why_not(m.now, close)
+            if not why:
+                return ""
+            whys.append(f"{v.name}: {why}" if len(self.venues) > 2 else why)
+        return "; ".join(whys)
 
     def _named(self) -> Iterable[Venue]:
         return (v for key, v in self.venues.items() if key)

@@ -9,7 +9,7 @@ import datetime as dt
 import math
 from collections.abc import Callable, Sequence
 
-from dyntrail.core.config import OptionsSection
+from dyntrail.core.config import Config, OptionsSection
 from dyntrail.core.contract import Contract
 from dyntrail.core.contracts import (
     StrikeQuote,
@@ -84,6 +84,31 @@ class Entering:
         if decision.side is not None:
             self.enter(decision.side, t, close, vix)
 
+    def why_not(self, t: dt.datetime, close: float) -> str:
+        """Why the entry gates would not enter at ``t`` at ``close`` ("" when they would), in
+        words an operator reads (the status's "why no entry now"); it decides nothing."""
+        cfg = self.run.cfg
+        if self.signals is not None:
+            return "" if t.time() < cfg.strategy.time.flatten else "window: past the flatten time"
+        m, f = self.market, self.underlying.f
+        x = EntryInputs(
+            t.time(),
+            m.tier,
+            m.breaker_on,
+            self.book.trades_today,
+            self.underlying.gap_until,
+            close,
+            _opt(f.vwap),
+            _opt(f.adx),
+            _opt(f.plus_di),
+            _opt(f.minus_di),
+        )
+        d = decide_entry(cfg, x)
+        if d.side is not None:
+            held = self.held(t, d.side.value) if self.held is not None else ""
+            return f"protection: {held}" if held else ""
+        return _why(cfg, x, d.reason)
+
     def enter(self, side: Side, t: dt.datetime, close: float, vix: float) -> None:
         if self.held is not None and self.held(t, side.value):
             return  # a protection holds it back (journaled when it engaged)
@@ -116,7 +141,7 @@ class Entering:
         if tr is None:
             return
         buy_side = OrderSide.BUY if tr.is_long_instrument else OrderSide.SELL
-        qty = entry_lots(run.limits) * contract.lot
+        qty = entry_lots(self.orders.risk.limits) * contract.lot
         if not self.orders.send(tr, "entry", buy_side, qty, decision, close, t, 1, bid, ask):
             self.book.abandon(tr, "refused", t)  # the risk gate said no: no trade
 
@@ -140,7 +165,7 @@ class Entering:
             minutes_to_flatten=_minutes_between(t.time(), run.cfg.strategy.time.flatten),
             bar_minutes=float(run.bar_minutes),
         )
-        qty = entry_lots(run.limits) * lot
+        qty = entry_lots(self.orders.risk.limits) * lot
         pos = open_position(
             run.targets, side, close, decision, vix, qty=qty, now=t, lot_size=lot, context=ctx
         )
@@ -229,3 +254,23 @@ def _entry_guard(o: OptionsSection, q: Quote | None, t_years: float) -> str:
     if q.ask < o.min_premium_inr:
         return "premium_below_min"
     return ""
+
+
+def _why(cfg: Config, x: EntryInputs, gate: str) -> str:
+    """The gate ``gate`` that refused ``x``, with the values it judged."""
+    s = cfg.strategy
+    if gate == "window":
+        return f"window: entries {s.time.entry_start:%H:%M}-{s.time.entry_end:%H:%M}"
+    if gate == "vix_halt":
+        return "tier: VIX in the halt tier"
+    if gate == "max_trades":
+        return f"max trades: {x.trades_today} of {s.entries.max_trades_per_day} today"
+    if gate == "gap_delay":
+        return f"gap morning: no entry before {x.gap_delay_until}"
+    if gate == "no_bias":
+        adx = "n/a" if x.adx is None else f"{x.adx:.1f}"
+        return f"ADX: no trend bias (ADX {adx})"
+    if gate in ("no_vwap", "vwap_gate"):
+        vwap = "n/a" if x.vwap is None else f"{x.vwap:.2f}"
+        return f"VWAP: close {x.close:.2f} on the wrong side of VWAP {vwap}"
+    return "breaker: the VIX-spike circuit breaker is tripped"

@@ -38,7 +38,7 @@ class Recovery:
             book, held = orders.broker_view()
         except Disconnected:
             risk.flag("broker unreachable at start")
-            return risk.flags
+            return risk.flag_lines()
         for order in list(orders.live.values()):  # live orders of the restored state
             orders.sync(order, now)
         known = set(orders.live) | set(orders.done) | set(orders.recovered)
@@ -61,12 +61,12 @@ class Recovery:
         self.sinks.emit(
             Reconciled(
                 ts=self.stamps.iso(now),
-                flags=list(risk.flags),
+                flags=risk.flag_lines(),
                 live_orders=sorted(orders.live),
                 recovered=sorted(orders.recovered),
             )
         )
-        return risk.flags
+        return risk.flag_lines()
 
     def _positions(self, now: dt.datetime, held: dict[str, int]) -> None:
         """Flag each instrument whose position at the broker differs from the open trades'.

@@ -9,6 +9,7 @@ REDUCING, never as a crash."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Iterable
 from typing import Any
@@ -50,8 +51,12 @@ class RiskGate:
         self.capital = capital
         self.guard = guards.ProtectionState()
         self.halted = ""  # why the day is halted ("" when it is not)
-        self.flags: list[str] = []  # problems an operator must clear: no entries meanwhile
+        # problems an operator must clear, by id ("F1", "F2"...): no entries meanwhile
+        self.flags: dict[str, str] = {}
+        self._flag_seq = 0
         self.paused = ""  # an operator's pause, with its reason
+        self.killed = ""  # the kill switch's reason: halted until an operator's unlock
+        self.reloaded = False  # the limits were reloaded by an operator (kept in the state)
         self.stale = ""  # a live feed that went quiet, and since when (not saved: it is now's)
         self.state = TradingState.ACTIVE
         self.reasons: list[str] = []
@@ -80,9 +85,31 @@ class RiskGate:
 
     # ------------------------------------------------------------------ changes
 
-    def flag(self, problem: str) -> None:
-        """A problem an operator must see and clear; entries stop until then."""
-        self.flags.append(problem)
+    def flag(self, problem: str) -> str:
+        """A problem an operator must see and clear (by its id, ``clear-flag``); entries stop
+        until then. Returns its id."""
+        self._flag_seq += 1
+        key = f"F{self._flag_seq}"
+        self.flags[key] = problem
+        return key
+
+    def flag_lines(self) -> list[str]:
+        """The flags standing, each as "id text"."""
+        return [f"{k} {text}" for k, text in self.flags.items()]
+
+    def clear_flags(self, key: str | None) -> list[str]:
+        """Clear flag ``key`` (None: every flag); returns what was cleared, as "id text".
+        ``KeyError`` naming the flags that stand when ``key`` is not one of them."""
+        keys = list(self.flags) if key is None else [key]
+        if key is not None and key not in self.flags:
+            standing = ", ".join(self.flags) or "none"
+            raise KeyError(f"no flag {key} (flags standing: {standing})")
+        return [f"{k} {self.flags.pop(k)}" for k in keys]
+
+    def reload(self, limits: RiskLimits) -> None:
+        """An operator's new limits (daily loss, caps), from the next decision on."""
+        self.limits = limits
+        self.reloaded = True
 
     def halt_on_loss(self, t: dt.datetime, day_pnl: float) -> None:
         """The daily loss limit is reached: the day halts (the caller exits what is open)."""
@@ -90,14 +117,24 @@ class RiskGate:
         self.sinks.emit(RiskHalt(ts=self.stamps.iso(t), day_pnl=round(day_pnl, 2)))
 
     def kill(self, t: dt.datetime, reason: str) -> None:
-        """The kill switch: the day halts (the caller flattens)."""
+        """The kill switch: trading halts (the caller flattens) until an operator unlocks it,
+        whatever the day."""
         self.halted = "kill_switch"
+        self.killed = reason or "operator"
         self.sinks.emit(KillSwitch(ts=self.stamps.iso(t), reason=reason))
 
+    def unlock(self) -> str:
+        """The kill switch released (an operator's ``unlock``): returns why it had been set
+        ("" when it was not)."""
+        was, self.killed = self.killed, ""
+        if self.halted == "kill_switch":
+            self.halted = ""
+        return was
+
     def new_day(self, day: dt.date | None = None) -> None:
-        """A day's halt ends with its day; flags and a pause stay until cleared. The day's
-        protections end too."""
-        self.halted = ""
+        """A day's halt ends with its day, the kill switch's does not (only ``unlock``); flags
+        and a pause stay until cleared. The day's protections end too."""
+        self.halted = "kill_switch" if self.killed else ""
         if day is not None and self.protections.enabled:
             self._guard(guards.new_day(self.guard, day))
 
@@ -149,7 +186,7 @@ class RiskGate:
                     break
             else:
                 return self.state  # the common bar: nothing stands, nothing changed
-        reasons = list(self.flags)
+        reasons = self.flag_lines()
         if self.paused:
             reasons.append(f"paused: {self.paused}")
         if self.stale:
@@ -176,17 +213,34 @@ class RiskGate:
     def state_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
             "halted": self.halted,
-            "flags": list(self.flags),
+            "flags": list(self.flags.values()),
             "paused": self.paused,
             "state": self.state.value,
             "reasons": list(self.reasons),
         }
+        # what an operator set, only when set (states saved before these still load, and a
+        # run without an operator journals the same state lines)
+        if self.flags:
+            out["flag_ids"] = list(self.flags)
+        if self._flag_seq:
+            out["flag_seq"] = self._flag_seq
+        if self.killed:
+            out["killed"] = self.killed
+        if self.reloaded:
+            out["limits"] = dataclasses.asdict(self.limits)
         if self.protections.enabled:  # (absent otherwise: states saved before it still load)
             out["protections"] = self.guard.to_dict()
         return out
 
     def restore(self, s: dict[str, Any]) -> None:
-        self.halted, self.flags, self.paused = s["halted"], list(s["flags"]), s["paused"]
+        self.halted, self.paused = s["halted"], s["paused"]
+        texts = list(s["flags"])
+        ids = s.get("flag_ids") or [f"F{k}" for k in range(1, len(texts) + 1)]
+        self.flags = dict(zip(ids, texts, strict=True))
+        self._flag_seq = int(s.get("flag_seq", len(texts)))
+        self.killed = s.get("killed", "")
+        if "limits" in s:
+            self.limits, self.reloaded = RiskLimits(**s["limits"]), True
         self.state, self.reasons = TradingState(s["state"]), list(s["reasons"])
         if "protections" in s:
             self.guard = guards.ProtectionState.from_dict(s["protections"])

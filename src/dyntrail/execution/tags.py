@@ -24,6 +24,7 @@ ACTION_CODES = {
     "exit_kill": "K",
     "exit_carried": "C",
     "exit_backstop": "X",  # the stop-limit resting at the exchange (``[backstop]``)
+    "exit_forced": "F",  # an operator's force-exit
 }
 
 

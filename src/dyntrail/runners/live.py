@@ -30,6 +30,8 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from dyntrail.control.api import ApiServer
+from dyntrail.control.plane import Control, ControlOptions, consumed_ids, replay_commands
 from dyntrail.core.config import Config
 from dyntrail.core.config_load import dump_config
 from dyntrail.core.contract import Contract
@@ -50,10 +52,13 @@ from dyntrail.live.instruments import Instruments, Listed
 from dyntrail.live.kite_broker import KiteBroker, KiteSettings
 from dyntrail.runners.paper import (
     GROUP_COMMIT_S,
+    KILL_FILE,
     PaperResult,
     Stopper,
+    consume_kill_file,
     recover,
     session_outputs,
+    stale_kill_file,
 )
 from dyntrail.runners.plan import resolve_instrument, run_calendar
 
@@ -90,8 +95,10 @@ def run_live(
     on_bar: Callable[[Engine, int, int], None] | None = None,
     observers: Sequence[Route] = (),
     report: bool = False,
+    control: ControlOptions | None = None,
 ) -> PaperResult:
-    """Run (or resume) one live session into ``run_dir``; see the module docstring."""
+    """Run (or resume) one live session into ``run_dir``; see the module docstring. With
+    ``control``, an operator steers it as a paper session (``dyntrail.control``)."""
     live = cfg.live
     if not dry_run and not (confirm_live or live.confirm):
         raise ConfigError(
@@ -138,17 +145,27 @@ def run_live(
     stop = Stopper()
     old = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     feed: KiteFeed | None = None
+    ctl = Control(run_dir, "live-dry-run" if dry_run else "live", consumed_ids(prior))
+    server: ApiServer | None = None
     try:
-        sinks = Sinks([Route(journal.emit), *observers])
+        sinks = Sinks([Route(journal.emit), *observers, *([ctl.route()] if control else [])])
         engine = live_engine(cfg, spec, cal, quotes, broker, sinks, history)
         if prior:
-            recover(engine, journal, prior, lambda done: None)
+            resumed = recover(engine, journal, prior, lambda done: None)
+            replay_commands(engine, resumed.after)
+            stale_kill_file(run_dir / "KILL", prior)
         else:
             journal.emit(_header(config_text, day, spec, dry_run))
         engine.market.last_vix = vix_now
         if isinstance(broker, KiteBroker):  # sent before the restart, not settled: no quick resend
             broker.unsure([*engine.orders.live, *engine.orders.recovered])
         session = Session(cfg, engine, journal, book, instruments, spec, index, vix, tz, day)
+        if control is not None:
+            session.control = ctl
+            ctl.probe = session.health
+            if control.api:
+                server = ApiServer(ctl, control)
+                server.start()
         session.vix = vix_now
         session.feed_time = max(session.feed_time, begin)
         engine.reconcile(session.now())
@@ -165,7 +182,12 @@ def run_live(
         feed.start([index.token, vix.token, *near])
         killed = session.run(stop, run_dir / "KILL", on_bar)
         journal.emit(SessionEnd(ts=None, killed=killed, reason=stop.reason))
+        if session.control is not None:
+            session.control.step(engine, session.i - 1, 0, force=True)
+            session.control.write()
     finally:
+        if server is not None:
+            server.stop()
         if feed is not None:
             feed.close()
         journal.close()
@@ -215,6 +237,7 @@ class Session:
         self.i = engine.market.bars_total
         self.underlying = engine.venue.name
         self.expired = False
+        self.control: Control | None = None  # an operator's commands, between events
 
     def now(self) -> dt.datetime:
         """Market time: the ticks' (a replay), else the wall's or the ticks', the later."""
@@ -249,10 +272,13 @@ class Session:
             self.watch_feed(now)
             if engine.orders.live:
                 engine.orders.pump(now)
+            if self.control is not None:
+                self.control.step(engine, self.i - 1, 0)
             if kill_file.exists() and stop.reason is None:
-                stop.reason = "kill file"
+                stop.reason = KILL_FILE
             if stop.reason is not None:
                 self.flatten(stop.reason)
+                consume_kill_file(kill_file)
                 return True
             if now >= self.close_at + _GRACE:
                 self.finish()
@@ -305,6 +331,22 @@ class Session:
         if bool(risk.stale) != bool(was):
             risk.update(now, self.engine.book.open.values())
 
+    def health(self) -> dict[str, Any]:
+        """The feed's staleness and the broker's state, for the control's ``/health``."""
+        quiet = self.feed.quiet_for() if self.feed is not None else None
+        broker = self.engine.orders.broker
+        if getattr(broker, "session_expired", False):
+            state = "session expired"
+        elif any("broker unreachable" in f for f in self.engine.risk.flags.values()):
+            state = "unreachable"
+        else:
+            state = "ok"
+        return {
+            "feed_stale_s": None if quiet is None else round(quiet, 3),
+            "feed_stale": bool(self.engine.risk.stale),
+            "broker": state,
+        }
+
     def finish(self) -> None:
         engine = self.engine
         engine.finish()
@@ -315,7 +357,7 @@ class Session:
         """The kill switch: every position exited, the orders drained (on the wall clock); a
         position that could not be closed is journaled open and flagged."""
         engine = self.engine
-        engine.command(Kill(reason))
+        engine.command(Kill(reason), source="kill-file" if reason == KILL_FILE else "signal")
         self.drain()
         engine.left_open("still open after the kill switch")
         self.journal.emit(State(ts=None, i=self.i - 1, state=engine.state(), final=True))

@@ -1,4 +1,7 @@
-"""The paper session's live terminal view (positions, stop, T1/T2, PnL, regime, recent events)."""
+"""A session's live terminal view (paper and live): the regime and the risk gate, why no
+entry would go out now, each position's underlying price beside its stop, T1 and T2 with the
+option's bid, ask and mark, the live orders and the latest events. It reads the same status
+as the API and ``dyntrail ctl status`` (``dyntrail.control.status``)."""
 
 from __future__ import annotations
 
@@ -8,7 +11,9 @@ from types import TracebackType
 from rich.console import Group
 from rich.live import Live
 from rich.table import Table
+from rich.text import Text
 
+from dyntrail.control.status import snapshot
 from dyntrail.core.events import Equity, Event, State
 from dyntrail.engine import Engine, Route
 
@@ -48,55 +53,69 @@ class LiveView:
 def render(
     engine: Engine, i: int, n: int, recent: list[tuple[str | None, str]] | None = None
 ) -> Group:
-    m, book, risk = engine.market, engine.book, engine.risk
+    s = snapshot(engine)
+    risk = s["risk"]
     head = Table.grid(padding=(0, 2))
     head.add_row(
-        f"bar {i + 1}/{n}",
-        f"{m.now:%Y-%m-%d %H:%M}",
-        f"VIX {m.last_vix:.2f}",
-        f"tier {m.tier.value}",
-        "breaker TRIPPED" if m.breaker_on else "breaker ok",
-        f"trading {risk.state.value}",
-        f"realized {book.realized:,.2f}",
-        f"day {book.day_realized:,.2f}",
-        "; ".join(risk.reasons),
+        f"bar {i + 1}/{n}" if n else f"bar {i + 1}",
+        f"{engine.market.now:%Y-%m-%d %H:%M}",
+        f"VIX {_f(s['vix'])}",
+        f"tier {s['tier']}",
+        "breaker TRIPPED" if s["breaker"] else "breaker ok",
+        f"trading {risk['state']}",
+        f"realized {_f(s['pnl']['realized'])}",
+        f"day {_f(s['pnl']['day'])}",
+        "; ".join(risk["reasons"]),
     )
+    why = Text.assemble(("why no entry: ", "bold"), s["why_no_entry"] or "none: one may go out")
     pos = Table(title="positions", expand=False)
     for col in (
         "trade",
         "side",
         "instrument",
         "qty",
-        "entry",
-        "mark",
+        "underlying",
         "stop",
         "T1",
         "T2",
+        "bid",
+        "ask",
+        "mark",
+        "entry",
         "unrealized",
     ):
         pos.add_column(col)
-    for tr in book.trades():
-        p = tr.position
+    for p in s["positions"]:
+        stop = _f(p["stop"]) + (" trail" if p["trailing"] else " BE" if p["break_even"] else "")
         pos.add_row(
-            str(tr.trade_id),
-            p.side.value,
-            tr.instrument,
-            str(p.qty),
-            f"{tr.entry_price:.2f}",
-            f"{tr.mark_price:.2f}",
-            f"{p.stop_underlying:.2f}" + (" (trail)" if p.t1_hit else ""),
-            f"{p.t1_underlying:.2f}" + (" hit" if p.t1_hit else ""),
-            f"{p.t2_underlying:.2f}",
-            f"{tr.unrealized():,.2f}",
+            str(p["trade"]),
+            p["side"],
+            p["instrument"],
+            str(p["qty"]),
+            _f(p["price"]),
+            stop,
+            _f(p["t1"]) + (" hit" if p["t1_hit"] else ""),
+            _f(p["t2"]),
+            _f(p["bid"]),
+            _f(p["ask"]),
+            _f(p["mark"]),
+            _f(p["entry"]),
+            _f(p["unrealized"]),
         )
     orders = Table(title="live orders")
-    for col in ("tag", "state", "qty", "filled", "limit"):
+    for col in ("tag", "action", "state", "qty", "filled", "limit"):
         orders.add_column(col)
-    for tag, o in engine.orders.live.items():
-        orders.add_row(tag, o.state.value, str(o.qty), str(o.filled_qty), f"{o.limit:.2f}")
+    for o in s["orders"]:
+        orders.add_row(
+            o["tag"], str(o["action"]), o["state"], str(o["qty"]), str(o["filled"]), _f(o["limit"])
+        )
     events = Table(title="recent events")
     events.add_column("time")
     events.add_column("event")
     for ts, kind in recent or []:
         events.add_row(ts or "", kind)
-    return Group(head, pos, orders, events)
+    return Group(head, why, pos, orders, events)
+
+
+def _f(x: float | None) -> str:
+    return "-" if x is None else f"{x:,.2f}"

@@ -31,6 +31,14 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from dyntrail.control.api import ApiServer
+from dyntrail.control.plane import (
+    STOP_SOURCES,
+    Control,
+    ControlOptions,
+    consumed_ids,
+    replay_commands,
+)
 from dyntrail.core.config import Config
 from dyntrail.core.config_load import dump_config
 from dyntrail.core.events import DataWarning, PaperHeader, Resume, SessionEnd, State, from_record
@@ -62,6 +70,7 @@ from dyntrail.runners.paper_market import (
 from dyntrail.runners.plan import resolve_instrument, run_calendar
 
 log = logging.getLogger(__name__)
+KILL_FILE = "kill file"  # the stop reason of a file KILL in the run folder
 GROUP_COMMIT_S = 0.05  # lines other than intents are fsynced within this (``Journal``)
 SETTLE = dt.timedelta(seconds=5)  # how long after sending an order the broker is polled in-bar
 
@@ -159,8 +168,11 @@ def run_paper(
     observers: Sequence[Route] = (),
     report: bool = False,
     settle: dt.timedelta = SETTLE,
+    control: ControlOptions | None = None,
 ) -> PaperResult:
-    """Run (or resume) a paper session into ``run_dir``; see the module docstring."""
+    """Run (or resume) a paper session into ``run_dir``; see the module docstring. With
+    ``control``, an operator steers it (``dyntrail.control``): commands from the run folder's
+    inbox and, when ``control.api``, the local API and dashboard."""
     jpath = run_dir / "journal.jsonl"
     config_text = dump_config(cfg)
     given = _Start([], seed, days, start, data_dir, faults or FaultProfile())
@@ -183,9 +195,12 @@ def run_paper(
         for m, spec, f, q in zip(markets[1:], specs[1:], features[1:], quotes[1:], strict=True)
     ]
     journal = Journal(jpath, fsync=True, group_s=GROUP_COMMIT_S)
+    ctl = Control(run_dir, "paper", consumed_ids(s.prior), _paper_health) if control else None
+    server: ApiServer | None = None
     stop = Stopper()
     old = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
+        routes = [Route(journal.emit), *observers, *([ctl.route()] if ctl else [])]
         bar_minutes = markets[0].bars.bar_minutes
         engine = Engine(
             cfg,
@@ -194,7 +209,7 @@ def run_paper(
             quotes[0],
             broker,
             # the journal first (equity marks too: the outputs are the journal's), then observers
-            Sinks([Route(journal.emit), *observers]),
+            Sinks(routes),
             features[0],
             bar_minutes,
             settle=settle,
@@ -208,7 +223,20 @@ def run_paper(
             _write_header(journal, config_text, s, (bars, bar_minutes), _names(quotes), notes)
         begin = resumed.begin
         engine.reconcile(feed.ts[begin] if begin < n else feed.ts[-1])
-        pacing = Pacing(bar_minutes, speed) if speed is not None and speed > 0 else None
+        replay_commands(engine, resumed.after)
+        if stale_kill_file(run_dir / "KILL", s.prior):
+            log.warning(
+                "%s: acted on before the restart; renamed, not acted on again", run_dir / "KILL"
+            )
+        clock = Pacing(bar_minutes, speed) if speed is not None and speed > 0 else None
+        pacing: Clock | None = clock
+        if ctl is not None:
+            ctl.step(engine, max(begin - 1, 0), n, force=True)
+            if control is not None and control.api:
+                server = ApiServer(ctl, control)
+                server.start()
+            if clock is not None:  # commands are taken while a bar's time passes, too
+                pacing = Steered(clock, lambda: ctl.step(engine, ctl.bar[0], n))
         if resumed.kill is not None:  # killed, and the process died in the flatten: finish it
             engine.recovery.adopt_leftovers(engine.market.now)
             flatten(engine, journal, resumed.kill, engine.market.now)
@@ -216,9 +244,16 @@ def run_paper(
         elif resumed.ended:  # ended already (the process died before its last line)
             killed = any(ev["kind"] == "kill_switch" for ev in s.prior)
         else:
-            killed = _run_bars(engine, journal, feed, begin, run_dir / "KILL", stop, on_bar, pacing)
+            killed = _run_bars(
+                engine, journal, feed, begin, run_dir / "KILL", stop, on_bar, pacing, ctl
+            )
         journal.emit(SessionEnd(ts=None, killed=killed, reason=stop.reason))
+        if ctl is not None:
+            ctl.step(engine, ctl.bar[0], n, force=True)
+            ctl.write()
     finally:
+        if server is not None:
+            server.stop()
         journal.close()
         for sig, handler in old.items():
             signal.signal(sig, handler)
@@ -284,6 +319,7 @@ def _run_bars(
     stop: Stopper,
     on_bar: Callable[[Engine, int, int], None] | None,
     pacing: Clock | None,
+    ctl: Control | None = None,
 ) -> bool:
     """The session's bars from ``begin``, each followed by its state line, the live view and
     the kill switch's check; returns True when the kill switch stopped it (flat), False when
@@ -293,11 +329,13 @@ def _run_bars(
     stopped: list[tuple[int, str]] = []
 
     def after(i: int) -> bool:
+        if ctl is not None:  # commands first: the bar's state line holds what they did
+            ctl.step(engine, i, n)
         journal.emit(State(ts=None, i=i, state=engine.state()))
         if on_bar is not None:
             on_bar(engine, i, n)
         if kill_file.exists() and stop.reason is None:
-            stop.reason = "kill file"
+            stop.reason = KILL_FILE
         if stop.reason is not None:
             stopped.append((i, stop.reason))
             return True
@@ -310,6 +348,7 @@ def _run_bars(
     if stopped_early:
         i, reason = stopped[0]
         flatten(engine, journal, reason, feed.ts[i] + engine.run.bar)
+        consume_kill_file(kill_file)
         return True
     engine.finish()
     drain(engine, engine.market.now)
@@ -341,7 +380,7 @@ def recover(
     for ev in after:
         if ev["kind"] in ("order", "stop_order"):
             engine.recovery.remember(from_record(ev))
-        elif ev["kind"] == "kill_switch":
+        elif ev["kind"] == "kill_switch" and _stopping(after, ev):
             kill = str(ev["reason"])
     journal.emit(
         Resume(
@@ -351,7 +390,16 @@ def recover(
             state_seq=last["seq"] if last else None,
         )
     )
-    return Resumed(begin, bool(last and last.get("final")), kill)
+    return Resumed(begin, bool(last and last.get("final")), kill, after)
+
+
+def _stopping(after: list[dict[str, Any]], ev: dict[str, Any]) -> bool:
+    """A ``kill_switch`` that stopped the session (the kill file, a signal), not an
+    operator's ``kill`` command (which halts and goes on): the command journaled just
+    before it says which."""
+    k = after.index(ev)
+    cmd = next((e for e in reversed(after[:k]) if e["kind"] == "command"), None)
+    return cmd is None or cmd.get("source", "") in STOP_SOURCES
 
 
 @dataclass(frozen=True, slots=True)
@@ -359,6 +407,45 @@ class Resumed:
     begin: int  # the first bar still to process
     ended: bool  # the last state was the session's final one: nothing is left to run
     kill: str | None  # a kill journaled after the last state: its flatten is done again
+    after: list[dict[str, Any]] = dataclasses.field(default_factory=list)  # journaled since
+
+
+class Steered:
+    """A ``Clock`` whose wait lets an operator's commands in: the bar's time passes in
+    slices, ``step`` (the control's) between them."""
+
+    def __init__(self, clock: Pacing, step: Callable[[], None], slice_s: float = 0.2) -> None:
+        self.clock, self.step, self.slice_s = clock, step, slice_s
+
+    def wait(self) -> None:
+        c = self.clock
+        while True:
+            left = c.bar_s - (time.monotonic() - c._tick)
+            if left <= self.slice_s:
+                break
+            time.sleep(self.slice_s)
+            self.step()
+        c.wait()
+
+
+def stale_kill_file(path: Path, prior: list[dict[str, Any]]) -> bool:
+    """A kill file that a journaled kill already acted on (the process died before it was
+    renamed): renamed now, and True."""
+    acted = any(
+        ev["kind"] == "command" and ev["command"] == "kill" and ev.get("source") == "kill-file"
+        for ev in prior
+    )
+    if acted and path.exists():
+        consume_kill_file(path)
+        return True
+    return False
+
+
+def consume_kill_file(path: Path) -> None:
+    """The kill file acted on (its kill journaled): renamed, so a later ``--resume`` does not
+    stop again by surprise."""
+    if path.exists():
+        path.replace(path.with_name(f"{path.name}.consumed"))
 
 
 def drain(engine: Engine, now: dt.datetime, seconds: int = 600) -> None:
@@ -371,13 +458,20 @@ def drain(engine: Engine, now: dt.datetime, seconds: int = 600) -> None:
 
 
 def flatten(engine: Engine, journal: Journal, reason: str, now: dt.datetime) -> None:
-    """The kill switch: every position exited, the orders drained; a position that could not
-    be closed (no bid, an exit rejected) is journaled open at the end and flagged."""
-    engine.command(Kill(reason))
+    """The kill switch that stops the session (the kill file, a signal): every position
+    exited, the orders drained; a position that could not be closed (no bid, an exit
+    rejected) is journaled open at the end and flagged."""
+    engine.command(Kill(reason), source="kill-file" if reason == KILL_FILE else "signal")
     drain(engine, now)
     engine.left_open("still open after the kill switch")
     i = engine.market.bars_total - 1
     journal.emit(State(ts=None, i=i, state=engine.state(), final=True))
+
+
+def _paper_health() -> dict[str, Any]:
+    """The paper session's feed and broker: a replayed feed is never stale, the paper broker
+    always answers."""
+    return {"feed_stale_s": 0.0, "broker": "ok"}
 
 
 def session_outputs(

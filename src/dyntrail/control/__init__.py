@@ -1,0 +1,1 @@
+"""Operator control: commands, the local API and dashboard, notifications."""

@@ -7,8 +7,8 @@ is journaled with its source, and the account is flat at Kite at the end."""
 from __future__ import annotations
 
 import json
-import re
 import os
+import re
 import subprocess
 import sys
 import urllib.request

@@ -107,8 +107,9 @@ def test_every_command_is_listed() -> None:
         "live login",
         "live run",
         "ctl",
+        "sweep",
     } <= names
-    assert len(COMMANDS) == 20  # the app, 10 commands and groups, 9 subcommands
+    assert len(COMMANDS) == 21  # the app, 11 commands and groups, 9 subcommands
 
 
 @pytest.mark.parametrize("path", COMMANDS, ids=lambda p: " ".join(p) or "dyntrail")

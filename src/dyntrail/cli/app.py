@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from dyntrail.cli import ctl, live, runs, tools
+from dyntrail.cli import ctl, live, research, runs, tools
 from dyntrail.cli.common import EXIT_FAILED, say
 from dyntrail.cli.logs import LogLevel, setup_logging
 
@@ -80,6 +80,7 @@ app.command()(runs.accept)
 app.command()(runs.report)
 app.command()(runs.paper)
 app.command()(ctl.ctl)
+app.command()(research.sweep)
 app.add_typer(config_app, name="config")
 app.add_typer(data_app, name="data")
 app.add_typer(journal_app, name="journal")

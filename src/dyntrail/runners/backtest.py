@@ -93,9 +93,11 @@ def simulate(
     *,
     seed: int,
     progress: Callable[[int, int], None] | None = None,
+    features: BatchFeatures | None = None,
 ) -> RunRows:
     """The run itself: the plan's bars, one by one, through the engine and the simulated
-    broker, journaled to ``journal`` (a file, or a ``NullJournal`` that keeps nothing)."""
+    broker, journaled to ``journal`` (a file, or a ``NullJournal`` that keeps nothing);
+    ``features``: the first underlying's, computed already (a sweep shares them)."""
     b = plan.md.bars
     rows = RowSink(cfg.account.capital_inr)
     with few_collections():
@@ -105,9 +107,8 @@ def simulate(
             engine = simulate_several(cfg, plan, sinks, seed, lambda n: _reporting(progress, n))
         else:
             close_ts = b.timestamps + np.timedelta64(b.bar_minutes * 60, "s")
-            engine = backtest_engine(
-                cfg, plan, sinks, seed, BatchRegime(cfg, close_ts, plan.md.vix)
-            )
+            regime = BatchRegime(cfg, close_ts, plan.md.vix)
+            engine = backtest_engine(cfg, plan, sinks, seed, regime, features=features)
             feed = BarFeed.of(b, plan.md.vix)
             drive(engine, feed, after_bar=_reporting(progress, feed.n))
             engine.finish()

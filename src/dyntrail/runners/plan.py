@@ -52,6 +52,13 @@ def load_market(
     md = load_folder(
         data_dir, s.timezone, s.open, s.close, s.bar_minutes or None, data=cfg.data, vix_dir=vix_dir
     )
+    return slice_market(md, data_dir, date_from, date_to)
+
+
+def slice_market(
+    md: MarketData, data_dir: Path, date_from: dt.date | None, date_to: dt.date | None
+) -> MarketData:
+    """``md``'s bars from ``date_from`` to ``date_to`` (both included; None: open-ended)."""
     if date_from is None and date_to is None:
         return md
     days = md.bars.timestamps.astype("datetime64[D]")
@@ -122,11 +129,7 @@ def plan_run(
     named as the instrument (``NIFTY/``, ``BANKNIFTY/``), each with its ``underlying`` file (and
     ``options`` quotes if recorded); the India VIX file is in each or in ``data_dir`` itself."""
     if len(cfg.traded) == 1:
-        md = load_market(cfg, data_dir, date_from, date_to)
-        spec = resolve_instrument(cfg)
-        cal, notes = run_calendar(cfg, spec, _days(md))
-        quotes = choose_quotes(cfg, md)
-        return RunPlan(md, spec, cal, _days(md), (*md.warnings, *notes), quotes, dump_config(cfg))
+        return plan_of(cfg, load_market(cfg, data_dir, date_from, date_to))
     loaded = []
     for inst in cfg.traded:
         icfg = cfg.for_instrument(inst)
@@ -160,6 +163,15 @@ def plan_run(
         dump_config(cfg),
         others,
     )
+
+
+def plan_of(cfg: Config, md: MarketData) -> RunPlan:
+    """The plan of one underlying's run on data loaded already (a sweep loads it once for
+    many configs)."""
+    spec = resolve_instrument(cfg)
+    cal, notes = run_calendar(cfg, spec, _days(md))
+    quotes = choose_quotes(cfg, md)
+    return RunPlan(md, spec, cal, _days(md), (*md.warnings, *notes), quotes, dump_config(cfg))
 
 
 def check_bar_lengths(data_dir: Path, minutes: dict[str, int]) -> None:

@@ -33,9 +33,11 @@ def backtest_engine(
     seed: int,
     regime: BatchRegime,
     others: Sequence[VenueSpec] = (),
+    features: BatchFeatures | None = None,
 ) -> Engine:
-    """The engine of a backtest: the plan's first underlying with its precomputed features,
-    ``others`` beside it, the simulated broker without faults or latency."""
+    """The engine of a backtest: the plan's first underlying with its precomputed features
+    (``features``: computed already, e.g. shared by a sweep's trials), ``others`` beside it,
+    the simulated broker without faults or latency."""
     return Engine(
         cfg,
         plan.spec,
@@ -43,7 +45,7 @@ def backtest_engine(
         plan.quotes,
         PaperBroker(FaultProfile.none(), seed),
         sinks,
-        features_of(cfg, plan.md.bars),
+        features if features is not None else features_of(cfg, plan.md.bars),
         plan.md.bars.bar_minutes,
         regime=regime,
         record_acks=False,

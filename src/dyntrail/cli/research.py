@@ -1,0 +1,151 @@
+"""``dyntrail sweep``: parameter sweeps and walk-forward (``dyntrail.research``)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from dyntrail.cli.common import ConfigOpt, emit_json, failed, load_cfg, out, say, usage_error
+from dyntrail.errors import DyntrailError
+
+
+def sweep(
+    space: Annotated[Path, typer.Argument(help="The search space (TOML).", dir_okay=False)],
+    data: Annotated[
+        Path | None, typer.Option(help="Data folder (default: the built-in 12 months).")
+    ] = None,
+    config: ConfigOpt = None,
+    out_dir: Annotated[
+        Path | None,
+        typer.Option("--out", help="Sweep folder (default: sweeps/<space file name>)."),
+    ] = None,
+    workers: Annotated[
+        int, typer.Option(help="Worker processes (1: this process).", min=1, max=512)
+    ] = 1,
+    ray: Annotated[
+        str | None,
+        typer.Option(
+            help="Run on a Ray cluster at this address ('auto': $RAY_ADDRESS or a local "
+            "`ray start`); needs pip install 'dyntrail[ray]'."
+        ),
+    ] = None,
+    seed: Annotated[int, typer.Option(help="The built-in data's and the broker's seed.")] = 7,
+    report: Annotated[bool, typer.Option(help="Write report.html.")] = True,
+    as_json: Annotated[bool, typer.Option("--json", help="The summary as JSON.")] = False,
+) -> None:
+    """Run many parameter sets (grid, random, Optuna), optionally walk-forward; resumable.
+
+    Every trial's parameters, KPIs and daily returns go to the sweep folder's Parquet files;
+    running the same command again skips the finished ones. The summary gives the winner, its
+    deflated Sharpe ratio and the probability of backtest overfitting; with [walk_forward]
+    the gate is judged on the stitched out-of-sample part. Exit 1 on a bad space, config or
+    data."""
+    from dyntrail.data.builtin import builtin_dataset
+    from dyntrail.research.space import load_space
+    from dyntrail.research.sweep import LocalPool, Setup, Sweep
+
+    if ray is None and os.environ.get("RAY_ADDRESS") and workers == 1:
+        ray = os.environ["RAY_ADDRESS"]
+    if ray is not None and workers != 1 and workers < 1:
+        usage_error("--workers must be 1 or more")
+    cfg = load_cfg(config)
+    try:
+        sp = load_space(space)
+        import tomllib
+
+        doc = tomllib.loads(space.read_text(encoding="utf-8"))
+        folder = out_dir or Path("sweeps") / space.stem
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "space.toml").write_text(space.read_text(encoding="utf-8"), encoding="utf-8")
+        folder_data = data if data is not None else builtin_dataset(seed=seed)
+        pool: Any
+        width = workers
+        if ray is not None:
+            from dyntrail.research.ray_pool import RayPool
+
+            made: list[RayPool] = []
+
+            def pool(setup: Setup) -> RayPool:
+                made.append(RayPool(setup, ray, None if workers == 1 else workers))
+                return made[-1]
+
+            width = workers if workers > 1 else _ray_width(ray)
+        elif workers > 1:
+
+            def pool(setup: Setup) -> LocalPool:
+                return LocalPool(setup, workers)
+        else:
+            pool = None
+        progress = _progress()
+        s = Sweep(sp, doc, cfg, folder_data, folder, seed=seed, pool=pool, width=width,
+                  progress=progress)  # fmt: skip
+        result = s.run()
+        if report:
+            from dyntrail.research.report import write_sweep_report
+
+            write_sweep_report(folder)
+    except DyntrailError as exc:
+        failed(str(exc))
+    if as_json:
+        emit_json({"folder": str(folder), **result.summary})
+        return
+    _print(result.summary, folder, result.ran, result.trials)
+
+
+def _ray_width(address: str) -> int:
+    """How many trials a Ray cluster runs at once (its CPUs)."""
+    import logging
+
+    import ray as ray_module
+
+    ray: Any = ray_module
+    if not ray.is_initialized():
+        ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False)
+    return max(1, int(ray.cluster_resources().get("CPU", 1)))
+
+
+def _progress() -> Any:
+    last = [-1]
+
+    def show(done: int, total: int) -> None:
+        pct = int(100 * done / max(total, 1))
+        if pct // 10 != last[0] // 10:
+            say("progress", f"{done}/{total} trials")
+        last[0] = pct
+
+    return show
+
+
+def _print(summary: dict[str, Any], folder: Path, ran: int, total: int) -> None:
+    out.print(f"sweep {folder}: {total} trials kept, {ran} run now", markup=False)
+    best = summary.get("best")
+    if best:
+        out.print(f"winner {best['config_id']}: {best['params']}", markup=False)
+        kpis = ", ".join(f"{k} {_g(v)}" for k, v in best["kpis"].items())
+        out.print(f"  objective {_g(best['objective'])}; {kpis}", markup=False)
+        h = summary["honesty"]
+        out.print(f"  deflated Sharpe {_g(h.get('dsr'))}  PBO {_g(h.get('pbo'))}  "
+                  f"(over {h.get('n_trials')} candidates)", markup=False)  # fmt: skip
+    elif "windows" in summary:
+        for w in summary["windows"]:
+            b = w.get("best")
+            won = f"{b['params']} IS {b['objective']:.4f}" if b else "no candidate"
+            oos = w.get("oos")
+            res = f" OOS {oos['objective']:.4f}" if oos else ""
+            out.print(f"window {w['window']} {w['out_of_sample']}: {won}{res}", markup=False)
+        o = summary.get("out_of_sample")
+        if o:
+            verdict = "ACCEPTED" if o["acceptance"]["accepted"] else "REJECTED"
+            out.print(f"out of sample ({o['days']} days): {o['kpis']} -> {verdict}",
+                      markup=False)  # fmt: skip
+    else:
+        out.print("no candidate: no trial had enough trades and an objective", markup=False)
+    if (folder / "report.html").exists():
+        out.print(f"report: {folder / 'report.html'}", markup=False)
+
+
+def _g(v: Any) -> str:
+    return f"{v:.4g}" if isinstance(v, float) else str(v)

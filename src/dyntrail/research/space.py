@@ -15,7 +15,7 @@ constraints = ["strategy.targets.base_rr >= strategy.targets.t2_extra_rr"]
 "strategy.targets.base_rr" = [1.2, 1.5, 1.8]                  # these values
 "strategy.atr.multiplier_trail" = { low = 1.5, high = 3.5, step = 0.5 }
 "strategy.risk.time_stop_min" = { low = 15, high = 60, step = 15, int = true }
-"options.iv_floor" = { low = 0.05, high = 0.2, log = true }  # random/optuna only
+"strategy.risk.trail_to_be_underlying_pct" = { low = 0.002, high = 0.008, log = true }
 
 [walk_forward]           # optional
 mode = "rolling"         # rolling | anchored

@@ -96,6 +96,17 @@ class Session:
                 break
         return out
 
+    def wait_forced_exit(self, trade: int, timeout: float = 60) -> None:
+        """Until the journal holds the forced exit's fill of ``trade``."""
+
+        def filled() -> bool:
+            return any(
+                e["kind"] == "fill" and e["trade_id"] == trade and e["action"] == "exit_forced"
+                for e in self.journal()
+            )
+
+        self.until(filled, timeout, f"the forced exit's fill of trade {trade}")
+
     def kill9(self) -> None:
         self.proc.send_signal(signal.SIGKILL)
         self.proc.wait(timeout=30)

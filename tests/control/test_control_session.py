@@ -39,14 +39,7 @@ def test_ctl_and_api_steer_a_session_through_a_crash(tmp_path: Path) -> None:
     bad = s.command("force-exit", "999")
     assert bad["state"] == "refused" and "no open trade 999" in bad["error"]
     assert s.command("force-exit", str(trade))["state"] == "applied"
-    s.until(
-        lambda: any(
-            e["kind"] == "fill" and e["trade_id"] == trade and e["action"] == "exit_forced"
-            for e in s.journal()
-        ),
-        60,
-        "the forced exit's fill",
-    )
+    s.wait_forced_exit(trade)
     # kill from the command line (confirmed), then a crash
     r = ctl("kill", "desk", "--session", d, "--yes")
     assert r.returncode == 0 and "kill: applied" in r.stdout, r.stderr

@@ -116,12 +116,5 @@ def test_force_exit_from_a_position_row(session: Session, browser) -> None:  # t
     button.click()
     page.wait_for_function("document.getElementById('result').dataset.state === 'applied'")
     assert ("force-exit", "dashboard", str(trade)) in commands(s.journal())
-    s.until(
-        lambda: any(
-            e["kind"] == "fill" and e["trade_id"] == trade and e["action"] == "exit_forced"
-            for e in s.journal()
-        ),
-        60,
-        "the forced exit's fill",
-    )
+    s.wait_forced_exit(trade)
     assert Path(s.run_dir / "journal.jsonl").exists()

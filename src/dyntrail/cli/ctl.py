@@ -157,7 +157,7 @@ def _show(full: dict[str, Any], as_json: bool) -> None:
     if as_json:
         emit_json(full)
         return
-    from rich.table import Table
+    from dyntrail.runners.live_view import status_view
 
     s = full.get("status")
     if full.get("stale"):
@@ -165,51 +165,10 @@ def _show(full: dict[str, Any], as_json: bool) -> None:
     if not s:
         out.print(f"{full.get('mode')} session: no bar yet", markup=False)
         return
-    risk = s["risk"]
     h = full.get("health", {})
-    out.print(
-        f"{full.get('mode')} {s['now']}  VIX {s['vix']} ({s['tier']})  "
-        f"{'BREAKER' if s['breaker'] else 'breaker ok'}  trading {risk['state']}  "
-        f"day PnL {s['pnl']['day']}  loop {h.get('loop_age_s')} s ago",
-        markup=False,
-    )
-    out.print(f"why no entry: {s['why_no_entry'] or 'none: an entry may go out'}", markup=False)
-    for f in risk["flags"]:
+    out.print(f"{full.get('mode')} session; loop {h.get('loop_age_s')} s ago; feed stale "
+              f"{h.get('feed_stale_s')} s; broker {h.get('broker')}", markup=False)  # fmt: skip
+    for f in s["risk"]["flags"]:
         out.print(f"flag {f['id']}: {f['text']}", markup=False)
-    t = Table(title="positions")
-    for col in (
-        "trade",
-        "side",
-        "instrument",
-        "qty",
-        "underlying",
-        "stop",
-        "T1",
-        "T2",
-        "bid",
-        "ask",
-        "mark",
-        "unrealized",
-    ):
-        t.add_column(col)
-    for p in s["positions"]:
-        t.add_row(
-            *(
-                str(p[k])
-                for k in (
-                    "trade",
-                    "side",
-                    "instrument",
-                    "qty",
-                    "price",
-                    "stop",
-                    "t1",
-                    "t2",
-                    "bid",
-                    "ask",
-                    "mark",
-                    "unrealized",
-                )
-            )
-        )
-    out.print(t)
+    bar = full.get("bar") or {}
+    out.print(status_view(s, f"bar {bar.get('done')}/{bar.get('of')}" if bar.get("of") else ""))

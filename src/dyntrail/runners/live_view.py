@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections import deque
 from types import TracebackType
+from typing import Any
 
 from rich.console import Group
 from rich.live import Live
@@ -53,12 +54,21 @@ class LiveView:
 def render(
     engine: Engine, i: int, n: int, recent: list[tuple[str | None, str]] | None = None
 ) -> Group:
-    s = snapshot(engine)
+    """The view of ``engine`` after bar ``i`` of ``n`` (``n`` 0: a live day's count)."""
+    bar = f"bar {i + 1}/{n}" if n else f"bar {i + 1}"
+    return status_view(snapshot(engine), bar, recent)
+
+
+def status_view(
+    s: dict[str, Any], bar: str = "", recent: list[tuple[str | None, str]] | None = None
+) -> Group:
+    """A status (``dyntrail.control.status.snapshot``, or the API's) as the terminal shows
+    it: the head line, why no entry now, positions, live orders, recent events."""
     risk = s["risk"]
     head = Table.grid(padding=(0, 2))
     head.add_row(
-        f"bar {i + 1}/{n}" if n else f"bar {i + 1}",
-        f"{engine.market.now:%Y-%m-%d %H:%M}",
+        bar,
+        (s["now"] or "")[:16].replace("T", " "),
         f"VIX {_f(s['vix'])}",
         f"tier {s['tier']}",
         "breaker TRIPPED" if s["breaker"] else "breaker ok",
@@ -69,21 +79,7 @@ def render(
     )
     why = Text.assemble(("why no entry: ", "bold"), s["why_no_entry"] or "none: one may go out")
     pos = Table(title="positions", expand=False)
-    for col in (
-        "trade",
-        "side",
-        "instrument",
-        "qty",
-        "underlying",
-        "stop",
-        "T1",
-        "T2",
-        "bid",
-        "ask",
-        "mark",
-        "entry",
-        "unrealized",
-    ):
+    for col in POSITION_COLUMNS:
         pos.add_column(col)
     for p in s["positions"]:
         stop = _f(p["stop"]) + (" trail" if p["trailing"] else " BE" if p["break_even"] else "")
@@ -109,12 +105,19 @@ def render(
         orders.add_row(
             o["tag"], str(o["action"]), o["state"], str(o["qty"]), str(o["filled"]), _f(o["limit"])
         )
-    events = Table(title="recent events")
-    events.add_column("time")
-    events.add_column("event")
-    for ts, kind in recent or []:
-        events.add_row(ts or "", kind)
-    return Group(head, why, pos, orders, events)
+    parts: list[Any] = [head, why, pos, orders]
+    if recent is not None:
+        events = Table(title="recent events")
+        events.add_column("time")
+        events.add_column("event")
+        for ts, kind in recent:
+            events.add_row(ts or "", kind)
+        parts.append(events)
+    return Group(*parts)
+
+
+POSITION_COLUMNS = ("trade", "side", "instrument", "qty", "underlying", "stop", "T1", "T2",
+                    "bid", "ask", "mark", "entry", "unrealized")  # fmt: skip
 
 
 def _f(x: float | None) -> str:

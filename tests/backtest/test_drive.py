@@ -53,12 +53,16 @@ class Scripted:
         self.enter_on, self.hold_for, self.walk = enter_on, hold_for, walk
         self.left = 0  # bars left in the position
         self.stretches = self  # the fast paths' guest is the scripted engine itself
+        self.cap = False  # the day's entries capped: a flat stretch runs to the next boundary
 
     def quiet(self) -> bool:
         return self.left == 0
 
     def calm(self) -> bool:
         return self.left > 0
+
+    def capped(self) -> bool:
+        return self.cap
 
     def skip(self, i: int, j: int, ts: dt.datetime, c: float, vix: float) -> None:
         self.calls.append(("skip", i, j, c))
@@ -151,6 +155,22 @@ def test_the_fast_paths_are_asked_before_each_bar() -> None:
         ("skip", 8, 12, 111.5),  # flat to the end
     ]
     assert seen == [0, 2, 5, 6, 7]  # the hook sees the bars given to on_bar
+
+
+def test_a_capped_day_skips_flat_to_the_next_boundary_past_its_signals() -> None:
+    bars, vix = _bars(days=2, per_day=6)  # sessions start at 0 and 6
+    signals = np.zeros(12, dtype=bool)
+    signals[[2, 4, 8]] = True
+    eng = Scripted(set())
+    eng.cap = True
+    plan = FastPaths.plan(bars.timestamps, np.zeros(12, dtype=bool), signals)
+    assert drive(eng, BarFeed.of(bars, vix), fast=plan) is False  # type: ignore[arg-type]
+    assert [c[:3] for c in eng.calls] == [
+        ("bar", 0),
+        ("skip", 1, 6),  # past the signals at 2 and 4: the session start ends it
+        ("bar", 6),
+        ("skip", 7, 12),
+    ]
 
 
 def test_pacing_waits_out_the_bar_and_never_makes_up(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -23,6 +23,7 @@ import datetime as dt
 import functools
 import itertools
 import math
+import operator
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
@@ -214,7 +215,10 @@ def _nominal_expiries(spec: InstrumentSpec, start: dt.date) -> Iterator[tuple[dt
 
 
 def _sorted_days(trading_days: Iterable[dt.date]) -> list[dt.date]:
-    days = sorted(set(trading_days))
+    if isinstance(trading_days, list) and all(map(operator.lt, trading_days, trading_days[1:])):
+        days = list(trading_days)  # ascending and distinct already (a run's calendar): as sorted
+    else:
+        days = sorted(set(trading_days))
     if not days:
         raise ValueError("trading_days is empty: pass the exchange's sessions covering the dates")
     return days

@@ -22,6 +22,9 @@ import math
 from dataclasses import dataclass
 from typing import NamedTuple
 
+import numpy as np
+from numpy.typing import NDArray
+
 from dyntrail.core.config import Config
 from dyntrail.core.types import Side, VixTier
 
@@ -109,3 +112,44 @@ def _bias(cfg: Config, x: EntryInputs) -> Side | None:
     if x.vwap is None or not math.isfinite(x.vwap) or x.close == x.vwap:
         return None
     return Side.LONG if x.close > x.vwap else Side.SHORT
+
+
+def entry_bars(
+    cfg: Config,
+    close_ts: NDArray[np.datetime64],
+    close: NDArray[np.float64],
+    vwap: NDArray[np.float64],
+    adx: NDArray[np.float64],
+    plus_di: NDArray[np.float64],
+    minus_di: NDArray[np.float64],
+) -> NDArray[np.bool_]:
+    """For each bar (``close_ts``: its naive close time), False where ``decide_entry`` refuses
+    at its close whatever the state: outside the window, or the bias or the VWAP gate refuse
+    with the bar's own indicator values (NaN: unknown). True where the gates that read the
+    state (regime, trades today, gap delay) decide. The same comparisons on the same floats as
+    ``decide_entry``, over whole columns; a refused bar is refused for any tier, count or gap,
+    so a flat run may account for a stretch of refused bars in one step."""
+    s, e = cfg.strategy, cfg.strategy.entries
+    ts = np.asarray(close_ts).astype("datetime64[s]")  # the feed's clock: whole seconds
+    of_day = (ts - ts.astype("datetime64[D]")).astype("timedelta64[us]").astype(np.int64)
+    possible = (of_day >= _micros(s.time.entry_start)) & (of_day < _micros(s.time.entry_end))
+    c, vw = np.asarray(close, dtype=np.float64), np.asarray(vwap, dtype=np.float64)
+    vwap_known = np.isfinite(vw)
+    if e.adx_bias:
+        a, p, m = (np.asarray(x, dtype=np.float64) for x in (adx, plus_di, minus_di))
+        known = np.isfinite(a) & ~np.isnan(p) & ~np.isnan(m)
+        with np.errstate(invalid="ignore"):
+            possible &= known & ~(a < e.adx_min) & (p != m)
+            sign = np.where(p > m, 1, -1)
+    else:
+        with np.errstate(invalid="ignore"):
+            possible &= vwap_known & (c != vw)
+            sign = np.where(c > vw, 1, -1)
+    if e.vwap_gate:
+        with np.errstate(invalid="ignore"):
+            possible &= vwap_known & ~(sign * (c - vw) <= 0)
+    return np.asarray(possible, dtype=bool)
+
+
+def _micros(t: dt.time) -> int:
+    return ((t.hour * 60 + t.minute) * 60 + t.second) * 1_000_000 + t.microsecond

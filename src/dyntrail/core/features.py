@@ -142,22 +142,32 @@ class BatchFeatures(Features):
             or s.trail.method == "swing"
             or any(r.method == "swing" for r in s.trail.by_tier.values())
         )
-        sh, sl = ind.swings(high, low, n) if swing else (None, None)
+        # each indicator once: ADX and the DIs are one pass, the swings and structure another
+        if entry_gates:
+            pdi, mdi, trend = (column_view(x) for x in ind.adx_columns(high, low, close, q))
+        else:
+            pdi = mdi = trend = none
+        if swing:
+            sh, sl, structure = ind.swing_columns(high, low, n)
         self._cols: tuple[Sequence[float], ...] = (
             column_view(ind.atr(high, low, close, p) if atr is None else atr),
-            column_view(ind.adx(high, low, close, q)) if entry_gates else none,
-            column_view(ind.plus_di(high, low, close, q)) if entry_gates else none,
-            column_view(ind.minus_di(high, low, close, q)) if entry_gates else none,
+            trend,
+            pdi,
+            mdi,
             column_view(ind.session_vwap(sessions, high, low, close, volume))
             if entry_gates or s.momentum.enabled
             else none,
-            column_view(sl) if sl is not None else none,
-            column_view(sh) if sh is not None else none,
-            column_view(
-                ind.swing_structure(high, low, n) if swing else np.zeros(len(close), np.int64),
-                np.int64,
-            ),
+            column_view(sl) if swing else none,
+            column_view(sh) if swing else none,
+            column_view(structure if swing else np.zeros(len(close), np.int64), np.int64),
         )
+
+    def gate_columns(
+        self,
+    ) -> tuple[Sequence[float], Sequence[float], Sequence[float], Sequence[float]]:
+        """VWAP, ADX, +DI and −DI of every bar (what the entry gates read); read-only."""
+        c = self._cols
+        return c[4], c[1], c[2], c[3]
 
     def stop_columns(self) -> tuple[Sequence[float], Sequence[float], Sequence[float]]:
         """ATR, last confirmed swing low and swing high of every bar (what moves a stop), for

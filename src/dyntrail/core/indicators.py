@@ -34,10 +34,12 @@ __all__ = [
     "SwingState",
     "Swings",
     "adx",
+    "adx_columns",
     "atr",
     "minus_di",
     "plus_di",
     "session_vwap",
+    "swing_columns",
     "swing_structure",
     "swings",
     "true_range",
@@ -111,10 +113,6 @@ def _hlc(
 ) -> tuple[FloatArray, FloatArray, FloatArray]:
     h, lo, c = _columns(high=high, low=low, close=close)
     return h, lo, c
-
-
-def _nan_if_none(value: float | None) -> float:
-    return math.nan if value is None else value
 
 
 # --------------------------------------------------------------------------- true range and ATR
@@ -351,20 +349,75 @@ class Adx:
         return self._last
 
 
-def _adx_columns(
-    high: npt.ArrayLike, low: npt.ArrayLike, close: npt.ArrayLike, period: int
+def adx_columns(
+    high: npt.ArrayLike, low: npt.ArrayLike, close: npt.ArrayLike, period: int = 14
 ) -> tuple[FloatArray, FloatArray, FloatArray]:
-    stream = Adx(period)
+    """+DI, −DI and ADX of every bar in one pass (NaN during warm-up), bit for bit as
+    :class:`Adx`: the moves, true ranges and which move counts are taken with the same
+    comparisons (vectorised), the three Wilder totals and the ADX run in order with the same
+    float steps, and the DIs and DX are the same divisions of those totals, element by element.
+    (A total never is −0.0, so adding 0.0 for a bar whose move does not count leaves it as is.)"""
+    p = _check_period("period", period, 2)
     h, lo, c = _hlc(high, low, close)
-    plus, minus, trend = np.full(h.size, np.nan), np.full(h.size, np.nan), np.full(h.size, np.nan)
-    update = stream.update
-    for i, (hi, lw, cl) in enumerate(zip(h.tolist(), lo.tolist(), c.tolist(), strict=True)):
-        value = update(hi, lw, cl)
-        if value is not None:
-            plus[i] = value.plus_di
-            minus[i] = value.minus_di
-            if value.adx is not None:
-                trend[i] = value.adx
+    size = h.size
+    plus, minus, trend = np.full(size, np.nan), np.full(size, np.nan), np.full(size, np.nan)
+    if size <= p:
+        return plus, minus, trend
+    up = h[1:] - h[:-1]
+    down = lo[:-1] - lo[1:]
+    tr = h[1:] - lo[1:]
+    to_high = np.abs(h[1:] - c[:-1])
+    tr = np.where(to_high > tr, to_high, tr)
+    to_low = np.abs(lo[1:] - c[:-1])
+    tr = np.where(to_low > tr, to_low, tr)
+    down_counts = (down > 0.0) & (up < down)
+    up_counts = ~down_counts & (up > 0.0) & (up > down)
+    # element k of these is bar k + 1's
+    m_add = np.where(down_counts, down, 0.0).tolist()
+    p_add = np.where(up_counts, up, 0.0).tolist()
+    trs = tr.tolist()
+    m_dm = p_dm = tr_sum = 0.0
+    for k in range(p - 1):  # bars 1 .. period - 1: plain sums
+        m_dm += m_add[k]
+        p_dm += p_add[k]
+        tr_sum += trs[k]
+    divisor = float(p)
+    m_col, p_col, tr_col = [], [], []
+    for k in range(p - 1, size - 1):  # bars period ..: Wilder-smoothed
+        m_dm -= m_dm / divisor
+        p_dm -= p_dm / divisor
+        m_dm += m_add[k]
+        p_dm += p_add[k]
+        tr_sum = tr_sum - tr_sum / divisor + trs[k]
+        m_col.append(m_dm)
+        p_col.append(p_dm)
+        tr_col.append(tr_sum)
+    tr_a = np.array(tr_col)
+    ranged = tr_a > 0.0
+    safe = np.where(ranged, tr_a, 1.0)
+    plus_v = np.where(ranged, 100.0 * (np.array(p_col) / safe), 0.0)
+    minus_v = np.where(ranged, 100.0 * (np.array(m_col) / safe), 0.0)
+    di_sum = minus_v + plus_v
+    has_dx = ranged & ~((di_sum > -_DI_SUM_ZERO) & (di_sum < _DI_SUM_ZERO))
+    dx = np.where(
+        has_dx, 100.0 * (np.abs(minus_v - plus_v) / np.where(has_dx, di_sum, 1.0)), np.nan
+    )
+    plus[p:] = plus_v
+    minus[p:] = minus_v
+    dxs = dx.tolist()  # element j is bar period + j's (NaN: no DX)
+    dx_sum = 0.0
+    for x in dxs[:p]:  # bars period .. 2·period − 1
+        if x == x:
+            dx_sum += x
+    if len(dxs) >= p:
+        keep = float(p - 1)
+        value = dx_sum / divisor
+        values = [value]
+        for x in dxs[p:]:
+            if x == x:
+                value = (value * keep + x) / divisor
+            values.append(value)
+        trend[2 * p - 1 :] = values
     return plus, minus, trend
 
 
@@ -373,7 +426,7 @@ def adx(
 ) -> FloatArray:
     """ADX of every bar (NaN before bar ``2·period − 1``); equals ``talib.ADX`` and, bit for
     bit, :class:`Adx`."""
-    return _adx_columns(high, low, close, period)[2]
+    return adx_columns(high, low, close, period)[2]
 
 
 def plus_di(
@@ -381,7 +434,7 @@ def plus_di(
 ) -> FloatArray:
     """+DI of every bar (NaN before bar ``period``); equals ``talib.PLUS_DI`` and, bit for bit,
     :class:`Adx`."""
-    return _adx_columns(high, low, close, period)[0]
+    return adx_columns(high, low, close, period)[0]
 
 
 def minus_di(
@@ -389,7 +442,7 @@ def minus_di(
 ) -> FloatArray:
     """−DI of every bar (NaN before bar ``period``); equals ``talib.MINUS_DI`` and, bit for bit,
     :class:`Adx`."""
-    return _adx_columns(high, low, close, period)[1]
+    return adx_columns(high, low, close, period)[1]
 
 
 # --------------------------------------------------------------------------- session VWAP
@@ -469,20 +522,31 @@ def session_vwap(
     if v is not None:
         sizes["volume"] = v.size
     _check_lengths(sizes)
-    volumes: list[float | None]
-    if v is None:
-        volumes = [None] * h.size
-    else:
+    if v is not None:
         bad = np.flatnonzero((v < 0.0) | np.isinf(v))
         if bad.size:
             raise ValueError(f"volume[{bad[0]}] is {v[bad[0]]!r}; volume must be >= 0 and finite")
-        volumes = list(v.tolist())
-    stream = SessionVwap()
-    update = stream.update
+    # The stream's sums, session by session: each starts at 0.0 and adds the bars in order
+    # (an accumulation is sequential), so every partial sum is the stream's to the bit.
+    weights = np.zeros(h.size) if v is None else np.where(np.isnan(v), 0.0, v)
+    typical = (h + lo + c) / 3.0
+    weighted = typical * weights
     out = np.empty(h.size)
-    rows = zip(keys, h.tolist(), lo.tolist(), c.tolist(), volumes, strict=True)
-    for i, (key, hi, lw, cl, vol) in enumerate(rows):
-        out[i] = update(key, hi, lw, cl, vol)
+    if isinstance(session_keys, np.ndarray):
+        changes = np.flatnonzero(session_keys[1:] != session_keys[:-1]) + 1
+        starts = [0, *changes.tolist()]
+    else:
+        starts = [0, *(i for i in range(1, len(keys)) if keys[i] != keys[i - 1])]
+    zero = np.zeros(1)
+    for a, b in zip(starts, [*starts[1:], h.size], strict=True):
+        if a == b:
+            continue
+        pv = np.cumsum(np.concatenate([zero, weighted[a:b]]))[1:]
+        volume_sum = np.cumsum(np.concatenate([zero, weights[a:b]]))[1:]
+        tp_sum = np.cumsum(np.concatenate([zero, typical[a:b]]))[1:]
+        count = np.arange(1, b - a + 1, dtype=np.float64)
+        traded = volume_sum > 0.0
+        out[a:b] = np.where(traded, pv / np.where(traded, volume_sum, 1.0), tp_sum / count)
     return out
 
 
@@ -631,30 +695,50 @@ def _structure(
     return 0
 
 
-def _swing_columns(
-    high: npt.ArrayLike, low: npt.ArrayLike, n: int
+def swing_columns(
+    high: npt.ArrayLike, low: npt.ArrayLike, n: int = 2
 ) -> tuple[FloatArray, FloatArray, IntArray]:
-    stream = Swings(n)
+    """At each bar, the latest confirmed swing high and swing low (NaN before the first) and the
+    structure, in one pass, bit for bit as :class:`Swings`. A swing is only ever a bar's own
+    high or low, found with the same strict comparisons against the same windows (vectorised);
+    a bar's state is that of the swings confirmed at or before it, and its structure the same
+    function of the last two of each (it changes only when a swing is confirmed)."""
+    n = _check_period("n", n, 1)
     h, lo = _hl(high, low)
-    last_high, last_low = np.empty(h.size), np.empty(h.size)
-    structure = np.empty(h.size, dtype=np.int64)
-    update = stream.update
-    for i, (hi, lw) in enumerate(zip(h.tolist(), lo.tolist(), strict=True)):
-        state = update(hi, lw)
-        last_high[i] = _nan_if_none(state.last_swing_high)
-        last_low[i] = _nan_if_none(state.last_swing_low)
-        structure[i] = state.structure
+    size = h.size
+    last_high, last_low = np.full(size, np.nan), np.full(size, np.nan)
+    structure = np.zeros(size, dtype=np.int64)
+    if size <= 2 * n:
+        return last_high, last_low, structure
+    windows_high = np.lib.stride_tricks.sliding_window_view(h, n).max(axis=1)
+    windows_low = np.lib.stride_tricks.sliding_window_view(lo, n).min(axis=1)
+    cand = np.arange(n, size - n)  # bars with n bars on each side
+    peak, trough = h[cand], lo[cand]
+    is_high = (peak > windows_high[cand - n]) & (peak > windows_high[cand + 1])
+    is_low = (trough < windows_low[cand - n]) & (trough < windows_low[cand + 1])
+    bars = np.arange(size)
+    cols = []
+    for found, values in ((is_high, peak), (is_low, trough)):
+        at = cand[found]  # the swings' own bars, each confirmed n bars later
+        seen = np.searchsorted(at + n, bars, side="right")  # swings confirmed by each bar
+        known = np.concatenate([[np.nan, np.nan], values[found]])
+        cols.append((known[seen + 1], known[seen]))  # (last, the one before it)
+    (last_high[:], prev_high), (last_low[:], prev_low) = cols
+    rising = (last_high > prev_high) & (last_low > prev_low)
+    falling = (last_high < prev_high) & (last_low < prev_low)
+    structure[rising] = 1
+    structure[falling] = -1
     return last_high, last_low, structure
 
 
 def swings(high: npt.ArrayLike, low: npt.ArrayLike, n: int = 2) -> tuple[FloatArray, FloatArray]:
     """At each bar, the latest swing high and swing low confirmed at or before it (NaN before
     the first), bit for bit as :class:`Swings`."""
-    last_high, last_low, _ = _swing_columns(high, low, n)
+    last_high, last_low, _ = swing_columns(high, low, n)
     return last_high, last_low
 
 
 def swing_structure(high: npt.ArrayLike, low: npt.ArrayLike, n: int = 2) -> IntArray:
     """At each bar, +1 (higher highs and higher lows), −1 (lower highs and lower lows) or 0, as
     :attr:`SwingState.structure`."""
-    return _swing_columns(high, low, n)[2]
+    return swing_columns(high, low, n)[2]

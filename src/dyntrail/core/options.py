@@ -239,6 +239,15 @@ def bsm_price(
     """Black–Scholes–Merton price ``ω[S e^{−qT} N(ωd1) − K e^{−rT} N(ωd2)]``, i.e. Black-76 on
     the forward ``F = S e^{(r−q)T}`` discounted at r."""
     w = _right(right).sign
+    one = _floats(spot, strike, t_years, vol, r, q)
+    if one is not None and one[0] > 0 and one[1] > 0 and one[2] >= 0 and one[3] > 0:
+        # one option (an exit's price on the engine's path): the same, bit for bit; a zero
+        # price goes the array way (its maximum's zero may carry the other sign)
+        s1, k1, t1, v1, r1, q1 = one
+        f1 = s1 * float(np.exp((r1 - q1) * t1))
+        live = bsm_scalar.undiscounted(w, f1, k1, t1, v1)
+        if live != 0.0:
+            return np.asarray(float(np.exp(-r1 * t1)) * live)
     s, k, t, v, rr, qq = _arrays(spot, strike, t_years, vol, r, q)
     _validate(s, k, t, v)
     return np.exp(-rr * t) * _undiscounted(w, s * np.exp((rr - qq) * t), k, t, v)

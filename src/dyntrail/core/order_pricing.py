@@ -73,7 +73,8 @@ def _ticks(price: float, tick: float, direction: TickRounding) -> int:
     values within float noise of the grid onto it."""
     n = price / tick
     nearest = round(n)
-    if abs(n - nearest) <= max(_GRID_SNAP_TICKS, _GRID_SNAP_REL * abs(n)):
+    snap = _GRID_SNAP_REL * abs(n)
+    if abs(n - nearest) <= (snap if snap > _GRID_SNAP_TICKS else _GRID_SNAP_TICKS):
         return int(nearest)
     if direction is _DOWN:
         return math.floor(n)
@@ -83,8 +84,27 @@ def _ticks(price: float, tick: float, direction: TickRounding) -> int:
 
 
 def _from_ticks(n: int, tick: float) -> float:
-    """``n`` ticks as the float nearest to the exact decimal product (``2027 × 0.05 → 101.35``)."""
+    """``n`` ticks as the float nearest to the exact decimal product (``2027 × 0.05 → 101.35``).
+
+    The product of ``n`` and the tick's decimal (``Decimal(repr(tick))``, digits ``c``) is
+    exact while it has at most 28 digits, and its float is the correctly rounded one; Python's
+    division of whole numbers is correctly rounded too, so ``n·num / den`` (the decimal as a
+    fraction) is the same float, made without decimal arithmetic."""
+    num, den, digits = _fraction(float(tick))
+    if -_EXACT < n * digits < _EXACT:
+        return (n * num) / den
     return float(n * _decimal(float(tick)))
+
+
+_EXACT = 10**28  # the default decimal context's 28 digits
+
+
+@functools.lru_cache(maxsize=64)
+def _fraction(tick: float) -> tuple[int, int, int]:
+    """The tick's decimal as a fraction ``num / den``, and the decimal's digits as an integer."""
+    d = _decimal(tick)
+    num, den = d.as_integer_ratio()
+    return num, den, int("".join(str(x) for x in d.as_tuple().digits))
 
 
 @functools.lru_cache(maxsize=64)
@@ -99,16 +119,37 @@ def round_to_tick(price: float, tick: float, direction: TickRounding | str) -> f
     relative for large prices) of the grid counts as on it, and the result is the float nearest
     to ``n × tick`` in decimal, so it prints exactly (``101.35``). Raises ValueError for a
     non-finite price, a tick <= 0 or an unknown direction."""
-    _check_tick(tick)
+    if not (math.isfinite(tick) and tick > 0):  # ``_check_tick``, on every quote's prices
+        raise ValueError(f"tick must be finite and > 0, got {tick}")
     if not math.isfinite(price):
         raise ValueError(f"price must be finite, got {price}")
     try:
-        how = TickRounding(direction)
+        how = direction if direction.__class__ is TickRounding else TickRounding(direction)
     except ValueError:
         raise ValueError(
             f"direction must be 'down', 'up' or 'nearest', got {direction!r}"
         ) from None
     return _from_ticks(_ticks(price, tick, how), tick)
+
+
+def on_grid(price: float, tick: float, how: TickRounding) -> float:
+    """``round_to_tick`` for a tick known to be valid (finite, > 0) and a direction given as
+    its member: the same steps without checking them again (an option quote's three prices on
+    every bar). A non-finite price is the same ValueError."""
+    if not math.isfinite(price):
+        raise ValueError(f"price must be finite, got {price}")
+    n = price / tick
+    nearest = round(n)
+    snap = _GRID_SNAP_REL * abs(n)
+    if abs(n - nearest) <= (snap if snap > _GRID_SNAP_TICKS else _GRID_SNAP_TICKS):
+        k = int(nearest)
+    elif how is _DOWN:
+        k = math.floor(n)
+    elif how is _UP:
+        k = math.ceil(n)
+    else:
+        k = math.floor(n + 0.5)
+    return _from_ticks(k, tick)
 
 
 def _quote(value: float | None) -> float | None:

@@ -42,8 +42,9 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from dyntrail.core.fast_init import fast_init
 from dyntrail.core.options import DAYS_PER_YEAR, OptionRight
-from dyntrail.core.order_pricing import TickRounding, round_to_tick
+from dyntrail.core.order_pricing import TickRounding, on_grid
 from dyntrail.errors import DataError
 
 _INF = math.inf
@@ -51,6 +52,7 @@ _INV_SQRT2 = 1.0 / math.sqrt(2.0)
 _DOWN, _UP, _NEAREST = TickRounding.DOWN, TickRounding.UP, TickRounding.NEAREST
 
 
+@fast_init  # one is made on every bar a position is held
 @dataclass(frozen=True, slots=True)
 class OptionQuote:
     """One option quote. ``bid`` 0 means no bid. ``iv`` (decimal) and ``delta`` are NaN when
@@ -160,21 +162,49 @@ class SyntheticQuotes:
         """Bid, ask, last, model vol and spot delta. Raises ValueError for spot, strike or VIX
         not finite and > 0, or a non-finite ``t_years``."""
         _validate(spot, strike, t_years, vix)
-        iv = self._iv(spot, strike, t_years, vix)
-        theo, delta = self._price(spot, strike, right, t_years, iv)
-        tick = self._p.tick
+        p, t = self._p, t_years
+        if t <= 0.0:
+            iv = math.nan
+            theo, delta = self._price(spot, strike, right, t, iv)
+        else:  # ``_iv`` then ``_price``, written out: the forward and √t made once
+            term = 1.0 + p.term_slope * math.log(self._term_ref_years / t)
+            term = p.term_min if term < p.term_min else p.term_max if term > p.term_max else term
+            atm = vix * 0.01 * term
+            f = spot * math.exp((p.r - p.q) * t)
+            sqrt_t = math.sqrt(t)
+            m = math.log(strike / f) / (atm * sqrt_t)
+            mult = 1.0 - p.skew * m + p.smile * m * m
+            if mult < p.iv_min_mult:
+                mult = p.iv_min_mult
+            elif mult > p.iv_max_mult:
+                mult = p.iv_max_mult
+            iv = atm * mult
+            if right == "CE":
+                w = 1.0
+            elif right == "PE":
+                w = -1.0
+            else:
+                raise ValueError(f"right must be 'CE' or 'PE', got {right!r}")
+            std = iv * sqrt_t
+            d1 = math.log(f / strike) / std + 0.5 * std
+            n1 = 0.5 * math.erfc(-(w * d1) * _INV_SQRT2)
+            n2 = 0.5 * math.erfc(-(w * (d1 - std)) * _INV_SQRT2)
+            live = w * (f * n1 - strike * n2)
+            theo = math.exp(-p.r * t) * (live if live > 0 else 0.0)
+            delta = math.exp(-p.q * t) * w * n1
+        tick = p.tick  # valid: checked when the parameters were made
         half = self._spread_k * theo * vix
         if half < tick:
             half = tick
         if theo < self._cheap and half < self._cheap_half:
             half = self._cheap_half
-        last = round_to_tick(theo, tick, _NEAREST) if theo >= 0.5 * tick else tick
+        last = on_grid(theo, tick, _NEAREST) if theo >= 0.5 * tick else tick
         low = theo - half
-        bid = round_to_tick(low, tick, _DOWN) if low >= tick else 0.0
-        ask = round_to_tick(theo + half, tick, _UP)
+        bid = on_grid(low, tick, _DOWN) if low >= tick else 0.0
+        ask = on_grid(theo + half, tick, _UP)
         floor = (last if last > bid else bid) + tick
         if ask < floor - 1e-9 * tick:
-            ask = round_to_tick(floor, tick, _NEAREST)
+            ask = on_grid(floor, tick, _NEAREST)
         return OptionQuote(bid, ask, last, iv, delta)
 
     def _iv(self, spot: float, strike: float, t: float, vix: float) -> float:

@@ -4,13 +4,15 @@ exchange-time stamps of its events (``Stamps``)."""
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
 from dyntrail.core.config import Config, InstrumentSection
 from dyntrail.core.contracts import InstrumentSpec, time_to_expiry_years
 from dyntrail.core.risk import RiskLimits
 from dyntrail.core.targets import DynamicTargetEngine
+
+_YEAR_SECONDS = 365.0 * 86400.0  # ``time_to_expiry_years``' ACT/365 year
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +34,8 @@ class Run:
     slip: float  # the underlying's slippage, in price
     settle: dt.timedelta  # how long after sending an order the broker is polled in-bar
     record_acks: bool  # a real or paper broker's ack latency is worth reporting
+    # each expiry's close as ``time_to_expiry_years`` makes it (made once: read on every mark)
+    expiry_closes: dict[dt.date, dt.datetime] = field(default_factory=dict, compare=False)
 
     @classmethod
     def of(
@@ -65,9 +69,18 @@ class Run:
         )
 
     def tte(self, at: dt.datetime, expiry: dt.date) -> float:
-        """Years from ``at`` (naive exchange time) to ``expiry``'s close."""
-        s = self.cfg.session
-        return time_to_expiry_years(at.replace(tzinfo=self.tz), expiry, s.timezone, s.close)
+        """Years from ``at`` (naive exchange time) to ``expiry``'s close: what
+        ``time_to_expiry_years`` says, with the expiry's close made once (the same steps)."""
+        close = self.expiry_closes.get(expiry)
+        if close is None:
+            s = self.cfg.session
+            years = time_to_expiry_years(at.replace(tzinfo=self.tz), expiry, s.timezone, s.close)
+            self.expiry_closes[expiry] = dt.datetime.combine(
+                expiry, s.close, tzinfo=ZoneInfo(s.timezone)
+            )
+            return years
+        seconds = (close - at.replace(tzinfo=self.tz)).total_seconds()
+        return max(seconds, 0.0) / _YEAR_SECONDS
 
 
 class Stamps:

@@ -45,16 +45,27 @@ class Stretches:
         )
         self.underlying = underlying
         self.signals = signals
+        # the entry gates' refused bars are known in advance (``entries.entry_bars``): a
+        # backtest's fast paths treat the other bars as its signals
+        self.gated = False
+        # with ``gated``: the entry gates' cap on a day's entries (none once it is reached)
+        self.day_cap: int | None = None
 
     def quiet(self) -> bool:
         """True when bars without a signal can change nothing but counters: flat, no live or
-        recovered order, and entries from an external signal series."""
+        recovered order, and entries from an external signal series (or from the entry gates,
+        ``gated``: bars they refuse whatever the state are no signal)."""
         return (
-            self.signals is not None
+            (self.signals is not None or self.gated)
             and not self.book.open
             and not self.orders.live
             and not self.orders.recovered
         )
+
+    def capped(self) -> bool:
+        """With ``gated``: the day's entries reached the gates' cap, so no bar enters before the
+        next session (a flat ``quiet`` stretch may then run to the next boundary)."""
+        return self.day_cap is not None and self.book.trades_today >= self.day_cap
 
     def skip(
         self, i: int, j: int, ts_last: dt.datetime, close_last: float, vix_last: float
@@ -78,8 +89,10 @@ class Stretches:
         (no live, recovered or retried order), the underlying traded (its mark is the close),
         next-bar semantics, precomputed features and regime, and nobody keeping an equity
         curve."""
-        book, m = self.book, self.market
-        if len(book.open) != 1 or self.run.limits.max_open_positions > 1:
+        book, m, run = self.book, self.market, self.run
+        if run.options_mode or book.marks or not run.next_bar:  # (the common no, asked first)
+            return False
+        if len(book.open) != 1 or run.limits.max_open_positions > 1:
             return False
         tr = next(iter(book.open.values()))
         return (

@@ -19,9 +19,11 @@ from typing import Any
 import numpy as np
 
 from dyntrail.core.config import Config
+from dyntrail.core.entries import entry_bars
 from dyntrail.core.events import BacktestHeader, DataWarning, Equity
 from dyntrail.core.features import BatchFeatures
 from dyntrail.core.regime import BatchRegime
+from dyntrail.core.types import VixTier
 from dyntrail.data.loaders import Bars
 from dyntrail.engine import Engine, Route, Sinks
 from dyntrail.execution.paper import FaultProfile, PaperBroker
@@ -110,7 +112,10 @@ def simulate(
             regime = BatchRegime(cfg, close_ts, plan.md.vix)
             engine = backtest_engine(cfg, plan, sinks, seed, regime, features=features)
             feed = BarFeed.of(b, plan.md.vix)
-            drive(engine, feed, after_bar=_reporting(progress, feed.n))
+            paths = gated_paths(cfg, engine, b, close_ts, regime)
+            drive(engine, feed, fast=paths, after_bar=_reporting(progress, feed.n))
+            if progress is not None:
+                progress(feed.n, feed.n)  # (its last bars may have been a stretch)
             engine.finish()
     m = engine.market
     return RunRows(rows.trades, rows.fills, rows.curve.rows, m.bars_total, m.bars_in_position)
@@ -139,14 +144,42 @@ def _write_header(journal: Journal, plan: RunPlan, seed: int) -> None:
         journal.emit(DataWarning(ts=None, message=w))
 
 
+def gated_paths(
+    cfg: Config, engine: Engine, b: Bars, close_ts: np.ndarray, regime: BatchRegime
+) -> FastPaths | None:
+    """The exact fast paths of a backtest whose entries come from the entry gates: the bars
+    the gates refuse whatever the state (``entry_bars``, and the regime's halt tier and
+    tripped breaker after each bar) are flat stretches that a flat book with nothing in flight
+    accounts for in one step, up to the next bar they may let through, a session start or a
+    breaker edge; once the day's entries reach ``max_trades_per_day``, up to the next session
+    start or breaker edge. None (every bar through ``on_bar``) when the protections or the
+    backstop follow every bar, or the features are not precomputed."""
+    f = engine.venue.underlying.f
+    if cfg.protections.enabled or cfg.backstop.enabled or not isinstance(f, BatchFeatures):
+        return None
+    vwap, adx, plus_di, minus_di = (np.asarray(x) for x in f.gate_columns())
+    possible = entry_bars(cfg, close_ts, b.close, vwap, adx, plus_di, minus_di)
+    # the regime's gates after each bar (a halt tier, a tripped breaker): refused there too
+    tiers, trips = regime.tiers_and_trips()
+    possible &= np.array([tier is not VixTier.HALT for tier in tiers], dtype=bool)
+    possible &= ~np.asarray(trips, dtype=bool)
+    engine.stretches.gated = True
+    engine.stretches.day_cap = cfg.strategy.entries.max_trades_per_day
+    return FastPaths.plan(b.timestamps, regime.edges(), possible)
+
+
 def _reporting(progress: Callable[[int, int], None] | None, n: int) -> AfterBar | None:
-    """After each bar: the progress every 5,000 bars and at the last."""
+    """After each bar: the progress at each 5,000 bars passed (a stretch of bars taken in one
+    step may pass one) and at the last."""
     if progress is None:
         return None
+    due = 0
 
     def after(i: int) -> bool:
-        if i % 5000 == 0 or i == n - 1:
+        nonlocal due
+        if i >= due or i == n - 1:
             progress(i + 1, n)
+            due = (i // 5000 + 1) * 5000
         return False
 
     return after

@@ -133,7 +133,8 @@ def drive(
     the feed ran out. The caller ends the run (``engine.finish``, a kill's flatten).
 
     With ``fast``, before each bar the engine may account for a stretch in one step, exactly:
-    flat and ``quiet`` up to the next event (``skip``), or in a ``calm`` position up to the next
+    flat and ``quiet`` up to the next event (``skip``; up to the next boundary once the day's
+    entries are ``capped``), or in a ``calm`` position up to the next
     boundary (``hold``, which returns the first bar it did not walk). ``after_bar`` and
     ``pacing`` see the bars given to ``on_bar``, not those of a stretch."""
     ts, o, h, lo, c, vol, vx = (
@@ -151,7 +152,7 @@ def drive(
     while i < n:
         if fast is not None:
             if st.quiet():
-                j = fast.next_event[i]
+                j = (fast.next_boundary if st.capped() else fast.next_event)[i]
                 if j > i:
                     st.skip(i, j, ts[j - 1], c[j - 1], vx[j - 1])
                     i = j

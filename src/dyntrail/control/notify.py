@@ -23,33 +23,36 @@ import contextlib
 import datetime as dt
 import json
 import logging
-import os
 import queue
 import threading
 import time
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qsl, quote, urlsplit
+from urllib.parse import urlsplit
 
+from dyntrail.control.messages import FORMATS as _FORMATS
+from dyntrail.control.messages import NOTIFIED as _NOTIFIED
+from dyntrail.control.messages import NOTIFIED_KINDS, number, rejected
+from dyntrail.control.notify_settings import (
+    ENV_KINDS,
+    ENV_TELEGRAM_API,
+    ENV_TELEGRAM_CHAT,
+    ENV_TELEGRAM_TOKEN,
+    ENV_WEBHOOK,
+    INSTALL_HINT,
+    NotifySettings,
+)
 from dyntrail.core.events import (
-    BreakerTripped,
-    CommandApplied,
     Event,
-    FlattenFailed,
-    KillSwitch,
-    OpenAtEnd,
     OrderRejected,
     OrderSent,
-    RiskHalt,
-    StopMoved,
     StopSent,
     TradingStateChanged,
 )
 from dyntrail.core.events import Fill as FillEvent
 from dyntrail.engine.ports import Route
 from dyntrail.errors import ConfigError
-from dyntrail.live.credentials import MASK, RedactingFilter, Secret
+from dyntrail.live.credentials import MASK, RedactingFilter
 
 if TYPE_CHECKING:
     import httpx
@@ -69,31 +72,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-ENV_WEBHOOK = "DYNTRAIL_NOTIFY_WEBHOOK"
-ENV_TELEGRAM_TOKEN = "DYNTRAIL_TELEGRAM_TOKEN"
-ENV_TELEGRAM_CHAT = "DYNTRAIL_TELEGRAM_CHAT_ID"
-ENV_TELEGRAM_API = "DYNTRAIL_TELEGRAM_API"
-ENV_KINDS = "DYNTRAIL_NOTIFY_KINDS"  # optional: a comma-separated list of the kinds below
-
-INSTALL_HINT = "pip install 'dyntrail[notify]'"
-
-# The events an operator hears about, by their journal kind.
-_NOTIFIED: dict[str, type[Event]] = {
-    str(cls.__dataclass_fields__["kind"].default): cls
-    for cls in (
-        FillEvent,
-        OrderRejected,
-        StopMoved,
-        BreakerTripped,
-        RiskHalt,
-        KillSwitch,
-        TradingStateChanged,
-        FlattenFailed,
-        OpenAtEnd,
-        CommandApplied,
-    )
-}
-NOTIFIED_KINDS: frozenset[str] = frozenset(_NOTIFIED)
 
 # Words in a trading-state reason that mean the feed or the broker is in trouble.
 _OUTAGE_WORDS = ("feed stale", "broker", "session expired")
@@ -106,114 +84,6 @@ _LOGGERS_TO_SCRUB = (  # the client's loggers that may print a request's URL (wi
     "telegram.request.BaseRequest",
     "telegram.request.HTTPXRequest",
 )
-
-
-# ---------------------------------------------------------------------------- settings
-
-
-@dataclass(frozen=True)
-class NotifySettings:
-    """Where notifications go. ``telegram_base_url`` is the Bot API's address with ``/bot`` at
-    its end (None: Telegram's own); ``kinds`` limits the events sent to those journal kinds
-    (None: every kind in ``NOTIFIED_KINDS``). A token needs a chat id and the reverse."""
-
-    webhook_url: str | None = None
-    telegram_token: Secret | None = None
-    telegram_chat_id: str | None = None
-    telegram_base_url: str | None = None
-    kinds: frozenset[str] | None = None
-
-    def __post_init__(self) -> None:
-        problems: list[str] = []
-        if self.telegram_token and not self.telegram_chat_id:
-            problems.append("a Telegram token needs telegram_chat_id")
-        if self.telegram_chat_id and not self.telegram_token:
-            problems.append("a Telegram chat id needs telegram_token")
-        if self.webhook_url and not _is_http(self.webhook_url):
-            problems.append("webhook_url must be an http:// or https:// URL")
-        if self.telegram_base_url and not _is_http(self.telegram_base_url):
-            problems.append("telegram_base_url must be an http:// or https:// URL")
-        if self.kinds is not None and not self.kinds <= NOTIFIED_KINDS:
-            unknown = sorted(self.kinds - NOTIFIED_KINDS)
-            problems.append(
-                f"unknown notification kinds {unknown}; choose from {sorted(NOTIFIED_KINDS)}"
-            )
-        if problems:
-            raise ConfigError(problems)
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] = os.environ) -> NotifySettings:
-        """The settings from ``DYNTRAIL_NOTIFY_WEBHOOK``, ``DYNTRAIL_TELEGRAM_TOKEN``,
-        ``DYNTRAIL_TELEGRAM_CHAT_ID``, ``DYNTRAIL_TELEGRAM_API`` (the Bot API's base URL,
-        optional) and ``DYNTRAIL_NOTIFY_KINDS`` (optional). A ConfigError names the variable
-        that is missing or wrong, never a value."""
-
-        def get(name: str) -> str | None:
-            value = environ.get(name, "").strip()
-            return value or None
-
-        webhook, token, chat = get(ENV_WEBHOOK), get(ENV_TELEGRAM_TOKEN), get(ENV_TELEGRAM_CHAT)
-        base, kinds_text = get(ENV_TELEGRAM_API), get(ENV_KINDS)
-        problems: list[str] = []
-        if token and not chat:
-            problems.append(f"{ENV_TELEGRAM_TOKEN} is set but {ENV_TELEGRAM_CHAT} is missing")
-        if chat and not token:
-            problems.append(f"{ENV_TELEGRAM_CHAT} is set but {ENV_TELEGRAM_TOKEN} is missing")
-        if webhook and not _is_http(webhook):
-            problems.append(f"{ENV_WEBHOOK} must be an http:// or https:// URL")
-        if base and not _is_http(base):
-            problems.append(f"{ENV_TELEGRAM_API} must be an http:// or https:// URL")
-        kinds: frozenset[str] | None = None
-        if kinds_text:
-            kinds = frozenset(k.strip() for k in kinds_text.split(",") if k.strip())
-            unknown = sorted(kinds - NOTIFIED_KINDS)
-            if unknown:
-                problems.append(
-                    f"{ENV_KINDS}: unknown kinds {unknown}; choose from {sorted(NOTIFIED_KINDS)}"
-                )
-        if problems:
-            raise ConfigError(problems)
-        return cls(
-            webhook_url=webhook,
-            telegram_token=Secret(token) if token else None,
-            telegram_chat_id=chat,
-            telegram_base_url=base,
-            kinds=kinds,
-        )
-
-    @property
-    def telegram(self) -> bool:
-        """True when a Telegram chat is configured."""
-        return bool(self.telegram_token) and bool(self.telegram_chat_id)
-
-    @property
-    def enabled(self) -> bool:
-        """True when notifications go somewhere."""
-        return bool(self.webhook_url) or self.telegram
-
-    def secrets(self) -> list[str]:
-        """The values no log may show (the token, the webhook URL's path and query), for a
-        ``RedactingFilter``; the longest first."""
-        out: list[str] = []
-        if self.telegram_token:
-            token = self.telegram_token.reveal()
-            out += [token, quote(token, safe="")]
-        if self.webhook_url:
-            parts = urlsplit(self.webhook_url)
-            out.append(self.webhook_url)
-            if parts.path.strip("/"):
-                out.append(parts.path)
-            if parts.query:
-                out.append(parts.query)
-                out += [v for _, v in parse_qsl(parts.query) if len(v) >= 4]
-            if parts.password:
-                out.append(parts.password)
-        return sorted({s for s in out if s}, key=len, reverse=True)
-
-
-def _is_http(url: str) -> bool:
-    parts = urlsplit(url)
-    return parts.scheme in ("http", "https") and bool(parts.netloc)
 
 
 # ---------------------------------------------------------------------------- the notifier
@@ -424,7 +294,7 @@ class Notifier:
             return self._fill(ev)
         if isinstance(ev, OrderRejected):
             self._orders.pop(ev.tag, None)
-            return _rejected(ev)
+            return rejected(ev)
         if isinstance(ev, TradingStateChanged):
             return self._trading_state(ev)
         return None
@@ -451,7 +321,7 @@ class Notifier:
                     notes.append(f"{order.filled}/{order.qty} filled")
                 del self._orders[ev.tag]
         if isinstance(ev.slippage, int | float):
-            notes.append(f"slippage {_num(ev.slippage)}")
+            notes.append(f"slippage {number(ev.slippage)}")
         text = (
             f"{label} trade {ev.trade_id} {ev.action} {ev.side.upper()} {ev.qty} @ {ev.price:.2f}"
         )
@@ -639,25 +509,6 @@ class Notifier:
         return text
 
 
-# ---------------------------------------------------------------------------- formats
-
-
-def _num(x: float) -> str:
-    """A number in at most four decimals, without trailing zeros."""
-    text = f"{x:.4f}".rstrip("0").rstrip(".")
-    return "0" if text in ("-0", "") else text
-
-
-def _clock(iso: str | None) -> str:
-    """The time of day of an ISO timestamp (HH:MM), or the text as it is."""
-    if not iso:
-        return ""
-    try:
-        return dt.datetime.fromisoformat(iso).strftime("%H:%M")
-    except ValueError:
-        return iso
-
-
 def _seconds(value: object) -> float:
     if isinstance(value, dt.timedelta):
         return value.total_seconds()
@@ -665,60 +516,6 @@ def _seconds(value: object) -> float:
         return float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
         return 1.0
-
-
-def _rejected(ev: OrderRejected) -> str:
-    return (
-        f"REJECTED trade {ev.trade_id} {ev.side.upper()} {ev.qty} (order {ev.tag}): "
-        f"{ev.reason or 'no reason given'}"
-    )
-
-
-def _stop_moved(ev: StopMoved) -> str | None:
-    if ev.reason != "break_even":
-        return None
-    return f"STOP trade {ev.trade_id} to break-even at {ev.level:.2f}"
-
-
-def _breaker(ev: BreakerTripped) -> str:
-    until = f", until {_clock(ev.until)}" if ev.until else ""
-    return f"BREAKER tripped: VIX {ev.vix:.2f} (+{_num(ev.rise)}), policy {ev.policy}{until}"
-
-
-def _risk_halt(ev: RiskHalt) -> str:
-    return f"RISK HALT: day P&L {ev.day_pnl:.2f}; no new entries today"
-
-
-def _kill(ev: KillSwitch) -> str:
-    return f"KILL SWITCH: {ev.reason}"
-
-
-def _flatten_failed(ev: FlattenFailed) -> str:
-    return f"FLATTEN FAILED trade {ev.trade_id} {ev.instrument}: {ev.qty} still open ({ev.reason})"
-
-
-def _open_at_end(ev: OpenAtEnd) -> str | None:
-    if ev.qty == 0:
-        return None
-    return f"OPEN AT END trade {ev.trade_id} {ev.instrument}: {ev.qty} open (mark {ev.mark:.2f})"
-
-
-def _command(ev: CommandApplied) -> str:
-    source = f" from {ev.source}" if ev.source else ""
-    detail = f": {ev.detail}" if ev.detail else ""
-    return f"COMMAND {ev.command}{source}{detail}"
-
-
-# The events told the same way every time (the others need the notifier's state).
-_FORMATS: dict[type[Event], Callable[[Any], str | None]] = {
-    StopMoved: _stop_moved,
-    BreakerTripped: _breaker,
-    RiskHalt: _risk_halt,
-    KillSwitch: _kill,
-    FlattenFailed: _flatten_failed,
-    OpenAtEnd: _open_at_end,
-    CommandApplied: _command,
-}
 
 
 def _take_message(lines: list[str], max_lines: int) -> tuple[str, list[str]]:

@@ -208,8 +208,16 @@ def test_the_command_line(data: Path, tmp_path: Path) -> None:
     assert r.returncode == 0, r.stderr
     got = json.loads(r.stdout)
     assert got["trials"] == 2 and got["ran"] == 2 and (out / "report.html").exists()
-    again = subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=False)
-    assert json.loads(again.stdout)["ran"] == 0  # resumed: nothing left to run
+    assert not list(out.glob("**/journal.jsonl"))  # trials write no run folder
+    again = subprocess.run([*cmd, "--keep-best", "1"], capture_output=True, text=True,
+                           timeout=300, check=False)  # fmt: skip
+    resumed = json.loads(again.stdout)
+    assert resumed["ran"] == 0  # resumed: nothing left to run
+    (kept,) = resumed["kept"]  # the winner run again in full, as `dyntrail backtest` writes it
+    assert Path(kept).name.endswith(got["best"]["config_id"])
+    kpis = json.loads((Path(kept) / "kpis.json").read_text())
+    assert kpis["net_pnl"] == pytest.approx(got["best"]["kpis"]["net_pnl"], abs=1e-6)
+    assert (Path(kept) / "journal.jsonl").exists() and (Path(kept) / "report.html").exists()
     space.write_text('[params]\n"strategy.targets.base_rr" = [-1]\n')
     bad = subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=False)
     assert bad.returncode == 1 and "strategy.targets.base_rr" in bad.stderr

@@ -33,6 +33,14 @@ def sweep(
         ),
     ] = None,
     seed: Annotated[int, typer.Option(help="The built-in data's and the broker's seed.")] = 7,
+    keep_best: Annotated[
+        int,
+        typer.Option(
+            help="Run the N best trials again in full into best/<rank>-<config id>/ (journal, "
+            "CSVs, KPIs, report); trials write nothing otherwise.",
+            min=0,
+        ),
+    ] = 0,
     report: Annotated[bool, typer.Option(help="Write report.html.")] = True,
     as_json: Annotated[bool, typer.Option("--json", help="The summary as JSON.")] = False,
 ) -> None:
@@ -46,6 +54,7 @@ def sweep(
     from dyntrail.data.builtin import builtin_dataset
     from dyntrail.research.space import load_space
     from dyntrail.research.sweep import LocalPool, Setup, Sweep
+    from dyntrail.research.sweep import keep_best as rerun_best
 
     if ray is None and os.environ.get("RAY_ADDRESS") and workers == 1:
         ray = os.environ["RAY_ADDRESS"]
@@ -83,6 +92,7 @@ def sweep(
         s = Sweep(sp, doc, cfg, folder_data, folder, seed=seed, pool=pool, width=width,
                   progress=progress)  # fmt: skip
         result = s.run()
+        kept = rerun_best(s, keep_best) if keep_best else []
         if report:
             from dyntrail.research.report import write_sweep_report
 
@@ -90,9 +100,11 @@ def sweep(
     except DyntrailError as exc:
         failed(str(exc))
     if as_json:
-        emit_json({"folder": str(folder), **result.summary})
+        emit_json({"folder": str(folder), **result.summary, "kept": [str(k) for k in kept]})
         return
     _print(result.summary, folder, result.ran, result.trials)
+    for k in kept:
+        out.print(f"run again in full: {k}", markup=False)
 
 
 def _ray_width(address: str) -> int:

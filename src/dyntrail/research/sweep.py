@@ -353,6 +353,26 @@ class Sweep:
         }
 
 
+def keep_best(sweep: Sweep, top: int) -> list[Path]:
+    """The ``top`` candidates of a sweep without walk-forward run again in full, as
+    ``dyntrail backtest --out`` writes a run (journal, CSVs, KPIs, report), into
+    ``best/<rank>-<config id>/``; returns the folders."""
+    from dyntrail.research.trial import apply_point
+    from dyntrail.runners.backtest import run_backtest
+
+    ranked = sorted(
+        (r for r in sweep._known.values() if r.candidate and r.window.phase == "full"),
+        key=lambda r: -r.objective,
+    )[:top]
+    out = []
+    for k, r in enumerate(ranked, 1):
+        folder = sweep.folder / "best" / f"{k}-{r.config_id}"
+        cfg = apply_point(sweep.setup.base, r.point, sweep.space.source)
+        run_backtest(cfg, sweep.data, folder, seed=sweep.setup.seed)
+        out.append(folder)
+    return out
+
+
 def _drawdowns(e: Any) -> Any:
     if len(e) and "drawdown_pct" in e:
         peak = e["equity"].cummax()

@@ -24,6 +24,7 @@ from dyntrail.analytics.report import _table as table
 from dyntrail.research.store import TrialStore
 
 TOP = 20
+BINS = 8  # a continuous parameter is shown in this many bins
 
 
 def _f(v: Any, nd: int = 3) -> str:
@@ -99,11 +100,24 @@ def _top(df: pd.DataFrame, params: list[str]) -> str:
     return f"<h2>Top {len(d)} trials</h2>" + table(head, rows)
 
 
+def _binned(df: pd.DataFrame, params: list[str]) -> pd.DataFrame:
+    """The candidates, a parameter with more than ``BINS`` values (random or Optuna points)
+    put in ``BINS`` equal-width bins, each shown by its middle."""
+    d = df[df["candidate"]].copy()
+    for p in params:
+        col = pd.to_numeric(d[p], errors="coerce")
+        if col.notna().all() and col.nunique() > BINS:
+            cut = pd.cut(col, BINS)
+            d[p] = [round(float(iv.mid), 6) for iv in cut]
+    return d
+
+
 def _heatmaps(df: pd.DataFrame, params: list[str]) -> str:
-    d = df[df["candidate"]]
+    d = _binned(df, params)
     if len(d) < 2 or len(params) < 2:
         return ""
-    out = ["<h2>Objective over pairs of parameters (mean over the others)</h2>"]
+    out = ["<h2>Objective over pairs of parameters (mean over the others; a continuous "
+           f"parameter in {BINS} bins)</h2>"]  # fmt: skip
     for k, (a, b) in enumerate(combinations(params, 2)):
         grid = d.pivot_table(index=b, columns=a, values="objective", aggfunc="mean")
         xs, ys = [str(x) for x in grid.columns], [str(y) for y in grid.index]
@@ -115,7 +129,7 @@ def _heatmaps(df: pd.DataFrame, params: list[str]) -> str:
 
 
 def _sensitivity(df: pd.DataFrame, params: list[str]) -> str:
-    d = df[df["candidate"]]
+    d = _binned(df, params)
     if len(d) < 2:
         return ""
     out = ["<h2>Sensitivity of the objective to each parameter</h2>"]

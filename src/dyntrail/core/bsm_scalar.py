@@ -42,11 +42,24 @@ def d1(f: float, k: float, t: float, vol: float) -> float:
     return float(_log(f / k)) / std + 0.5 * std
 
 
+def _d1(log_fk: float, t: float, vol: float) -> float:
+    """``d1`` with ``log(F/K)`` given (``float(_log(f / k))``, taken once for many vols)."""
+    if t == 0:
+        return 0.0
+    std = vol * math.sqrt(t)
+    return log_fk / std + 0.5 * std
+
+
 def undiscounted(w: float, f: float, k: float, t: float, vol: float) -> float:
     """Undiscounted Black price ``ω[F N(ωd1) − K N(ωd2)]``; the payoff where ``t == 0``."""
     if t == 0:
         return max(w * (f - k), 0.0)
-    a = d1(f, k, t, vol)
+    return _undiscounted(w, f, k, t, vol, float(_log(f / k)))
+
+
+def _undiscounted(w: float, f: float, k: float, t: float, vol: float, log_fk: float) -> float:
+    """``undiscounted`` for ``t > 0`` with ``log(F/K)`` given."""
+    a = _d1(log_fk, t, vol)
     b = a - vol * math.sqrt(t)
     return max(w * (f * cdf(w * a) - k * cdf(w * b)), 0.0)
 
@@ -63,16 +76,15 @@ def solve_iv(omega: int, target: float, f: float, k: float, t: float) -> float:
     tv = target - payoff
     w = float(-omega if omega * (f - k) > 0 else omega)
     lo, hi = IV_MIN, IV_MAX
-    if not (undiscounted(w, f, k, t, lo) < tv < undiscounted(w, f, k, t, hi)):
+    log_fk = float(_log(f / k))  # the same in every ``d1`` below (t > 0 here): taken once
+    if not (_undiscounted(w, f, k, t, lo, log_fk) < tv < _undiscounted(w, f, k, t, hi, log_fk)):
         return _NAN
     sqrt_t = math.sqrt(t)
-    sig = max(
-        math.sqrt(2.0 * abs(float(_log(f / k))) / t), math.sqrt(2 * math.pi) * tv / (f * sqrt_t)
-    )
+    sig = max(math.sqrt(2.0 * abs(log_fk) / t), math.sqrt(2 * math.pi) * tv / (f * sqrt_t))
     sig = min(max(sig, 2 * IV_MIN), 0.5 * IV_MAX)
     for _ in range(IV_MAX_ITER):
-        diff = undiscounted(w, f, k, t, sig) - tv
-        vega = f * pdf(d1(f, k, t, sig)) * sqrt_t
+        diff = _undiscounted(w, f, k, t, sig, log_fk) - tv
+        vega = f * pdf(_d1(log_fk, t, sig)) * sqrt_t
         if diff < 0:
             lo = sig
         if diff > 0:

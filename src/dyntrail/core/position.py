@@ -301,6 +301,72 @@ class Position:
             return s * (favourable - self.t1_underlying) >= 0
         return s * (favourable - self.t2_underlying) >= 0
 
+    def calm_path(
+        self,
+        engine: DynamicTargetEngine,
+        open_: float,
+        high: float,
+        low: float,
+        close: float,
+        atr_now: float | None,
+        tier: VixTier | None,
+        swing_low: float | None,
+        swing_high: float | None,
+    ) -> tuple[float, StopKind, bool, bool] | None:
+        """Path semantics, a bar that closes before ``time_rules_due``: what ``on_bar`` (with a
+        clock) would leave of the stop, as (level, kind, be_moved, moved), when the bar makes
+        the position act on nothing; None when it would act (a stop, a target, T1). The
+        position is not changed (the caller applies the answer, or gives the bar to
+        ``on_bar``). The same float steps as ``_step`` at each point of the path: the
+        break-even, then the trail (``_trail_level``), then the stop and targets."""
+        s = self.side.sign
+        adverse, favourable = (low, high) if s > 0 else (high, low)
+        t1_hit = self.t1_hit
+        stop, kind, be, moved = self.stop_underlying, self.stop_kind, self.be_moved, self.moved
+        entry, move_be = self.entry_underlying, self.move_be_underlying
+        t1, t2 = self.t1_underlying, self.t2_underlying
+        # No trail: the stop moves only to break-even. When the bar's extremes bound its open
+        # and close, each point's test is bounded by an extreme's (a difference is monotone in
+        # its first term): the usual bar, away from every level, in one step.
+        if (
+            not (t1_hit or engine.trail_from_entry)
+            and low <= open_ <= high
+            and low <= close <= high
+            and s * (adverse - stop) > 0
+            and s * (favourable - t1) < 0
+            and s * (favourable - t2) < 0
+            and (s * (favourable - move_be) < 0 or (be and s * (entry - stop) <= 0))
+        ):
+            return stop, kind, be, moved
+        fixed: float | None = None  # a swing trail's level (the same at every point)
+        offset: float | None = None  # an ATR trail's distance
+        if t1_hit or engine.trail_from_entry:
+            method, mult = engine.trail_rules[tier or self.vix_tier]
+            if method is TrailMethod.SWING:
+                swing = swing_low if self.side is Side.LONG else swing_high
+                if swing is not None and math.isfinite(swing):
+                    fixed = swing * (1.0 - s * engine.cfg.trail.swing_buffer_pct)
+            elif atr_now is not None and math.isfinite(atr_now):
+                offset = mult * atr_now  # ``update_trailing``
+        for price in (open_, adverse, favourable, close):
+            if not t1_hit and s * (price - move_be) >= 0:
+                be = True
+                if s * (entry - stop) > 0:  # ``_tighten``
+                    stop, kind, moved = entry, _BREAK_EVEN, True
+            if offset is not None:
+                level = price - s * offset
+                if s * (level - stop) > 0:
+                    stop, kind, moved = level, _TRAIL, True
+            elif fixed is not None and s * (fixed - stop) > 0:
+                stop, kind, moved = fixed, _TRAIL, True
+            if s * (price - stop) <= 0:
+                return None
+            if not t1_hit and s * (price - t1) >= 0:
+                return None
+            if s * (price - t2) >= 0:
+                return None
+        return stop, kind, be, moved
+
     def time_rules_due(self, engine: DynamicTargetEngine, day: dt.date) -> dt.datetime:
         """The earliest close on ``day`` (naive exchange time) from which a time rule of
         ``_time_rule`` could make the position act: flatten, or the time stop while neither

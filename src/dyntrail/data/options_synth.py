@@ -162,36 +162,8 @@ class SyntheticQuotes:
         """Bid, ask, last, model vol and spot delta. Raises ValueError for spot, strike or VIX
         not finite and > 0, or a non-finite ``t_years``."""
         _validate(spot, strike, t_years, vix)
-        p, t = self._p, t_years
-        if t <= 0.0:
-            iv = math.nan
-            theo, delta = self._price(spot, strike, right, t, iv)
-        else:  # ``_iv`` then ``_price``, written out: the forward and √t made once
-            term = 1.0 + p.term_slope * math.log(self._term_ref_years / t)
-            term = p.term_min if term < p.term_min else p.term_max if term > p.term_max else term
-            atm = vix * 0.01 * term
-            f = spot * math.exp((p.r - p.q) * t)
-            sqrt_t = math.sqrt(t)
-            m = math.log(strike / f) / (atm * sqrt_t)
-            mult = 1.0 - p.skew * m + p.smile * m * m
-            if mult < p.iv_min_mult:
-                mult = p.iv_min_mult
-            elif mult > p.iv_max_mult:
-                mult = p.iv_max_mult
-            iv = atm * mult
-            if right == "CE":
-                w = 1.0
-            elif right == "PE":
-                w = -1.0
-            else:
-                raise ValueError(f"right must be 'CE' or 'PE', got {right!r}")
-            std = iv * sqrt_t
-            d1 = math.log(f / strike) / std + 0.5 * std
-            n1 = 0.5 * math.erfc(-(w * d1) * _INV_SQRT2)
-            n2 = 0.5 * math.erfc(-(w * (d1 - std)) * _INV_SQRT2)
-            live = w * (f * n1 - strike * n2)
-            theo = math.exp(-p.r * t) * (live if live > 0 else 0.0)
-            delta = math.exp(-p.q * t) * w * n1
+        p = self._p
+        theo, iv, delta = self._theo(spot, strike, right, t_years, vix, True)
         tick = p.tick  # valid: checked when the parameters were made
         half = self._spread_k * theo * vix
         if half < tick:
@@ -206,6 +178,51 @@ class SyntheticQuotes:
         if ask < floor - 1e-9 * tick:
             ask = on_grid(floor, tick, _NEAREST)
         return OptionQuote(bid, ask, last, iv, delta)
+
+    def last(
+        self, spot: float, strike: float, right: OptionRight, t_years: float, vix: float
+    ) -> float:
+        """``quote(...).last`` alone, the same float (and the same errors), without the bid,
+        the ask and the delta: a position's mark on every bar it is held."""
+        _validate(spot, strike, t_years, vix)
+        theo = self._theo(spot, strike, right, t_years, vix, False)[0]
+        tick = self._p.tick
+        return on_grid(theo, tick, _NEAREST) if theo >= 0.5 * tick else tick
+
+    def _theo(
+        self, spot: float, strike: float, right: OptionRight, t: float, vix: float, delta: bool
+    ) -> tuple[float, float, float]:
+        """(model price, model vol, spot delta; NaN unless ``delta``) of validated inputs:
+        ``_iv`` then ``_price``, written out, the forward and √t made once."""
+        p = self._p
+        if t <= 0.0:
+            theo, spot_delta = self._price(spot, strike, right, t, math.nan)
+            return theo, math.nan, spot_delta
+        term = 1.0 + p.term_slope * math.log(self._term_ref_years / t)
+        term = p.term_min if term < p.term_min else p.term_max if term > p.term_max else term
+        atm = vix * 0.01 * term
+        f = spot * math.exp((p.r - p.q) * t)
+        sqrt_t = math.sqrt(t)
+        m = math.log(strike / f) / (atm * sqrt_t)
+        mult = 1.0 - p.skew * m + p.smile * m * m
+        if mult < p.iv_min_mult:
+            mult = p.iv_min_mult
+        elif mult > p.iv_max_mult:
+            mult = p.iv_max_mult
+        iv = atm * mult
+        if right == "CE":
+            w = 1.0
+        elif right == "PE":
+            w = -1.0
+        else:
+            raise ValueError(f"right must be 'CE' or 'PE', got {right!r}")
+        std = iv * sqrt_t
+        d1 = math.log(f / strike) / std + 0.5 * std
+        n1 = 0.5 * math.erfc(-(w * d1) * _INV_SQRT2)
+        n2 = 0.5 * math.erfc(-(w * (d1 - std)) * _INV_SQRT2)
+        live = w * (f * n1 - strike * n2)
+        theo = math.exp(-p.r * t) * (live if live > 0 else 0.0)
+        return theo, iv, (math.exp(-p.q * t) * w * n1 if delta else math.nan)
 
     def _iv(self, spot: float, strike: float, t: float, vix: float) -> float:
         if t <= 0.0:

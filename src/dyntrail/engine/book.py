@@ -10,6 +10,7 @@ import datetime as dt
 from typing import Any
 
 from dyntrail.core.costs import CostBreakdown
+from dyntrail.core.decimals import round_places
 from dyntrail.core.events import DayEnd, EntryAbandoned, Equity, Fill, PositionClosed
 from dyntrail.engine.context import Stamps
 from dyntrail.engine.ports import Sinks
@@ -179,9 +180,9 @@ class Book:
         self.sinks.emit(
             Equity(
                 ts=at,
-                equity=round(equity, 2),
-                realized=round(self.realized, 2),
-                unrealized=round(unreal, 2),
+                equity=round_places(equity, 2),
+                realized=round_places(self.realized, 2),
+                unrealized=round_places(unreal, 2),
             )
         )
 

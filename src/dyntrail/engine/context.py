@@ -36,6 +36,9 @@ class Run:
     record_acks: bool  # a real or paper broker's ack latency is worth reporting
     # each expiry's close as ``time_to_expiry_years`` makes it (made once: read on every mark)
     expiry_closes: dict[dt.date, dt.datetime] = field(default_factory=dict, compare=False)
+    # and its wall time, when its zone is the run's own (the same object): then an aware
+    # difference is the difference of the wall times, so a naive time needs no zone
+    expiry_walls: dict[dt.date, dt.datetime] = field(default_factory=dict, compare=False)
 
     @classmethod
     def of(
@@ -71,13 +74,19 @@ class Run:
     def tte(self, at: dt.datetime, expiry: dt.date) -> float:
         """Years from ``at`` (naive exchange time) to ``expiry``'s close: what
         ``time_to_expiry_years`` says, with the expiry's close made once (the same steps)."""
+        if at.tzinfo is None:
+            wall = self.expiry_walls.get(expiry)
+            if wall is not None:  # ``close - at.replace(tzinfo=self.tz)``, the same timedelta
+                return max((wall - at).total_seconds(), 0.0) / _YEAR_SECONDS
         close = self.expiry_closes.get(expiry)
         if close is None:
             s = self.cfg.session
             years = time_to_expiry_years(at.replace(tzinfo=self.tz), expiry, s.timezone, s.close)
-            self.expiry_closes[expiry] = dt.datetime.combine(
+            close = self.expiry_closes[expiry] = dt.datetime.combine(
                 expiry, s.close, tzinfo=ZoneInfo(s.timezone)
             )
+            if close.tzinfo is self.tz:
+                self.expiry_walls[expiry] = close.replace(tzinfo=None)
             return years
         seconds = (close - at.replace(tzinfo=self.tz)).total_seconds()
         return max(seconds, 0.0) / _YEAR_SECONDS

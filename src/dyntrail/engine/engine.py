@@ -99,7 +99,7 @@ class Engine:
         self.recovery = Recovery(stamps, sinks, book, orders, risk)
         self.commands = Commands(stamps, sinks, risk)
         self.stretches = Stretches(
-            run, market, venue.underlying, book, orders, venue.exiting, signals
+            run, market, venue.underlying, book, orders, venue.exiting, signals, risk
         )
         self._reenter = cfg.strategy.entries.reenter_same_bar
         self.ticked = ticked

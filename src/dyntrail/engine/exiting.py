@@ -143,6 +143,12 @@ class Exiting:
             slip = self.run.slip
             self.market.quotes_now[tr.instrument] = (close - slip, close + slip)
 
+    def contract_of(self, tr: Trade) -> Contract | None:
+        """The trade's option (None when it has none: the underlying is traded)."""
+        if tr.expiry is None or tr.strike is None:
+            return None
+        return tr.contract or self._contract(tr, tr.expiry, tr.strike)
+
     def _contract(self, tr: Trade, expiry: dt.date, strike: float) -> Contract:
         """The trade's option (looked up once; a restored trade looks it up again)."""
         contract = tr.contract = self.catalog.option(expiry, strike, tr.right)

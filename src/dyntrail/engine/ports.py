@@ -22,7 +22,16 @@ from dyntrail.core.contract import Contract
 from dyntrail.core.events import Event
 from dyntrail.execution.broker import Broker
 
-__all__ = ["Broker", "Clock", "EventSink", "Quote", "QuoteSource", "Route", "Sinks"]
+__all__ = [
+    "Broker",
+    "Clock",
+    "EventSink",
+    "LastSource",
+    "Quote",
+    "QuoteSource",
+    "Route",
+    "Sinks",
+]
 
 
 class Quote(Protocol):
@@ -47,6 +56,16 @@ class QuoteSource(Protocol):
     def quote(
         self, contract: Contract, now: dt.datetime, *, spot: float, vix: float, t_years: float
     ) -> Quote | None: ...
+
+
+class LastSource(Protocol):
+    """A ``QuoteSource`` that may also give a quote's ``last`` alone, cheaper (a position's
+    mark on every bar): ``last(...)`` is ``quote(...).last`` with the same arguments, the same
+    float, None exactly when ``quote`` is None, and the same errors."""
+
+    def last(
+        self, contract: Contract, now: dt.datetime, *, spot: float, vix: float, t_years: float
+    ) -> float | None: ...
 
 
 class Clock(Protocol):
@@ -92,6 +111,11 @@ class Sinks:
     def wants(self, cls: type[Event]) -> bool:
         """True when some sink takes events of ``cls`` (otherwise they need not be made)."""
         return bool(self._targets(cls))
+
+    def targets(self, cls: type[Event]) -> tuple[Callable[[Any], object], ...]:
+        """What ``emit`` calls for an event of ``cls``, in order (for a loop that emits many
+        of one kind; valid until the next ``add``)."""
+        return self._targets(cls)
 
     def emit(self, ev: Event) -> None:
         targets = self._by_kind.get(type(ev))

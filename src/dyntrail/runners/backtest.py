@@ -301,10 +301,9 @@ def run_signal_backtest(
 
     With ``fast``, stretches of bars are accounted for in one step (``dyntrail.engine.fast``):
     flat ones between signals, where nothing but counters can change until the next signal,
-    session start or breaker edge, and, with next-bar semantics, a position's bars that can only
-    move its stop. The trades and the journal are the same as without it (tests hold them
-    equal). ``atr`` hands in an ATR computed elsewhere (as a benchmark's data), otherwise the
-    engine computes its own."""
+    session start or breaker edge, and a position's bars that can only move its stop. The
+    trades and the journal are the same as without it (tests hold them equal). ``atr`` hands in
+    an ATR computed elsewhere (as a benchmark's data), otherwise the engine computes its own."""
     n = len(close)
     sessions = timestamps.astype("datetime64[D]").astype(np.int64)
     features = BatchFeatures(cfg, sessions, high, low, close, volume, entry_gates=False, atr=atr)

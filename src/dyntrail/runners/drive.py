@@ -4,8 +4,8 @@ Backtest, signal backtest and paper differ only in what they hand this loop: the
 closed bars (``BarFeed``), the option quotes (``choose_quotes``: recorded when the data has
 them, the model otherwise), the broker and the journal's durability (given to the engine), the
 clock (``Pacing``, or none for as fast as possible), the exact fast paths (``FastPaths``, for a
-backtest on an external signal series) and what happens after each bar (``AfterBar``: a state
-line, a live view, a kill check). ``drive`` runs every bar of the feed through the engine in
+backtest) and what happens after each bar (``AfterBar``: a state line, a live view, a kill
+check). ``drive`` runs every bar of the feed through the engine in
 order; nothing at a bar's close sees a later bar.
 """
 
@@ -237,6 +237,15 @@ class ModelQuotes:
         if strike is None or right is None:
             return None  # the underlying itself has no option quote
         return self._model.quote(spot, strike, right, max(t_years, 0.0), vix)
+
+    def last(
+        self, contract: Contract, now: dt.datetime, *, spot: float, vix: float, t_years: float
+    ) -> float | None:
+        """``quote(...).last`` alone (``ports.LastSource``): the same float, cheaper."""
+        strike, right = contract.strike, contract.right
+        if strike is None or right is None:
+            return None
+        return self._model.last(spot, strike, right, max(t_years, 0.0), vix)
 
 
 class DataQuotes:

@@ -17,6 +17,7 @@ from typing import IO, TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from dyntrail.core.config import Config
+from dyntrail.core.decimals import round_places
 from dyntrail.core.events import Equity, Fill, OrderRejected, PositionClosed
 from dyntrail.engine.ports import Route
 from dyntrail.trade import FILL_COLUMNS, TRADE_COLUMNS, flags_of
@@ -82,7 +83,7 @@ class EquityCurve:
                 "equity": equity,
                 "realized": ev.realized,
                 "unrealized": ev.unrealized,
-                "drawdown_pct": round((self.peak - equity) / self.capital, 6),
+                "drawdown_pct": round_places((self.peak - equity) / self.capital, 6),
             }
         )
 

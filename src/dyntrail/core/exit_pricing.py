@@ -16,12 +16,14 @@ from __future__ import annotations
 import enum
 import math
 
+from dyntrail.core import bsm_scalar
 from dyntrail.core.options import (
     DAYS_PER_YEAR,
     OptionRight,
     bsm_greeks,
     bsm_implied_vol,
     bsm_price,
+    implied_vol_one,
 )
 from dyntrail.core.types import Side
 
@@ -54,6 +56,12 @@ def _finite(name: str, value: float, *, minimum: float, strict: bool) -> float:
             f"{name} must be finite and {'>' if strict else '>='} {minimum}, got {value}"
         )
     return float(value)
+
+
+def _plain(value: object) -> bool:
+    """One plain number, as the one-option path of ``options`` takes it (np.float64 is a float;
+    a bool is not)."""
+    return isinstance(value, float) or type(value) is int
 
 
 def option_exit_price(
@@ -117,7 +125,14 @@ def option_exit_price(
         side = Side.LONG if right is OptionRight.CE else Side.SHORT
         return max(option_exit_price_from_underlying_move(last, trigger / now - 1.0, side), tick)
 
-    vol = float(bsm_implied_vol(right, price=last, spot=now, strike=k, t_years=t, r=r, q=q))
+    # plain rates (every engine call): the one-option steps ``bsm_implied_vol`` and
+    # ``bsm_greeks`` take for such values, without their checks and arrays
+    plain = _plain(r) and _plain(q)
+    if plain:
+        rf, qf = float(r), float(q)
+        vol = implied_vol_one(right.sign, last, now, k, t, rf, qf)
+    else:
+        vol = float(bsm_implied_vol(right, price=last, spot=now, strike=k, t_years=t, r=r, q=q))
     if math.isnan(vol):
         sign = right.sign
         time_value = max(last - max(sign * (now - k), 0.0), 0.0)
@@ -126,9 +141,15 @@ def option_exit_price(
         t_new = max(t - dt, 0.0)
         price = bsm_price(right, spot=trigger, strike=k, t_years=t_new, vol=vol, r=r, q=q)
         return max(float(price), tick)
-    g = bsm_greeks(right, spot=now, strike=k, t_years=t, vol=vol, r=r, q=q)
+    if plain and vol > 0 and dt == 0:  # (no theta to add)
+        delta, gamma = bsm_scalar.delta_gamma(right.sign, now, k, t, vol, rf, rf - qf)
+        theta = 0.0
+    elif plain and vol > 0:
+        _, delta, gamma, _, theta = bsm_scalar.greeks(right.sign, now, k, t, vol, rf, rf - qf)
+    else:
+        g = bsm_greeks(right, spot=now, strike=k, t_years=t, vol=vol, r=r, q=q)
+        delta, gamma, theta = float(g.delta), float(g.gamma), float(g.theta)
     ds = trigger - now
-    delta, gamma = float(g.delta), float(g.gamma)
     if (delta + gamma * ds) * delta < 0:
         # The parabola has turned: its slope changed sign between now and the trigger, where an
         # option's price is monotone in the underlying. The expansion is no longer an estimate
@@ -136,7 +157,7 @@ def option_exit_price(
         t_new = max(t - dt, 0.0)
         price = bsm_price(right, spot=trigger, strike=k, t_years=t_new, vol=vol, r=r, q=q)
         return max(float(price), tick)
-    price_dg = last + float(g.delta) * ds + 0.5 * float(g.gamma) * ds * ds
+    price_dg = last + delta * ds + 0.5 * gamma * ds * ds
     if dt > 0:
-        price_dg += float(g.theta) * min(dt, t) * DAYS_PER_YEAR
+        price_dg += theta * min(dt, t) * DAYS_PER_YEAR
     return max(price_dg, tick)

@@ -378,12 +378,17 @@ def bsm_implied_vol(
     one = _floats(price, spot, strike, t_years, r, q)
     if one is not None and one[1] > 0 and one[2] > 0 and one[3] >= 0:
         # one option (an exit's price on the engine's path): the same, bit for bit
-        p1, s1, k1, t1, r1, q1 = one
-        target, forward = p1 * float(np.exp(r1 * t1)), s1 * float(np.exp((r1 - q1) * t1))
-        return np.asarray(bsm_scalar.solve_iv(w, target, forward, k1, t1))
+        return np.asarray(implied_vol_one(w, *one))
     p, s, k, t, rr, qq = _arrays(price, spot, strike, t_years, r, q)
     _validate(s, k, t, None)
     return _solve_iv(w, p * np.exp(rr * t), s * np.exp((rr - qq) * t), k, t)
+
+
+def implied_vol_one(w: int, p: float, s: float, k: float, t: float, r: float, q: float) -> float:
+    """``bsm_implied_vol`` for one option given as floats (``s > 0``, ``k > 0``, ``t >= 0``,
+    every value finite), with ``w`` its right's sign: the same steps, as a float."""
+    target, forward = p * float(np.exp(r * t)), s * float(np.exp((r - q) * t))
+    return bsm_scalar.solve_iv(w, target, forward, k, t)
 
 
 # --- Forwards ------------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from factories import make_broker, make_run, make_sinks, w1_cfg
+from factories import make_broker, make_run, make_sinks
 from rich.console import Console
 from test_engine_wiring import _MARKET, _bars, _engine
 
@@ -144,4 +144,3 @@ def test_the_terminal_view_shows_price_levels_and_quotes() -> None:
     assert "101.25" in text and "101.75" in text
     assert "why no entry: caps: 1 open of max 1" in text
     assert dt.datetime.fromisoformat(snapshot(engine)["now"]) == engine.market.now
-    assert w1_cfg  # (the engine above runs the W1 configuration)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from ctl_session import Session, commands
@@ -117,4 +116,3 @@ def test_force_exit_from_a_position_row(session: Session, browser) -> None:  # t
     page.wait_for_function("document.getElementById('result').dataset.state === 'applied'")
     assert ("force-exit", "dashboard", str(trade)) in commands(s.journal())
     s.wait_forced_exit(trade)
-    assert Path(s.run_dir / "journal.jsonl").exists()

@@ -41,7 +41,7 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _sweep(doc: dict[str, Any], data: Path, out: Path, **kw: Any) -> Sweep:
-    return Sweep(space_of(doc, "space.toml"), doc, Config(), data, out, **kw)
+    return Sweep(space_of(doc, "space.toml"), Config(), data, out, **kw)
 
 
 def _trials(folder: Path) -> pd.DataFrame:

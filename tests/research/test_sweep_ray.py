@@ -60,7 +60,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 def test_a_sweep_on_a_ray_cluster_equals_the_local_one(cluster: str, tmp_path: Path) -> None:
     data = synth_to_folder(tmp_path / "data", months=2, seed=11, fmt="csv")
-    local = Sweep(space_of(GRID), GRID, Config(), data, tmp_path / "local").run()
+    local = Sweep(space_of(GRID), Config(), data, tmp_path / "local").run()
     space = tmp_path / "space.toml"
     space.write_text(
         '[sweep]\nmethod = "grid"\nmin_trades = 3\n[params]\n'

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from dyntrail.cli.common import ConfigOpt, emit_json, failed, load_cfg, out, say, usage_error
+from dyntrail.cli.common import ConfigOpt, emit_json, failed, load_cfg, out, say
 from dyntrail.errors import DyntrailError
 
 
@@ -58,38 +60,25 @@ def sweep(
 
     if ray is None and os.environ.get("RAY_ADDRESS") and workers == 1:
         ray = os.environ["RAY_ADDRESS"]
-    if ray is not None and workers != 1 and workers < 1:
-        usage_error("--workers must be 1 or more")
     cfg = load_cfg(config)
     try:
         sp = load_space(space)
-        import tomllib
-
-        doc = tomllib.loads(space.read_text(encoding="utf-8"))
         folder = out_dir or Path("sweeps") / space.stem
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "space.toml").write_text(space.read_text(encoding="utf-8"), encoding="utf-8")
         folder_data = data if data is not None else builtin_dataset(seed=seed)
-        pool: Any
+        pool: Callable[[Setup], Any] | None = None
         width = workers
         if ray is not None:
             from dyntrail.research.ray_pool import RayPool
 
-            made: list[RayPool] = []
-
-            def pool(setup: Setup) -> RayPool:
-                made.append(RayPool(setup, ray, None if workers == 1 else workers))
-                return made[-1]
-
+            actors = None if workers == 1 else workers
+            pool = functools.partial(RayPool, address=ray, workers=actors)
             width = workers if workers > 1 else _ray_width(ray)
         elif workers > 1:
-
-            def pool(setup: Setup) -> LocalPool:
-                return LocalPool(setup, workers)
-        else:
-            pool = None
+            pool = functools.partial(LocalPool, workers=workers)
         progress = _progress()
-        s = Sweep(sp, doc, cfg, folder_data, folder, seed=seed, pool=pool, width=width,
+        s = Sweep(sp, cfg, folder_data, folder, seed=seed, pool=pool, width=width,
                   progress=progress)  # fmt: skip
         result = s.run()
         kept = rerun_best(s, keep_best) if keep_best else []

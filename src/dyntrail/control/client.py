@@ -96,28 +96,35 @@ def _json(raw: bytes) -> Any:
         return {"detail": raw.decode("utf-8", "replace")[:200]}
 
 
+def _api(
+    t: Target, method: str, path: str, body: dict[str, Any] | None = None, timeout: float = 15.0
+) -> tuple[int, Any] | None:
+    """The API's answer, or None when it does not answer and the run folder can stand in;
+    ``ControlError`` when the token was refused."""
+    if t.url is None:
+        return None
+    try:
+        code, out = call(t, method, path, body, timeout)
+    except ConnectionError:
+        if t.run_dir is None:
+            raise
+        return None
+    if code == 401:
+        raise ControlError(f"{t.url}: the token was refused")
+    return code, out
+
+
 def send(t: Target, req: Request, wait_s: float) -> dict[str, Any]:
     """``req`` to the session: through its API when it answers (waiting up to ``wait_s`` for
     the engine to apply it), else into its run folder's inbox (``state: queued``)."""
-    if t.url is not None:
-        try:
-            body = {
-                "command": req.command,
-                "arg": req.arg,
-                "limits": req.limits,
-                "source": req.source,
-                "wait": wait_s,
-            }
-            code, out = call(t, "POST", "/api/commands", body, timeout=wait_s + 10)
-        except ConnectionError:
-            if t.run_dir is None:
-                raise
-        else:
-            if code == 401:
-                raise ControlError(f"{t.url}: the token was refused")
-            if code == 400:
-                raise ControlError(str(out.get("detail")))
-            return dict(out)
+    body = {"command": req.command, "arg": req.arg, "limits": req.limits,
+            "source": req.source, "wait": wait_s}  # fmt: skip
+    got = _api(t, "POST", "/api/commands", body, timeout=wait_s + 10)
+    if got is not None:
+        code, out = got
+        if code == 400:
+            raise ControlError(str(out.get("detail")))
+        return dict(out)
     assert t.run_dir is not None
     path = drop(t.run_dir, req)
     return {"id": req.id, "command": req.command, "state": "queued", "file": str(path)}
@@ -125,16 +132,9 @@ def send(t: Target, req: Request, wait_s: float) -> dict[str, Any]:
 
 def status(t: Target) -> dict[str, Any]:
     """The session's status: from its API, else the last one it wrote."""
-    if t.url is not None:
-        try:
-            code, out = call(t, "GET", "/api/status")
-        except ConnectionError:
-            if t.run_dir is None:
-                raise
-        else:
-            if code == 401:
-                raise ControlError(f"{t.url}: the token was refused")
-            return dict(out)
+    got = _api(t, "GET", "/api/status")
+    if got is not None:
+        return dict(got[1])
     assert t.run_dir is not None
     path = t.run_dir / "status.json"
     if not path.exists():

@@ -130,6 +130,7 @@ class Space:
     constraints: tuple[str, ...] = ()
     walk_forward: WalkForward | None = None
     source: str = "<space>"
+    doc: Mapping[str, Any] = field(default_factory=dict, repr=False)  # the TOML it was read from
     _checks: tuple[Callable[[Mapping[str, float]], float], ...] = field(default=(), repr=False)
 
     @property
@@ -229,6 +230,7 @@ def space_of(doc: Mapping[str, Any], source: str = "<space>") -> Space:
         constraints=constraints,
         walk_forward=_walk_forward(source, wf) if wf is not None else None,
         source=source,
+        doc=dict(doc),
         _checks=checks,
     )
 

@@ -24,7 +24,7 @@ import json
 import logging
 import math
 import os
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
@@ -133,7 +133,6 @@ class Sweep:
     def __init__(
         self,
         space: Space,
-        space_doc: Mapping[str, Any],
         cfg: Config,
         data: Path,
         folder: Path,
@@ -144,7 +143,7 @@ class Sweep:
         progress: Callable[[int, int], None] | None = None,
     ) -> None:
         self.space, self.cfg, self.data, self.folder = space, cfg, data, folder
-        self.setup = Setup(base_mapping(cfg), str(data), seed, space.source, dict(space_doc))
+        self.setup = Setup(base_mapping(cfg), str(data), seed, space.source, dict(space.doc))
         self.make_pool = pool or InProcess
         self.width = width  # trials run at once (an Optuna study asks this many at a time)
         self._pool: Pool | None = None

@@ -113,6 +113,10 @@ class Pacing:
         self.bar_s = bar_minutes * 60 / speed
         self._tick = time.monotonic()
 
+    def left(self) -> float:
+        """Seconds until the bar's time since the last ``wait`` (or the start) has passed."""
+        return self.bar_s - (time.monotonic() - self._tick)
+
     def wait(self) -> None:
         """Sleep until the bar's time since the last ``wait`` (or the start) has passed."""
         time.sleep(max(0.0, self.bar_s - (time.monotonic() - self._tick)))

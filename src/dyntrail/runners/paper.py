@@ -418,14 +418,10 @@ class Steered:
         self.clock, self.step, self.slice_s = clock, step, slice_s
 
     def wait(self) -> None:
-        c = self.clock
-        while True:
-            left = c.bar_s - (time.monotonic() - c._tick)
-            if left <= self.slice_s:
-                break
+        while self.clock.left() > self.slice_s:
             time.sleep(self.slice_s)
             self.step()
-        c.wait()
+        self.clock.wait()
 
 
 def stale_kill_file(path: Path, prior: list[dict[str, Any]]) -> bool:

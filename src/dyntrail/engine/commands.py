@@ -192,7 +192,6 @@ class Commands:
 
     def __init__(self, stamps: Stamps, sinks: Sinks, risk: RiskGate) -> None:
         self.stamps, self.sinks, self.risk = stamps, sinks, risk
-        self.last_detail = ""  # what the last command applied did
 
     def apply(
         self,
@@ -201,10 +200,10 @@ class Commands:
         detail: str = "",
         key: str = "",
         source: str = "",
-    ) -> None:
+    ) -> str:
         """Apply ``cmd`` at ``now`` and journal it with ``detail`` (what the engine did for
-        it), its id ``key`` and its ``source``; ``CommandError`` before any change when it
-        cannot apply."""
+        it), its id ``key`` and its ``source``; returns the journaled detail, or raises
+        ``CommandError`` before any change when it cannot apply."""
         risk = self.risk
         if isinstance(cmd, Pause):
             risk.paused = cmd.reason or "operator"
@@ -227,7 +226,6 @@ class Commands:
             detail = _describe(risk.limits)
         elif isinstance(cmd, Kill):
             detail = cmd.reason or "operator"
-        self.last_detail = detail
         self.sinks.emit(
             CommandApplied(
                 ts=self.stamps.iso(now),
@@ -238,6 +236,7 @@ class Commands:
                 source=source,
             )
         )
+        return detail
 
 
 def name_of(cmd: Command) -> str:

@@ -336,7 +336,7 @@ class Engine:
                 standing = ", ".join(str(k) for k in sorted(book.open)) or "none"
                 raise CommandError(f"force-exit: no open trade {cmd.trade} (open: {standing})")
             detail = "trades " + ", ".join(str(k) for k in ids) if ids else "no open trade"
-        self.commands.apply(cmd, m.now, detail, key, source)
+        detail = self.commands.apply(cmd, m.now, detail, key, source)
         if isinstance(cmd, Kill):
             self._killed(cmd.reason)
         elif isinstance(cmd, ForceExit):
@@ -348,7 +348,7 @@ class Engine:
                         tr, PositionAction.EXIT_FORCED, v.underlying.last_close, m.now, m.last_vix
                     )
         self.risk.update(m.now, book.open.values())
-        return self.commands.last_detail
+        return detail
 
     def kill(self, reason: str) -> None:
         """Kill switch (``Kill``): journaled as a command, then ``_killed``."""

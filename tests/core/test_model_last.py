@@ -1,6 +1,7 @@
-"""The quote model's last price alone (``SyntheticQuotes.last``, ``ModelQuotes.last``) is its
-quote's ``last``, bit for bit, with the same errors: calls and puts, near and far from the
-money, near expiry and expired, high and low VIX."""
+"""The quote model's last price alone (``SyntheticQuotes.last``, ``ModelQuotes.last``, and
+``last_fn``, one contract's as a function) is its quote's ``last``, bit for bit, with the same
+errors: calls and puts, near and far from the money, near expiry and expired, high and low
+VIX."""
 
 from __future__ import annotations
 
@@ -32,10 +33,9 @@ def test_the_last_price_alone_is_the_quotes(
     spot: float, away: float, right: OptionRight, t: float, vix: float
 ) -> None:
     strike = round(spot * (1 + away) / 50) * 50.0
-    assert (
-        MODEL.last(spot, strike, right, t, vix).hex()
-        == MODEL.quote(spot, strike, right, t, vix).last.hex()
-    )
+    want = MODEL.quote(spot, strike, right, t, vix).last.hex()
+    assert MODEL.last(spot, strike, right, t, vix).hex() == want
+    assert MODEL.last_fn(strike, right)(spot, t, vix).hex() == want
 
 
 def test_the_same_errors_and_the_run_s_source() -> None:
@@ -46,8 +46,18 @@ def test_the_same_errors_and_the_run_s_source() -> None:
         with pytest.raises(ValueError) as b:
             MODEL.last(spot, strike, OptionRight.CE, t, vix)
         assert str(a.value) == str(b.value)
-    with pytest.raises(ValueError, match="right must be"):
-        MODEL.last(100.0, 100.0, "XX", 0.1, 14.0)  # type: ignore[arg-type]
+        with pytest.raises(ValueError) as c:
+            MODEL.last_fn(strike, OptionRight.CE)(spot, t, vix)
+        assert str(c.value) == str(a.value)
+    for strike in (0.0, math.nan):  # a contract's bad strike: every call's error
+        with pytest.raises(ValueError) as a:
+            MODEL.last(100.0, strike, OptionRight.CE, 0.1, 14.0)
+        with pytest.raises(ValueError) as b:
+            MODEL.last_fn(strike, OptionRight.CE)(100.0, 0.1, 14.0)
+        assert str(a.value) == str(b.value)
+    for bad in (MODEL.last, lambda *a: MODEL.last_fn(a[1], a[2])(a[0], a[3], a[4])):
+        with pytest.raises(ValueError, match="right must be"):
+            bad(100.0, 100.0, "XX", 0.1, 14.0)
     quotes = ModelQuotes(Config())
     expiry = dt.date(2025, 3, 27)
     option = Contract("NIFTY", expiry, 23_500.0, OptionRight.PE, 75, True)
@@ -56,5 +66,8 @@ def test_the_same_errors_and_the_run_s_source() -> None:
         q = quotes.quote(option, now, spot=23_480.0, vix=15.0, t_years=t)
         assert q is not None
         assert quotes.last(option, now, spot=23_480.0, vix=15.0, t_years=t) == q.last
+        fn = quotes.last_fn(option)
+        assert fn is not None and fn(23_480.0, max(t, 0.0), 15.0) == q.last
     index = Contract("NIFTY", lot=75, monthly=True)
     assert quotes.last(index, now, spot=23_480.0, vix=15.0, t_years=0.02) is None
+    assert quotes.last_fn(index) is None

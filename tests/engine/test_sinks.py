@@ -80,3 +80,38 @@ def test_delivery_follows_the_routes_order_for_every_event() -> None:
         ("rows", "day_end"),
         ("view", "day_end"),
     ]
+
+
+def test_the_equity_writer_is_emit_of_an_equity_event() -> None:
+    """A walk of bars marks through ``equity_writer``: the routes get what ``emit`` of the
+    event gives them, values where every taker takes values, events where one does not."""
+    values: list[tuple[str | None, float, float, float]] = []
+
+    def take_values(ts: str | None, equity: float, realized: float, unreal: float) -> None:
+        values.append((ts, equity, realized, unreal))
+
+    row = (TS, 1.0, 0.0, 0.0)
+    keeper = Collector()
+    other = Collector()
+    # one route, with values: its own function, no event made
+    sinks = Sinks(
+        [Route(_nothing, without=frozenset({Equity})), Route(keeper, equity_values=take_values)]
+    )
+    sinks.equity_writer()(*row)
+    assert values == [row] and keeper.events == []
+    # two routes with values: both, in order
+    seen: list[str] = []
+    sinks = Sinks(
+        [
+            Route(keeper, equity_values=lambda *v: seen.append("a")),
+            Route(keeper, equity_values=lambda *v: seen.append("b")),
+        ]
+    )
+    sinks.equity_writer()(*row)
+    assert seen == ["a", "b"] and keeper.events == []
+    # a route without values: everyone gets the event, as from ``emit``
+    values.clear()
+    sinks = Sinks([Route(keeper, equity_values=take_values), Route(other)])
+    sinks.equity_writer()(*row)
+    assert values == [] and keeper.events == [EQUITY] and other.events == [EQUITY]
+    assert Sinks([Route(_nothing, only=frozenset({DayEnd}))]).equity_writer()(*row) is None

@@ -189,6 +189,55 @@ class SyntheticQuotes:
         tick = self._p.tick
         return on_grid(theo, tick, _NEAREST) if theo >= 0.5 * tick else tick
 
+    def last_fn(self, strike: float, right: OptionRight) -> Callable[[float, float, float], float]:
+        """``last`` of one contract as a function of ``(spot, t_years, vix)``: the same floats
+        and the same errors, with the contract and the model's constants bound once (a held
+        position's mark, bar after bar)."""
+        if right == "CE":
+            w = 1.0
+        elif right == "PE":
+            w = -1.0
+        else:
+            raise ValueError(f"right must be 'CE' or 'PE', got {right!r}")
+        if not 0 < strike < _INF:  # every call's error, as ``last`` gives it
+            return lambda spot, t, vix: self.last(spot, strike, right, t, vix)
+        p = self._p
+        slope, t_min, t_max, ref = p.term_slope, p.term_min, p.term_max, self._term_ref_years
+        carry, neg_r = p.r - p.q, -p.r
+        skew, smile, m_min, m_max = p.skew, p.smile, p.iv_min_mult, p.iv_max_mult
+        tick = p.tick
+        half_tick = 0.5 * tick
+        log, exp, sqrt, erfc, inv_sqrt2 = math.log, math.exp, math.sqrt, math.erfc, _INV_SQRT2
+
+        def last(spot: float, t: float, vix: float) -> float:
+            # ``_validate``, then ``_theo`` (``_price`` where ``t <= 0``), written out
+            if not (0 < spot < _INF and 0 < vix < _INF and -_INF < t < _INF):
+                _validate(spot, strike, t, vix)
+            if t <= 0.0:
+                payoff = w * (spot - strike)
+                theo = payoff if payoff > 0 else 0.0
+            else:
+                term = 1.0 + slope * log(ref / t)
+                term = t_min if term < t_min else t_max if term > t_max else term
+                atm = vix * 0.01 * term
+                f = spot * exp(carry * t)
+                sqrt_t = sqrt(t)
+                m = log(strike / f) / (atm * sqrt_t)
+                mult = 1.0 - skew * m + smile * m * m
+                if mult < m_min:
+                    mult = m_min
+                elif mult > m_max:
+                    mult = m_max
+                std = atm * mult * sqrt_t
+                d1 = log(f / strike) / std + 0.5 * std
+                n1 = 0.5 * erfc(-(w * d1) * inv_sqrt2)
+                n2 = 0.5 * erfc(-(w * (d1 - std)) * inv_sqrt2)
+                live = w * (f * n1 - strike * n2)
+                theo = exp(neg_r * t) * (live if live > 0 else 0.0)
+            return on_grid(theo, tick, _NEAREST) if theo >= half_tick else tick
+
+        return last
+
     def _theo(
         self, spot: float, strike: float, right: OptionRight, t: float, vix: float, delta: bool
     ) -> tuple[float, float, float]:

@@ -18,6 +18,7 @@ class Catalog:
     def __init__(self, run: Run) -> None:
         self.run = run
         self._known: dict[tuple[dt.date, float | None, str], Contract] = {}
+        self._expiries: dict[dt.date, tuple[bool, int]] = {}  # expiry -> (monthly, lot)
 
     def option(self, expiry: dt.date, strike: float, right: OptionRight | str) -> Contract:
         """The option of ``expiry`` (its own lot, weekly or monthly)."""
@@ -25,8 +26,12 @@ class Catalog:
         contract = self._known.get(key)
         if contract is None:
             spec = self.run.spec
-            monthly = is_monthly_expiry(spec, expiry, self.run.trading_days)
-            lot = spec.contract_lot(expiry, monthly=monthly)
+            facts = self._expiries.get(expiry)  # (every strike of an expiry shares them)
+            if facts is None:
+                monthly = is_monthly_expiry(spec, expiry, self.run.trading_days)
+                lot = spec.contract_lot(expiry, monthly=monthly)
+                facts = self._expiries[expiry] = (monthly, lot)
+            monthly, lot = facts
             contract = Contract(spec.underlying, expiry, strike, OptionRight(right), lot, monthly)
             self._known[key] = contract
         return contract

@@ -12,7 +12,7 @@ from dyntrail.core.contracts import InstrumentSpec, time_to_expiry_years
 from dyntrail.core.risk import RiskLimits
 from dyntrail.core.targets import DynamicTargetEngine
 
-_YEAR_SECONDS = 365.0 * 86400.0  # ``time_to_expiry_years``' ACT/365 year
+YEAR_SECONDS = 365.0 * 86400.0  # ``time_to_expiry_years``' ACT/365 year
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,13 +71,21 @@ class Run:
             record_acks=record_acks,
         )
 
+    def expiry_wall(self, expiry: dt.date) -> dt.datetime | None:
+        """``expiry``'s close as naive exchange time when ``tte`` takes a naive time's years
+        from it (``max((wall - at).total_seconds(), 0.0) / YEAR_SECONDS``, for a walk of bars
+        to write out); None when it does not (a zone other than the run's)."""
+        if expiry not in self.expiry_closes:
+            self.tte(dt.datetime.combine(expiry, self.cfg.session.close), expiry)  # makes it
+        return self.expiry_walls.get(expiry)
+
     def tte(self, at: dt.datetime, expiry: dt.date) -> float:
         """Years from ``at`` (naive exchange time) to ``expiry``'s close: what
         ``time_to_expiry_years`` says, with the expiry's close made once (the same steps)."""
         if at.tzinfo is None:
             wall = self.expiry_walls.get(expiry)
             if wall is not None:  # ``close - at.replace(tzinfo=self.tz)``, the same timedelta
-                return max((wall - at).total_seconds(), 0.0) / _YEAR_SECONDS
+                return max((wall - at).total_seconds(), 0.0) / YEAR_SECONDS
         close = self.expiry_closes.get(expiry)
         if close is None:
             s = self.cfg.session
@@ -89,7 +97,7 @@ class Run:
                 self.expiry_walls[expiry] = close.replace(tzinfo=None)
             return years
         seconds = (close - at.replace(tzinfo=self.tz)).total_seconds()
-        return max(seconds, 0.0) / _YEAR_SECONDS
+        return max(seconds, 0.0) / YEAR_SECONDS
 
 
 class Stamps:

@@ -56,6 +56,7 @@ class Entering:
         self.book, self.orders, self.quotes = book, orders, quotes
         self.signals = signals  # truthy: a long entry signal at that bar (replaces the gates)
         self.catalog = catalog
+        self._expiries: dict[dt.date, dt.date] = {}  # day -> the expiry its entries take
         # why the risk gate's protections hold an entry of a side back now ("": they don't)
         self.held: Callable[[dt.datetime, str], str] | None = None
 
@@ -116,13 +117,15 @@ class Entering:
         day = t.date()
         if run.options_mode:
             o = run.cfg.options
-            expiry = next_expiry(
-                run.spec,
-                day,
-                run.trading_days,
-                skip_expiry_day=o.skip_expiry_day,
-                min_days_to_expiry=o.min_days_to_expiry,
-            )
+            expiry = self._expiries.get(day)
+            if expiry is None:
+                expiry = self._expiries[day] = next_expiry(
+                    run.spec,
+                    day,
+                    run.trading_days,
+                    skip_expiry_day=o.skip_expiry_day,
+                    min_days_to_expiry=o.min_days_to_expiry,
+                )
             opt_right = OptionRight.CE if side is Side.LONG else OptionRight.PE
             t_years = run.tte(t, expiry)
             strike = self._choose_strike(t, expiry, opt_right, close, vix, t_years)

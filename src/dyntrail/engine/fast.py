@@ -17,13 +17,12 @@ import datetime as dt
 from collections.abc import Callable, Sequence
 
 from dyntrail.core.decimals import round_places
-from dyntrail.core.events import Equity
 from dyntrail.core.features import BatchFeatures
 from dyntrail.core.regime import BatchRegime
 from dyntrail.core.risk import TradingState, breaker_flattens, loss_limit_hit
 from dyntrail.core.types import StopKind
 from dyntrail.engine.book import Book
-from dyntrail.engine.context import Run
+from dyntrail.engine.context import YEAR_SECONDS, Run
 from dyntrail.engine.exiting import Exiting
 from dyntrail.engine.market import Market, Underlying
 from dyntrail.engine.orders import Orders
@@ -251,6 +250,13 @@ class Stretches:
         source, tte, expiry = self.exiting.quotes, run.tte, tr.expiry
         quote = source.quote
         last_of: Callable[..., float | None] | None = getattr(source, "last", None)
+        # ``last_of`` with the contract bound (``ports.LastFnSource``), when the source has it
+        fn_of = getattr(source, "last_fn", None) if last_of is not None else None
+        mark_fn: Callable[[float, float, float], float] | None = (
+            fn_of(contract) if fn_of is not None and contract is not None else None
+        )
+        # ``tte(t, expiry)`` written out from the expiry's wall time (``Run.expiry_wall``)
+        wall = run.expiry_wall(expiry) if mark_fn is not None and expiry is not None else None
         quoted = -1  # with ``last_of``: the last walked bar whose quote made the mark
         quotes_now, instrument = m.quotes_now, tr.instrument
         inst_sign = 1 if tr.is_long_instrument else -1
@@ -260,7 +266,7 @@ class Stretches:
         marks = book.marks
         base = book.capital + book.realized  # ``Book.mark``: capital + realized + unrealized
         realized_2 = round(book.realized, 2)
-        iso, takers = book.stamps.iso, book.sinks.targets(Equity)
+        iso, write_mark = book.stamps.iso, book.sinks.equity_writer()
         bar, tier = run.bar, m.tier
         stop_moved = self.exiting.stop_moved
         trip_flattens = breaker_flattens(True, limits)  # the breaker's rule, asked once
@@ -284,7 +290,13 @@ class Stretches:
             if contract is not None:
                 assert expiry is not None
                 try:
-                    if last_of is not None:
+                    if wall is not None:
+                        assert mark_fn is not None
+                        secs = (wall - t).total_seconds()
+                        got = mark_fn(ck, (secs if secs >= 0.0 else 0.0) / YEAR_SECONDS, vix[k])
+                    elif mark_fn is not None:
+                        got = mark_fn(ck, tte(t, expiry), vix[k])
+                    elif last_of is not None:
                         got = last_of(contract, t, spot=ck, vix=vix[k], t_years=tte(t, expiry))
                     else:
                         q = quote(contract, t, spot=ck, vix=vix[k], t_years=tte(t, expiry))
@@ -319,14 +331,7 @@ class Stretches:
                     quoted = k
             if marks:
                 held = 0.0 + unreal  # ``Book.unrealized`` of the one trade
-                ev = Equity(
-                    ts=iso(t),
-                    equity=round_places(base + held, 2),
-                    realized=realized_2,
-                    unrealized=round_places(held, 2),
-                )
-                for take in takers:
-                    take(ev)
+                write_mark(iso(t), round_places(base + held, 2), realized_2, round_places(held, 2))
             tier = tiers[k]
             k += 1
         if quoted >= 0:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from dyntrail.core.contract import Contract
-from dyntrail.core.events import Event
+from dyntrail.core.events import Equity, Event
 from dyntrail.execution.broker import Broker
 
 __all__ = [
@@ -68,6 +68,15 @@ class LastSource(Protocol):
     ) -> float | None: ...
 
 
+class LastFnSource(Protocol):
+    """A ``LastSource`` that also gives one contract's ``last`` as a function of ``(spot,
+    t_years, vix)`` (``t_years >= 0``, as ``Run.tte`` gives it): the same float and errors as
+    ``last``, with the contract bound once (a position's mark over a walk of bars); None when
+    the contract has no quote from it."""
+
+    def last_fn(self, contract: Contract) -> Callable[[float, float, float], float] | None: ...
+
+
 class Clock(Protocol):
     """The market's clock as a runner keeps it: ``wait`` returns when the next bar is due (at
     once in a backtest; a bar's time, scaled, in paper; the exchange's minute, live)."""
@@ -90,6 +99,9 @@ class Route:
     emit: Callable[[Any], object]
     only: frozenset[type[Event]] | None = None
     without: frozenset[type[Event]] = field(default_factory=frozenset)
+    # what ``emit`` does with an ``Equity`` event, given its values (ts, equity, realized,
+    # unrealized) instead: a walk of bars marks each bar without making an event
+    equity_values: Callable[[str, float, float, float], object] | None = None
 
     def takes(self, cls: type[Event]) -> bool:
         return (self.only is None or cls in self.only) and cls not in self.without
@@ -116,6 +128,30 @@ class Sinks:
         """What ``emit`` calls for an event of ``cls``, in order (for a loop that emits many
         of one kind; valid until the next ``add``)."""
         return self._targets(cls)
+
+    def equity_writer(self) -> Callable[[str, float, float, float], None]:
+        """``emit`` of ``Equity(ts=, equity=, realized=, unrealized=)`` as a function of the
+        four values: when every route that takes ``Equity`` takes the values too
+        (``Route.equity_values``), no event is made (valid until the next ``add``)."""
+        routes = [r for r in self._routes if r.takes(Equity)]
+        values = tuple(r.equity_values for r in routes if r.equity_values is not None)
+        if len(values) == len(routes) == 1:
+            return values[0]  # type: ignore[return-value]  # (what it returns is dropped)
+        if len(values) == len(routes):
+
+            def write_values(ts: str, equity: float, realized: float, unreal: float) -> None:
+                for fn in values:
+                    fn(ts, equity, realized, unreal)
+
+            return write_values
+        targets = self._targets(Equity)
+
+        def write(ts: str, equity: float, realized: float, unrealized: float) -> None:
+            ev = Equity(ts=ts, equity=equity, realized=realized, unrealized=unrealized)
+            for fn in targets:
+                fn(ev)
+
+        return write
 
     def emit(self, ev: Event) -> None:
         targets = self._by_kind.get(type(ev))

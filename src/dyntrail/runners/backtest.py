@@ -161,7 +161,8 @@ def gated_paths(
     possible = entry_bars(cfg, close_ts, b.close, vwap, adx, plus_di, minus_di)
     # the regime's gates after each bar (a halt tier, a tripped breaker): refused there too
     tiers, trips = regime.tiers_and_trips()
-    possible &= np.array([tier is not VixTier.HALT for tier in tiers], dtype=bool)
+    if VixTier.HALT in tiers:  # (a scan by identity first: most years have no halt tier)
+        possible &= np.array([tier is not VixTier.HALT for tier in tiers], dtype=bool)
     possible &= ~np.asarray(trips, dtype=bool)
     engine.stretches.gated = True
     engine.stretches.day_cap = cfg.strategy.entries.max_trades_per_day

@@ -251,6 +251,15 @@ class ModelQuotes:
             return None
         return self._model.last(spot, strike, right, max(t_years, 0.0), vix)
 
+    def last_fn(self, contract: Contract) -> Callable[[float, float, float], float] | None:
+        """``last`` of one contract as a function of ``(spot, t_years, vix)``, for ``t_years``
+        >= 0 as ``Run.tte`` gives it (``ports.LastFnSource``): the same float as ``last``, with
+        the contract bound once; None for the underlying itself."""
+        strike, right = contract.strike, contract.right
+        if strike is None or right is None:
+            return None
+        return self._model.last_fn(strike, right)
+
 
 class DataQuotes:
     """Recorded option quotes: the data always wins; a contract without a recent quote has none.

@@ -71,18 +71,22 @@ class EquityCurve:
         )
 
     def add_mark(self, ev: Equity) -> None:
-        """``add`` of an ``Equity`` event, whose amounts are rounded to the paisa already (a
-        second rounding would change nothing): the row without it. Once per bar in a
-        position."""
-        equity = ev.equity
+        """``add`` of an ``Equity`` event (``add_rounded`` of its values)."""
+        self.add_rounded(ev.ts, ev.equity, ev.realized, ev.unrealized)
+
+    def add_rounded(
+        self, ts: str | None, equity: float, realized: float, unrealized: float
+    ) -> None:
+        """``add`` of amounts rounded to the paisa already (a second rounding would change
+        nothing): the row without it. Once per bar in a position."""
         if equity > self.peak:  # max(), without the call
             self.peak = equity
         self.rows.append(
             {
-                "timestamp": ev.ts,
+                "timestamp": ts,
                 "equity": equity,
-                "realized": ev.realized,
-                "unrealized": ev.unrealized,
+                "realized": realized,
+                "unrealized": unrealized,
                 "drawdown_pct": round_places((self.peak - equity) / self.capital, 6),
             }
         )
@@ -102,7 +106,11 @@ class RowSink:
         return [
             Route(self._closed, only=frozenset({PositionClosed})),
             Route(self._fill, only=frozenset({Fill, OrderRejected})),
-            Route(self.curve.add_mark, only=frozenset({Equity})),
+            Route(
+                self.curve.add_mark,
+                only=frozenset({Equity}),
+                equity_values=self.curve.add_rounded,
+            ),
         ]
 
     def _closed(self, ev: PositionClosed) -> None:

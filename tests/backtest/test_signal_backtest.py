@@ -210,3 +210,35 @@ def test_with_room_for_more_positions_the_fast_path_changes_nothing(tmp_path: Pa
             for b in opened
             if a["trade_id"] < b["trade_id"]
         )
+
+
+# --------------------------------------------------------------------------- the daily loss limit
+
+
+@pytest.mark.parametrize("seed", [8, 21])
+def test_a_close_that_reaches_the_loss_limit_halts_the_day_at_once(
+    tmp_path: Path, seed: int
+) -> None:
+    """A stop that takes the day's realized PnL to the limit halts the day at that bar's close,
+    flat: no entry follows that day (before, the next signal still entered, and the halt came
+    only at that trade's first close)."""
+    raw = copy.deepcopy(_W1)
+    raw["limits"]["daily_loss_limit_pct"] = 0.00005  # 50 rupees: a stop or two of one unit
+    cfg = config_from_mapping(raw)
+    m = generate(weekdays(dt.date(2025, 3, 3), dt.date(2025, 3, 14)), seed=seed, n_spikes=0)
+    signals = (np.random.default_rng(seed).random(m.close.size) < 0.05).tolist()
+    path = tmp_path / "j.jsonl"
+    trades = run_signal_backtest(
+        cfg, m.timestamps, m.open, m.high, m.low, m.close, m.volume, m.vix, signals, path
+    )
+    floor = -cfg.account.capital_inr * 0.00005
+    halts = [ev["ts"] for ev in map(json.loads, path.read_text().splitlines())
+             if ev["kind"] == "risk_halt"]  # fmt: skip
+    stopped = {t.exit_ts for t in trades if t.exit_reason != "exit_risk"}
+    assert any(ts in stopped for ts in halts), "no halt at the close of a trade's own exit"
+    for t in trades:  # no entry once the day's realized PnL is at the limit
+        day = t.entry_ts[:10]
+        realized = sum(
+            x.pnl_net() for x in trades if x.exit_ts[:10] == day and x.exit_ts <= t.entry_ts
+        )
+        assert realized > floor, (t.trade_id, realized)

@@ -141,9 +141,11 @@ class Engine:
         if tripped is not None:
             self.sinks.emit(tripped)
         u.last_close = c
+        risk = self.risk
         if book.open:
             self._at_close(t, vix)
-        risk = self.risk
+        if not book.open and not risk.halted and risk.loss_limit_hit(book.day_realized):
+            risk.halt_on_loss(t, book.day_realized)  # flat: a close this bar took it there
         if risk.protections.enabled:
             self._guard(t)
         risk.update(t, book.open.values())
@@ -189,9 +191,12 @@ class Engine:
             v.underlying.last_close = bar[4]
         if book.open:
             self._at_close(t, vix, bars)
-        if self.risk.protections.enabled:
+        risk = self.risk
+        if not book.open and not risk.halted and risk.loss_limit_hit(book.day_realized):
+            risk.halt_on_loss(t, book.day_realized)  # flat: a close this bar took it there
+        if risk.protections.enabled:
             self._guard(t)
-        self.risk.update(t, book.open.values())
+        risk.update(t, book.open.values())
         for v, bar in here:
             if not (exited and not self._reenter) and self._may_enter():
                 v.entering.maybe_enter(bar[0], t, bar[4], vix)
@@ -268,7 +273,8 @@ class Engine:
         return len(book.open) < len(before)  # none opens here: fewer open means one closed
 
     def _at_close(self, t: dt.datetime, vix: float, bars: Mapping[str, Bar] | None = None) -> None:
-        """Step 5: marks, then the breaker's policy or the daily loss limit. A trade whose
+        """Step 5 with a position open: marks, then the breaker's policy or the daily loss
+        limit (flat, the limit is checked on the day's realized PnL alone). A trade whose
         underlying has no bar in this step (``bars`` given: a step of several) keeps its last
         mark, with the underlying it had."""
         book, risk = self.book, self.risk

@@ -103,11 +103,15 @@ def test_what_it_does_not_support_is_refused() -> None:
     sig = np.zeros(m.close.size, dtype=bool)
     flat = np.full(m.close.size, 15.0)
     raw = copy.deepcopy(W1)
-    raw["instrument"]["trade"] = "options"
     raw["strategy"]["targets"]["scale_out_ratio"] = 0.5
+    raw["instrument"]["underlying_slippage_ticks"] = 1
     cfg = config_from_mapping(raw)
-    with pytest.raises(ConfigError, match=r"option pricing.*scale_out_ratio"):
+    with pytest.raises(ConfigError, match=r"slippage.*scale_out_ratio"):
         Bars.of(cfg, m.timestamps, m.open, m.high, m.low, m.close, atr, flat, sig)
+    raw["instrument"]["trade"] = "options"  # the options kernel's (test_screen_options.py)
+    with pytest.raises(ConfigError, match="OptionBars"):
+        Bars.of(config_from_mapping(raw), m.timestamps, m.open, m.high, m.low, m.close, atr,
+                flat, sig)  # fmt: skip
     ok = _cfg(0.006, 2.0, 0.004, 2.5, 2.5)
     with pytest.raises(ConfigError, match="leaves the NORMAL tier"):
         Bars.of(ok, m.timestamps, m.open, m.high, m.low, m.close, atr, flat + 10, sig)

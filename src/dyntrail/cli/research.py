@@ -1,4 +1,5 @@
-"""``dyntrail sweep``: parameter sweeps and walk-forward (``dyntrail.research``)."""
+"""``dyntrail sweep``: parameter sweeps and walk-forward; ``dyntrail screen``: the compiled
+screen of very many parameter sets (``dyntrail.research``)."""
 
 from __future__ import annotations
 
@@ -96,6 +97,77 @@ def sweep(
         out.print(f"run again in full: {k}", markup=False)
 
 
+def screen(
+    space: Annotated[Path, typer.Argument(help="The search space (TOML).", dir_okay=False)],
+    signals: Annotated[
+        Path,
+        typer.Option(
+            help="Entry signals, CSV or Parquet: timestamp (a bar's start), signal (1/0).",
+            dir_okay=False,
+        ),
+    ],
+    data: Annotated[
+        Path | None, typer.Option(help="Data folder (default: the built-in 12 months).")
+    ] = None,
+    config: ConfigOpt = None,
+    out_dir: Annotated[
+        Path | None,
+        typer.Option("--out", help="Screen folder (default: screens/<space file name>)."),
+    ] = None,
+    top: Annotated[int, typer.Option(help="How many of the best sets to print.", min=0)] = 10,
+    confirm_best: Annotated[
+        int,
+        typer.Option(
+            "--confirm",
+            help="Run the N best sets again through the engine and check every trade against "
+            "the kernel's (journals in confirm/).",
+            min=0,
+        ),
+    ] = 3,
+    seed: Annotated[int, typer.Option(help="The built-in data's seed.")] = 7,
+    as_json: Annotated[bool, typer.Option("--json", help="The summary as JSON.")] = False,
+) -> None:
+    """Screen very many parameter sets with the compiled kernel (numba), trade-identical to the
+    engine for the configurations it supports; the best run again through the engine.
+
+    Entries come from --signals (long at a signal bar's close); the space varies the stop,
+    target, break-even and ATR trail keys, grid or random. Unsupported configurations are
+    refused, naming what the kernel does not do. Needs pip install 'dyntrail[research]'.
+    Exit 1 on a bad space, config, data or signals file, or a confirmation that differs."""
+    from dyntrail.data.builtin import builtin_dataset
+    from dyntrail.research.screen import ScreenMismatch
+    from dyntrail.research.screening import run_screen, top_lines
+    from dyntrail.research.space import load_space
+
+    cfg = load_cfg(config)
+    try:
+        sp = load_space(space)
+        folder = out_dir or Path("screens") / space.stem
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "space.toml").write_text(space.read_text(encoding="utf-8"), encoding="utf-8")
+        folder_data = data if data is not None else builtin_dataset(seed=seed)
+        result = run_screen(sp, cfg, folder_data, signals, folder, confirm_best=confirm_best,
+                            progress=_progress("parameter sets"))  # fmt: skip
+    except (DyntrailError, ScreenMismatch) as exc:
+        failed(str(exc))
+    n = len(result.table)
+    per = result.seconds / n
+    if as_json:
+        emit_json({"folder": str(folder), "sets": n, "bars": result.bars,
+                   "seconds": round(result.seconds, 3), "seconds_per_set": per,
+                   "confirmed": result.confirmed,
+                   "best": result.table.head(top).to_dict("records")})  # fmt: skip
+        return
+    out.print(f"screen {folder}: {n:,} parameter sets over {result.bars:,} bars in "
+              f"{result.seconds:.2f} s ({per:.2e} s per set)", markup=False)  # fmt: skip
+    for line in top_lines(result.table, top):
+        out.print(line, markup=False, soft_wrap=True)
+    if result.confirmed:
+        out.print(f"the engine ran the best {result.confirmed} again: every trade equal to the "
+                  f"kernel's ({folder / 'confirm'})", markup=False)  # fmt: skip
+    out.print(f"table: {folder / 'screen.parquet'}", markup=False)
+
+
 def _ray_width(address: str) -> int:
     """How many trials a Ray cluster runs at once (its CPUs)."""
     import logging
@@ -108,13 +180,13 @@ def _ray_width(address: str) -> int:
     return max(1, int(ray.cluster_resources().get("CPU", 1)))
 
 
-def _progress() -> Any:
+def _progress(what: str = "trials") -> Any:
     last = [-1]
 
     def show(done: int, total: int) -> None:
         pct = int(100 * done / max(total, 1))
         if pct // 10 != last[0] // 10:
-            say("progress", f"{done}/{total} trials")
+            say("progress", f"{done}/{total} {what}")
         last[0] = pct
 
     return show

@@ -1,16 +1,22 @@
 """A compiled screening kernel (numba): the strategy's exits for very many parameter sets in
 one call, trade-identical to the engine for the configurations it supports, so a sweep of a
-million combinations takes minutes and the engine re-runs the best in full.
+million combinations takes minutes and the engine re-runs the best in full (``confirm``, which
+also checks that the engine's trades are the kernel's).
 
-**Supported** (``unsupported(cfg)`` lists what is not, and ``Screen`` refuses it): the
-underlying traded (``[instrument] trade = "underlying"``), one unit, no costs or slippage;
-entries from an external long signal (as the W1 benchmark and ``run_signal_backtest``);
-``[strategy.bars] semantics = "next_bar"``; one target, all out (``scale_out_ratio = 1``);
-the ATR trail from the entry with one multiple for every VIX tier; break-even; the flatten
-time; the India VIX inside the NORMAL tier throughout (``rr = base_rr``) and no breaker; no
-time stop, momentum, time-left cap, protections or backstop; no daily loss limit reached.
-**Not supported**: options (the option pricing), the entry gates, scale-outs and T2, VIX
-tiers, time stops. These run only in the engine (``dyntrail sweep``).
+Two kernels: the underlying's (``Bars``, this module) and an options run's with the option
+pricing (``OptionBars``, ``dyntrail.research.screen_options``, whose docstring says what it
+supports). ``bars_of`` picks the one of the configuration; ``screen``, ``trades``, ``best`` and
+``confirm`` take either.
+
+**Supported by the underlying's** (``unsupported(cfg)`` lists what is not, and ``Bars``
+refuses it): the underlying traded (``[instrument] trade = "underlying"``), one unit, no costs
+or slippage; entries from an external long signal (as the W1 benchmark and
+``run_signal_backtest``); ``[strategy.bars] semantics = "next_bar"``; one target, all out
+(``scale_out_ratio = 1``); the ATR trail from the entry with one multiple for every VIX tier;
+break-even; the flatten time; the India VIX inside the NORMAL tier throughout (``rr = base_rr``)
+and no breaker; no time stop, momentum, time-left cap, protections or backstop; no daily loss
+limit reached. **Not supported**: the entry gates, scale-outs and T2, VIX tiers, time stops.
+These run only in the engine (``dyntrail sweep``).
 
 Per bar, in the engine's order and with its arithmetic (``core.targets``,
 ``core.position``): the stop standing since the last close against the open, then the low
@@ -25,13 +31,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 
 from dyntrail.core.config import Config
 from dyntrail.errors import ConfigError
+
+if TYPE_CHECKING:
+    from dyntrail.research.screen_options import OptionBars
 
 FloatArray = npt.NDArray[np.float64]
 PARAMS = ("sl_pct", "rr", "be_pct", "init_mult", "mult")
@@ -48,11 +57,18 @@ KEYS = (
 STOP, TARGET, EOD = 0, 1, 2  # exit reasons of ``trades``
 
 
+class ScreenMismatch(RuntimeError):
+    """``confirm``: the engine's trades of a parameter set are not the kernel's."""
+
+
 def unsupported(cfg: Config) -> list[str]:
-    """What in ``cfg`` the kernel does not do (empty: it is trade-identical to the engine)."""
+    """What in ``cfg`` the kernel of its kind (the underlying's, or an options run's:
+    ``screen_options.unsupported``) does not do (empty: it is trade-identical to the engine)."""
+    if cfg.instrument.trade == "options":
+        from dyntrail.research.screen_options import unsupported as of_options
+
+        return of_options(cfg)
     s, why = cfg.strategy, []
-    if cfg.instrument.trade != "underlying":
-        why.append("[instrument] trade: options (the kernel has no option pricing)")
     if cfg.instrument.underlying_slippage_ticks:
         why.append("[instrument] underlying_slippage_ticks: must be 0")
     if s.bars.semantics != "next_bar":
@@ -96,6 +112,10 @@ class Bars:
     ) -> Bars:
         """The kernel's view of a run (``ConfigError`` when ``cfg`` or the VIX is not
         supported): ``ts`` the bars' start times, ``atr`` as the engine computes it."""
+        if cfg.instrument.trade != "underlying":
+            raise ConfigError(
+                "Bars is the underlying's kernel: an options run's is OptionBars (or bars_of)"
+            )
         why = unsupported(cfg)
         vx = np.asarray(vix, dtype=float)
         t = cfg.strategy.vix
@@ -126,6 +146,18 @@ class Bars:
         )
 
 
+def bars_of(
+    cfg: Config, ts: Any, o: Any, h: Any, lo: Any, c: Any, atr: Any, vix: Any, entries: Any
+) -> Bars | OptionBars:
+    """The kernel's view of a run of ``cfg``'s kind: ``Bars`` for the underlying traded,
+    ``OptionBars`` for options (``ConfigError`` naming what is not supported)."""
+    if cfg.instrument.trade == "options":
+        from dyntrail.research.screen_options import OptionBars
+
+        return OptionBars.of(cfg, ts, o, h, lo, c, atr, vix, entries)
+    return Bars.of(cfg, ts, o, h, lo, c, atr, vix, entries)
+
+
 def params_of(cfg: Config) -> FloatArray:
     """``cfg``'s parameter set as one row of ``PARAMS``."""
     s = cfg.strategy
@@ -137,8 +169,9 @@ def params_of(cfg: Config) -> FloatArray:
 
 @dataclass(frozen=True)
 class Screened:
-    """Per parameter set: trades, winners, PnL in points per unit, the Sharpe of its daily
-    PnL (x sqrt 252; 0 without variance) and the largest drawdown of its cumulative PnL."""
+    """Per parameter set: trades, winners, PnL (the underlying's: points per unit; options:
+    rupees net of costs), the Sharpe of its daily PnL (x sqrt 252; 0 without variance) and the
+    largest drawdown of its cumulative PnL."""
 
     trades: npt.NDArray[np.int64]
     wins: npt.NDArray[np.int64]
@@ -293,20 +326,29 @@ def _kernels() -> dict[str, Any]:
     return _KERNELS
 
 
-def screen(bars: Bars, params: npt.ArrayLike) -> Screened:
+def screen(bars: Bars | OptionBars, params: npt.ArrayLike) -> Screened:
     """Every parameter set (rows of ``PARAMS``) over ``bars``, in parallel on every core."""
     p = np.ascontiguousarray(np.atleast_2d(np.asarray(params, dtype=np.float64)))
     if p.shape[1] != len(PARAMS):
         raise ValueError(f"params: {p.shape[1]} columns, expected {len(PARAMS)} ({PARAMS})")
+    if not isinstance(bars, Bars):
+        from dyntrail.research import screen_options
+
+        return screen_options.screen(bars, p)
     b = bars
     t, w, q, s, d = _kernels()["many"](b.open, b.high, b.low, b.close, b.atr, b.minute, b.day,
                                        b.entries, b.flatten_minute, p)  # fmt: skip
     return Screened(t, w, q, s, d)
 
 
-def trades(bars: Bars, params: npt.ArrayLike) -> FloatArray:
+def trades(bars: Bars | OptionBars, params: npt.ArrayLike) -> FloatArray:
     """The trades of one parameter set: rows of (entry bar, exit bar, entry price, exit price,
-    reason: ``STOP``, ``TARGET`` or ``EOD``)."""
+    reason: ``STOP``, ``TARGET`` or ``EOD``); of ``OptionBars``, rows of
+    ``screen_options.COLUMNS``."""
+    if not isinstance(bars, Bars):
+        from dyntrail.research import screen_options
+
+        return screen_options.trades(bars, params)
     p = np.asarray(params, dtype=np.float64).reshape(-1)
     b = bars
     out = np.zeros((int(b.entries.sum()) + 1, 5))
@@ -353,14 +395,47 @@ def confirm(
     folder: Any,
 ) -> list[Any]:
     """The engine's full run of each parameter set in ``rows`` (the screen's best): the
-    backtest's own engine, journal (``folder/<k>.jsonl``) and trades, for each."""
+    backtest's own engine, journal (``folder/<k>.jsonl``) and trades, for each. Each run's
+    trades are held against the kernel's (bars, prices, reasons; for options also strike,
+    quantity, costs and PnL, bit for bit): ``ScreenMismatch`` names the first that differs."""
     from pathlib import Path
 
+    from dyntrail.research import screen_options as so
     from dyntrail.runners.backtest import run_signal_backtest
 
     out = []
+    Path(folder).mkdir(parents=True, exist_ok=True)
     for k, row in enumerate(np.atleast_2d(np.asarray(rows, dtype=float))):
         run = apply_row(cfg, row)
-        out.append(run_signal_backtest(run, ts, o, h, lo, c, volume, vix, list(entries),
-                                       Path(folder) / f"{k}.jsonl", atr=atr))  # fmt: skip
+        path = Path(folder) / f"{k}.jsonl"
+        path.unlink(missing_ok=True)  # a journal that exists would be continued
+        bars = bars_of(run, ts, o, h, lo, c, atr, vix, entries)
+        table = trades(bars, params_of(run))
+        closed = run_signal_backtest(run, ts, o, h, lo, c, volume, vix, list(entries), path,
+                                     atr=atr)  # fmt: skip
+        if isinstance(bars, Bars):
+            want: list[Any] = [(t.entry_price, t.exit_value / t.exit_qty, t.exit_reason)
+                               for t in closed]  # fmt: skip
+            names = ("exit_stop", "exit_target1", "exit_eod")
+            got: list[Any] = [(r[2], r[3], names[int(r[4])]) for r in table]
+        else:
+            want, got = so.engine_rows(closed), so.kernel_rows(bars, table)
+        if want != got:
+            raise ScreenMismatch(
+                f"parameter set {k} ({row.tolist()}): " + _first_difference(want, got)
+            )
+        out.append(closed)
     return out
+
+
+def _first_difference(want: list[Any], got: list[Any]) -> str:
+    """Where the engine's trades (``want``) and the kernel's first differ, in one line."""
+    at = next((j for j, (a, b) in enumerate(zip(want, got, strict=False)) if a != b), None)
+    if at is None:
+        at = min(len(want), len(got))
+    engine = want[at] if at < len(want) else "none"
+    kernel = got[at] if at < len(got) else "none"
+    return (
+        f"the engine made {len(want)} trades, the kernel {len(got)}; trade {at}: "
+        f"engine {engine}, kernel {kernel}"
+    )

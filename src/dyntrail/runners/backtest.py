@@ -38,6 +38,7 @@ from dyntrail.runners.drive import (
 from dyntrail.runners.outputs import RowSink, write_run
 from dyntrail.runners.plan import (
     RunPlan,
+    bars_calendar,
     bars_frame,
     plan_run,
     resolve_instrument,
@@ -298,7 +299,8 @@ def run_signal_backtest(
     atr: np.ndarray | None = None,
 ) -> list[Trade]:
     """Backtest with entries from an external signal series (one bool per bar: go long at that
-    bar's close when flat) instead of the entry gates; exits, orders, journal as in any run.
+    bar's close when flat; a call when options are traded, quoted by the pricing model) instead
+    of the entry gates; exits, orders, journal as in any run.
 
     With ``fast``, stretches of bars are accounted for in one step (``dyntrail.engine.fast``):
     flat ones between signals, where nothing but counters can change until the next signal,
@@ -321,11 +323,14 @@ def run_signal_backtest(
     # of a signal backtest are skipped or walked, and a list would make them all, then free them).
     bars = Bars("signals", timestamps, open_, high, low, close, volume, bar_minutes)
     feed = BarFeed.of(bars, vix, views=True)
+    spec = resolve_instrument(cfg)
+    # options need the exchange's calendar (expiries, lots); the underlying traded does not
+    days = bars_calendar(cfg, spec, timestamps) if cfg.instrument.trade == "options" else []
     with Journal(journal_path) as journal:
         engine = Engine(
             cfg,
-            resolve_instrument(cfg),
-            [],
+            spec,
+            days,
             ModelQuotes(cfg),
             PaperBroker(FaultProfile.none(), 0),
             Sinks([Route(journal.emit, without=frozenset({Equity}))]),

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -39,6 +40,13 @@ def run_calendar(
     cal = sorted(set(cal) | set(data_days))
     check_config_coverage(cfg, spec, first, last, cal)
     return cal, notes
+
+
+def bars_calendar(cfg: Config, spec: InstrumentSpec, timestamps: Any) -> list[dt.date]:
+    """``run_calendar``'s trading days for bars starting at ``timestamps`` (a run handed its
+    bars, not a data folder: a signal backtest, a compiled screen)."""
+    days = np.unique(np.asarray(timestamps, dtype="datetime64[D]")).astype(object).tolist()
+    return run_calendar(cfg, spec, days)[0]
 
 
 def load_market(

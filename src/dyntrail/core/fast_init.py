@@ -21,8 +21,13 @@ _T = TypeVar("_T")
 def fast_init(cls: type[_T]) -> type[_T]:
     """Give the frozen dataclass ``cls`` the cheaper ``__init__`` (see the module docstring)."""
     own = fields(cls)  # type: ignore[arg-type]
-    if not own or len(own) != len(cls.__dataclass_fields__):  # type: ignore[attr-defined]
+    if not own:
         return cls
+    names = {f.name for f in own}
+    for name, f in cls.__dataclass_fields__.items():  # type: ignore[attr-defined]
+        # the pseudo-fields ``fields`` leaves out: a ClassVar is no parameter, an InitVar is
+        if name not in names and "InitVar" in str(f.type):
+            return cls
     slotted = "__slots__" in cls.__dict__
     kw_only = own[0].kw_only
     env: dict[str, Any] = {}

@@ -218,3 +218,28 @@ def test_limit_is_on_grid_marketable_and_never_below_a_tick(
         assert lp.price >= touch - eps
         assert lp.expected_slippage == pytest.approx(lp.price - mapped, abs=1e-9)
     assert lp.reference == touch
+
+
+@settings(max_examples=500)
+@given(
+    st.one_of(
+        st.floats(-1e6, 1e6),
+        st.integers(-200_000, 200_000).map(lambda k: k * 0.05),  # on the grid, in float noise
+        st.integers(-200_000, 200_000).map(lambda k: k * 0.05 + 0.025),  # half a tick
+        st.sampled_from([math.nan, math.inf, -math.inf, 1e30]),
+    ),
+    st.sampled_from([0.05, 0.01, 0.1, 0.25, 1.0]),
+)
+def test_nearest_on_grid_is_on_grid_nearest(price: float, tick: float) -> None:
+    from dyntrail.core.order_pricing import TickRounding as R
+    from dyntrail.core.order_pricing import nearest_on_grid
+    from dyntrail.core.order_pricing import on_grid as grid
+
+    fn = nearest_on_grid(tick)
+    try:
+        want = grid(price, tick, R.NEAREST)
+    except ValueError as exc:
+        with pytest.raises(ValueError, match=str(exc)):
+            fn(price)
+        return
+    assert fn(price).hex() == want.hex()

@@ -28,6 +28,7 @@ from dyntrail.core.options import (
 from dyntrail.core.types import Side
 
 MIN_OPTION_PRICE = 0.05
+_INF = math.inf
 
 
 def option_exit_price_from_underlying_move(
@@ -101,25 +102,51 @@ def option_exit_price(
     0)`` (intrinsic on spot, ``max(±(S − K), 0)``). Every result is floored at one ``tick`` and
     is NOT rounded to the tick grid (the order layer rounds).
     """
-    try:
-        method = ExitPriceMethod(method)
-    except ValueError:
-        names = ", ".join(m.value for m in ExitPriceMethod)
-        raise ValueError(f"unknown exit price method {method!r} (one of {names})") from None
-    try:
-        right = OptionRight(right)
-    except ValueError:
-        raise ValueError(f"right must be 'CE' or 'PE', got {right!r}") from None
-    last = _finite("option_last", option_last, minimum=0.0, strict=True)
-    now = _finite("underlying_now", underlying_now, minimum=0.0, strict=True)
-    trigger = _finite("underlying_trigger", underlying_trigger, minimum=0.0, strict=True)
-    k = _finite("strike", strike, minimum=0.0, strict=True)
-    t = _finite("t_years", t_years, minimum=0.0, strict=False)
-    dt = _finite("dt_years", dt_years, minimum=0.0, strict=False)
-    tick = _finite("tick", tick, minimum=0.0, strict=True)
-    for name, rate in (("r", r), ("q", q)):
-        if not math.isfinite(rate):
-            raise ValueError(f"{name} must be finite, got {rate}")
+    if method.__class__ is not ExitPriceMethod:
+        try:
+            method = ExitPriceMethod(method)
+        except ValueError:
+            names = ", ".join(m.value for m in ExitPriceMethod)
+            raise ValueError(f"unknown exit price method {method!r} (one of {names})") from None
+    if right.__class__ is not OptionRight:
+        try:
+            right = OptionRight(right)
+        except ValueError:
+            raise ValueError(f"right must be 'CE' or 'PE', got {right!r}") from None
+    if (  # plain floats, each valid (an exit on the engine's path): as they are
+        option_last.__class__
+        is underlying_now.__class__
+        is underlying_trigger.__class__
+        is strike.__class__
+        is t_years.__class__
+        is dt_years.__class__
+        is tick.__class__
+        is float
+        and 0.0 < option_last < _INF
+        and 0.0 < underlying_now < _INF
+        and 0.0 < underlying_trigger < _INF
+        and 0.0 < strike < _INF
+        and 0.0 <= t_years < _INF
+        and 0.0 <= dt_years < _INF
+        and 0.0 < tick < _INF
+        and r.__class__ is q.__class__ is float
+        and -_INF < r < _INF
+        and -_INF < q < _INF
+    ):
+        last, now, trigger, k, t, dt = (
+            option_last, underlying_now, underlying_trigger, strike, t_years, dt_years
+        )  # fmt: skip
+    else:
+        last = _finite("option_last", option_last, minimum=0.0, strict=True)
+        now = _finite("underlying_now", underlying_now, minimum=0.0, strict=True)
+        trigger = _finite("underlying_trigger", underlying_trigger, minimum=0.0, strict=True)
+        k = _finite("strike", strike, minimum=0.0, strict=True)
+        t = _finite("t_years", t_years, minimum=0.0, strict=False)
+        dt = _finite("dt_years", dt_years, minimum=0.0, strict=False)
+        tick = _finite("tick", tick, minimum=0.0, strict=True)
+        for name, rate in (("r", r), ("q", q)):
+            if not math.isfinite(rate):
+                raise ValueError(f"{name} must be finite, got {rate}")
 
     if method is ExitPriceMethod.PROPORTIONAL:
         side = Side.LONG if right is OptionRight.CE else Side.SHORT

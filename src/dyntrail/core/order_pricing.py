@@ -12,6 +12,7 @@ from __future__ import annotations
 import enum
 import functools
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -97,6 +98,36 @@ def _from_ticks(n: int, tick: float) -> float:
 
 
 _EXACT = 10**28  # the default decimal context's 28 digits
+
+
+def nearest_on_grid(tick: float) -> Callable[[float], float]:
+    """``on_grid(price, tick, NEAREST)`` as a function of the price, for a valid ``tick``: the
+    same float and errors, the tick's fraction taken once (a position's mark, bar after bar)."""
+    num, den, digits = _fraction(float(tick))
+    snap_rel, snap_ticks, exact, floor, inf = (
+        _GRID_SNAP_REL,
+        _GRID_SNAP_TICKS,
+        _EXACT,
+        math.floor,
+        math.inf,
+    )
+
+    def nearest(price: float) -> float:
+        if not -inf < price < inf:
+            return on_grid(price, tick, TickRounding.NEAREST)  # its error
+        n = price / tick
+        whole = round(n)
+        snap = snap_rel * abs(n)
+        k = (
+            int(whole)
+            if abs(n - whole) <= (snap if snap > snap_ticks else snap_ticks)
+            else floor(n + 0.5)
+        )
+        if -exact < k * digits < exact:
+            return (k * num) / den
+        return _from_ticks(k, tick)
+
+    return nearest
 
 
 @functools.lru_cache(maxsize=64)

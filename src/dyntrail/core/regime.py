@@ -197,7 +197,7 @@ class BatchRegime(RegimeFeed):
     """The same values computed over the whole series at once (``close_ts``: naive bar close
     times, increasing; ``vix``: the VIX known at each)."""
 
-    __slots__ = ("_cols", "_edges", "_rise", "_until")
+    __slots__ = ("_cols", "_edges", "_halt", "_rise", "_until")
 
     def __init__(self, cfg: Config, close_ts: Any, vix: Any) -> None:
         import numpy as np
@@ -246,12 +246,17 @@ class BatchRegime(RegimeFeed):
         )
         self._until: dict[int, dt.datetime] = until
         self._edges: NDArray[np.bool_] = just  # read rarely: kept as an array
+        self._halt: NDArray[np.bool_] = tiers == 4
         self._rise: Sequence[float] = np.ascontiguousarray(rise).data.toreadonly()  # Python floats
 
     def edges(self) -> NDArray[np.bool_]:
         """For each bar, whether the breaker trips on it (a bar no fast path may skip): a
         numpy bool array (a copy)."""
         return self._edges.copy()
+
+    def halts(self) -> NDArray[np.bool_]:
+        """For each bar, whether its tier is HALT after it: a numpy bool array (a copy)."""
+        return self._halt.copy()
 
     def tiers_and_trips(self) -> tuple[Sequence[VixTier], Sequence[int]]:
         """The tier and whether the breaker is tripped, after each bar; read-only."""

@@ -44,7 +44,7 @@ from numpy.typing import NDArray
 
 from dyntrail.core.fast_init import fast_init
 from dyntrail.core.options import DAYS_PER_YEAR, OptionRight
-from dyntrail.core.order_pricing import TickRounding, on_grid
+from dyntrail.core.order_pricing import TickRounding, nearest_on_grid, on_grid
 from dyntrail.errors import DataError
 
 _INF = math.inf
@@ -207,6 +207,7 @@ class SyntheticQuotes:
         skew, smile, m_min, m_max = p.skew, p.smile, p.iv_min_mult, p.iv_max_mult
         tick = p.tick
         half_tick = 0.5 * tick
+        nearest = nearest_on_grid(tick)
         log, exp, sqrt, erfc, inv_sqrt2 = math.log, math.exp, math.sqrt, math.erfc, _INV_SQRT2
 
         def last(spot: float, t: float, vix: float) -> float:
@@ -234,7 +235,7 @@ class SyntheticQuotes:
                 n2 = 0.5 * erfc(-(w * (d1 - std)) * inv_sqrt2)
                 live = w * (f * n1 - strike * n2)
                 theo = exp(neg_r * t) * (live if live > 0 else 0.0)
-            return on_grid(theo, tick, _NEAREST) if theo >= half_tick else tick
+            return nearest(theo) if theo >= half_tick else tick
 
         return last
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from dyntrail.core.exit_pricing import option_exit_price
+from dyntrail.core.exit_pricing import ExitPriceMethod, option_exit_price
 from dyntrail.core.options import OptionRight
 from dyntrail.core.position import Position
 from dyntrail.engine.context import Run
@@ -17,6 +17,7 @@ class Mapping:
 
     def __init__(self, run: Run) -> None:
         self.run = run
+        self.method = ExitPriceMethod(run.cfg.options.exit_price_method)
 
     def price(self, tr: Trade, underlying_now: float, trigger: float, t_years: float) -> float:
         """The option price the mapping expects when the underlying moves from
@@ -24,13 +25,14 @@ class Mapping:
         if tr.strike is None:
             raise ValueError(f"trade {tr.trade_id} has no option contract")
         o = self.run.cfg.options
+        c = tr.contract
         return option_exit_price(
-            o.exit_price_method,
+            self.method,
             option_last=tr.mark_price,
             underlying_now=underlying_now,
             underlying_trigger=trigger,
             strike=tr.strike,
-            right=OptionRight(tr.right),
+            right=c.right if c is not None and c.right is not None else OptionRight(tr.right),
             t_years=max(t_years, 1e-9),
             r=o.risk_free_rate,
             q=o.dividend_yield,

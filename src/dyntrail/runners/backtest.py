@@ -23,7 +23,6 @@ from dyntrail.core.entries import entry_bars
 from dyntrail.core.events import BacktestHeader, DataWarning, Equity
 from dyntrail.core.features import BatchFeatures
 from dyntrail.core.regime import BatchRegime
-from dyntrail.core.types import VixTier
 from dyntrail.data.loaders import Bars
 from dyntrail.engine import Engine, Route, Sinks
 from dyntrail.execution.paper import FaultProfile, PaperBroker
@@ -161,10 +160,8 @@ def gated_paths(
     vwap, adx, plus_di, minus_di = (np.asarray(x) for x in f.gate_columns())
     possible = entry_bars(cfg, close_ts, b.close, vwap, adx, plus_di, minus_di)
     # the regime's gates after each bar (a halt tier, a tripped breaker): refused there too
-    tiers, trips = regime.tiers_and_trips()
-    if VixTier.HALT in tiers:  # (a scan by identity first: most years have no halt tier)
-        possible &= np.array([tier is not VixTier.HALT for tier in tiers], dtype=bool)
-    possible &= ~np.asarray(trips, dtype=bool)
+    possible &= ~regime.halts()
+    possible &= ~np.asarray(regime.tiers_and_trips()[1], dtype=bool)
     engine.stretches.gated = True
     engine.stretches.day_cap = cfg.strategy.entries.max_trades_per_day
     return FastPaths.plan(b.timestamps, regime.edges(), possible)

@@ -111,7 +111,7 @@ def simulate(
             close_ts = b.timestamps + np.timedelta64(b.bar_minutes * 60, "s")
             regime = BatchRegime(cfg, close_ts, plan.md.vix)
             engine = backtest_engine(cfg, plan, sinks, seed, regime, features=features)
-            feed = BarFeed.of(b, plan.md.vix)
+            feed = BarFeed.of(b, plan.md.vix, views=True)
             paths = gated_paths(cfg, engine, b, close_ts, regime)
             drive(engine, feed, fast=paths, after_bar=_reporting(progress, feed.n))
             if progress is not None:

@@ -108,8 +108,9 @@ def test_every_command_is_listed() -> None:
         "live run",
         "ctl",
         "sweep",
+        "screen",
     } <= names
-    assert len(COMMANDS) == 21  # the app, 11 commands and groups, 9 subcommands
+    assert len(COMMANDS) == 22  # the app, 12 commands and groups, 9 subcommands
 
 
 @pytest.mark.parametrize("path", COMMANDS, ids=lambda p: " ".join(p) or "dyntrail")

@@ -56,3 +56,23 @@ def test_a_class_it_cannot_copy_keeps_its_own() -> None:
     for cls in (WithInitVar, WithFactory):
         assert not _own(fast_init(cls))
     assert WithInitVar(1, 2).x == 3
+
+
+def test_a_class_with_its_own_init_keeps_it() -> None:
+    @dataclass(frozen=True)
+    class Written:
+        x: int
+
+        def __init__(self, x: int) -> None:  # validates: must stay
+            if x < 0:
+                raise ValueError("x < 0")
+            object.__setattr__(self, "x", x)
+
+    @dataclass(frozen=True, init=False)
+    class NoInit:
+        x: int = 0
+
+    fast_init(Written)
+    with pytest.raises(ValueError, match="x < 0"):
+        Written(-1)
+    assert fast_init(NoInit).__init__ is object.__init__  # (none was made: none is put in)

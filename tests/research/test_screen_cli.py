@@ -80,8 +80,8 @@ def test_the_screen_of_an_options_config_ranks_and_the_engine_confirms(tmp_path:
     assert (table["objective"].dropna() == table["pnl"][table["objective"].notna()]).all()
     best = summary["best"][0]
     assert best["pnl"] == table["pnl"].iloc[0] and best["trades"] >= 1
-    for k in range(2):  # the engine's own journals of the two best, trade for trade checked
-        lines = (folder / "confirm" / f"{k}.jsonl").read_text().splitlines()
+    for rank in (1, 2):  # the engine's own journals of the two best, trade for trade checked
+        lines = (folder / "confirm" / f"{rank}.jsonl").read_text().splitlines()
         assert any(json.loads(line)["kind"] == "position_closed" for line in lines)
     assert (folder / "space.toml").read_text() == SPACE
 
@@ -91,14 +91,47 @@ def test_the_screen_of_an_options_config_ranks_and_the_engine_confirms(tmp_path:
         "-c", str(OPTIONS), "--confirm", "1", "--top", "2", cwd=tmp_path,
     )  # fmt: skip
     assert again.returncode == 0, again.stderr
-    assert "12 parameter sets" in again.stdout
+    assert "12 parameter sets" in again.stdout and "PnL in rupees, net of costs" in again.stdout
     assert "  1. sl_pct=" in again.stdout and "  2. sl_pct=" in again.stdout
     assert "every trade equal to the kernel's" in again.stdout
+    assert sorted(p.name for p in (folder / "confirm").iterdir()) == ["1.jsonl"]  # none left
+
+
+def test_the_screen_takes_the_data_s_bar_length(tmp_path: Path) -> None:
+    """Five-minute bars: an entry is at its bar's close (a start + 5 minutes), in the kernel and
+    in the engine's confirmation alike."""
+    bars = pd.read_csv(TWO_DAYS / "underlying.csv", parse_dates=["timestamp"])
+    five = bars.set_index("timestamp").groupby(pd.Grouper(freq="5min")).agg(
+        {"open": "first", "high": "max", "low": "min", "close": "last", "volume": "sum"}
+    ).dropna().reset_index()  # fmt: skip
+    data = tmp_path / "five"
+    data.mkdir()
+    five.to_csv(data / "underlying.csv", index=False, date_format="%Y-%m-%d %H:%M:%S")
+    shutil.copy(TWO_DAYS / "vix.csv", data / "vix.csv")
+    stamps = five["timestamp"][five["timestamp"].dt.minute.isin([20, 50])]
+    pd.DataFrame({"timestamp": [t.isoformat() for t in stamps], "signal": 1}).to_csv(
+        tmp_path / "signals.csv", index=False
+    )
+    (tmp_path / "space.toml").write_text(SPACE)
+    done = _dyntrail(
+        "screen", "space.toml", "--signals", "signals.csv", "--data", str(data),
+        "-c", str(OPTIONS), "--confirm", "1", "--json", cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["confirmed"] == 1
+    journal = tmp_path / "screens" / "space" / "confirm" / "1.jsonl"
+    opens = [ev for ev in map(json.loads, journal.read_text().splitlines())
+             if ev["kind"] == "position_open"]  # fmt: skip
+    assert opens and all(ev["ts"][14:16] in ("25", "55") for ev in opens), opens
 
 
 def test_a_config_the_kernel_cannot_do_is_refused_by_name(tmp_path: Path) -> None:
     (tmp_path / "space.toml").write_text(SPACE)
     _signals(tmp_path / "signals.csv")
+    (tmp_path / "taken").write_text("a file")
+    done = _dyntrail("screen", "space.toml", "--signals", "signals.csv", "--data", str(TWO_DAYS),
+                     "-c", str(OPTIONS), "--out", "taken", cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 1 and "taken" in done.stderr and "Traceback" not in done.stderr
     (tmp_path / "gates.toml").write_text(
         OPTIONS.read_text().replace("scale_out_ratio = 1.0", "scale_out_ratio = 0.5")
     )
@@ -140,6 +173,9 @@ def test_signals_are_read_by_bar_start_with_or_without_the_offset(tmp_path: Path
         ("timestamp,signal\n2025-01-01T09:20:30+05:30,1\n",
          "s.csv: line 2: timestamp 2025-01-01T09:20:30+05:30 is not the start of a bar"),
         ("timestamp,entry\n2025-01-01T09:20:00+05:30,1\n", "no column 'signal'"),
+        ("timestamp,signal\n2025-01-01T09:20:00+05:30,1\n\n01/02/2025 09:20,1\n",
+         "s.csv: line 4: timestamp '01/02/2025 09:20' is not ISO 8601"),
+        ("timestamp,signal\n2025-01-01T09:20:00+05:30,0\n", "s.csv: no signal"),
     ],
 )  # fmt: skip
 def test_a_bad_signals_file_is_named_with_its_line(tmp_path: Path, body: str, names: str) -> None:
@@ -155,14 +191,22 @@ def test_a_bad_signals_file_is_named_with_its_line(tmp_path: Path, body: str, na
         ({"strategy.risk.time_stop_min": [30, 60]}, "the screen varies only"),
         ({"strategy.risk.sl_underlying_pct": [0.0, 0.002]}, "sl_underlying_pct"),
         ({"strategy.targets.base_rr": {"low": -1.0, "high": 2.0}}, "base_rr"),
+        ({"strategy.targets.base_rr": ["two", 2.0]}, "'two' is not a number"),
+        (
+            {KEYS[0]: {"low": 0.001, "high": 0.01, "step": 1e-9}, KEYS[1]: [1.0, 2.0, 3.0]},
+            "the screen takes at most",
+        ),
     ],
 )
 def test_a_space_the_screen_cannot_take_is_named(params: dict[str, object], names: str) -> None:
     cfg = load_config(OPTIONS)
     with pytest.raises(ConfigError, match=names):
-        space_rows(space_of({"sweep": {"method": "random"}, "params": params}, "space.toml"), cfg)
+        gridded = all(not isinstance(v, dict) or "step" in v for v in params.values())
+        method = "grid" if gridded else "random"
+        space_rows(space_of({"sweep": {"method": method}, "params": params}, "space.toml"), cfg)
     for sweep, what in (
         ({"method": "optuna"}, "grid or random"),
+        ({"direction": "minimize"}, "largest first"),
         ({"objective": "calmar"}, "sharpe or net_pnl"),
     ):
         bad = space_of({"sweep": sweep, "params": {KEYS[1]: [1.0, 2.0]}}, "space.toml")

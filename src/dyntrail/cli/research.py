@@ -66,7 +66,7 @@ def sweep(
         sp = load_space(space)
         folder = out_dir or Path("sweeps") / space.stem
         folder.mkdir(parents=True, exist_ok=True)
-        (folder / "space.toml").write_text(space.read_text(encoding="utf-8"), encoding="utf-8")
+        _keep_space(space, folder)
         folder_data = data if data is not None else builtin_dataset(seed=seed)
         pool: Callable[[Setup], Any] | None = None
         width = workers
@@ -140,32 +140,45 @@ def screen(
     from dyntrail.research.space import load_space
 
     cfg = load_cfg(config)
+    folder = out_dir or Path("screens") / space.stem
     try:
         sp = load_space(space)
-        folder = out_dir or Path("screens") / space.stem
         folder.mkdir(parents=True, exist_ok=True)
-        (folder / "space.toml").write_text(space.read_text(encoding="utf-8"), encoding="utf-8")
         folder_data = data if data is not None else builtin_dataset(seed=seed)
         result = run_screen(sp, cfg, folder_data, signals, folder, confirm_best=confirm_best,
-                            progress=_progress("parameter sets"))  # fmt: skip
+                            progress=_progress("parameter sets"), notice=say)  # fmt: skip
+        _keep_space(space, folder)
     except (DyntrailError, ScreenMismatch) as exc:
         failed(str(exc))
+    except OSError as exc:
+        failed(f"{exc.filename or folder}: {exc.strerror or exc}")
     n = len(result.table)
     per = result.seconds / n
+    ranked = result.table[result.table["objective"].notna()].head(top)
     if as_json:
-        emit_json({"folder": str(folder), "sets": n, "bars": result.bars,
-                   "seconds": round(result.seconds, 3), "seconds_per_set": per,
+        emit_json({"folder": str(folder), "sets": n, "ranked": result.ranked,
+                   "bars": result.bars, "seconds": round(result.seconds, 3),
+                   "seconds_per_set": per, "pnl_unit": result.unit,
                    "confirmed": result.confirmed,
-                   "best": result.table.head(top).to_dict("records")})  # fmt: skip
+                   "best": ranked.to_dict("records")})  # fmt: skip
         return
     out.print(f"screen {folder}: {n:,} parameter sets over {result.bars:,} bars in "
-              f"{result.seconds:.2f} s ({per:.2e} s per set)", markup=False)  # fmt: skip
+              f"{result.seconds:.2f} s ({per:.2e} s per set); PnL in {result.unit}",
+              markup=False)  # fmt: skip
     for line in top_lines(result.table, top):
         out.print(line, markup=False, soft_wrap=True)
+    if not result.ranked:
+        out.print(f"no set reached min_trades = {sp.min_trades} (or made a trade)",
+                  markup=False)  # fmt: skip
     if result.confirmed:
         out.print(f"the engine ran the best {result.confirmed} again: every trade equal to the "
                   f"kernel's ({folder / 'confirm'})", markup=False)  # fmt: skip
     out.print(f"table: {folder / 'screen.parquet'}", markup=False)
+
+
+def _keep_space(space: Path, folder: Path) -> None:
+    """A copy of the space file in the folder of what it made."""
+    (folder / "space.toml").write_text(space.read_text(encoding="utf-8"), encoding="utf-8")
 
 
 def _ray_width(address: str) -> int:

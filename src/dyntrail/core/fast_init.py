@@ -21,7 +21,11 @@ _T = TypeVar("_T")
 def fast_init(cls: type[_T]) -> type[_T]:
     """Give the frozen dataclass ``cls`` the cheaper ``__init__`` (see the module docstring)."""
     own = fields(cls)  # type: ignore[arg-type]
-    if not own:
+    params = getattr(cls, "__dataclass_params__", None)
+    made = cls.__dict__.get("__init__")
+    if not own or params is None or not params.init or made is None:
+        return cls
+    if made.__code__.co_filename != "<string>":  # written in the class, not by dataclass
         return cls
     names = {f.name for f in own}
     for name, f in cls.__dataclass_fields__.items():  # type: ignore[attr-defined]

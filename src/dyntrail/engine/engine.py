@@ -144,8 +144,8 @@ class Engine:
         risk = self.risk
         if book.open:
             self._at_close(t, vix)
-        if not book.open and not risk.halted and risk.loss_limit_hit(book.day_realized):
-            risk.halt_on_loss(t, book.day_realized)  # flat: a close this bar took it there
+        else:
+            self._halt_if_flat_at_limit(t)
         if risk.protections.enabled:
             self._guard(t)
         risk.update(t, book.open.values())
@@ -191,9 +191,9 @@ class Engine:
             v.underlying.last_close = bar[4]
         if book.open:
             self._at_close(t, vix, bars)
+        else:
+            self._halt_if_flat_at_limit(t)
         risk = self.risk
-        if not book.open and not risk.halted and risk.loss_limit_hit(book.day_realized):
-            risk.halt_on_loss(t, book.day_realized)  # flat: a close this bar took it there
         if risk.protections.enabled:
             self._guard(t)
         risk.update(t, book.open.values())
@@ -273,8 +273,8 @@ class Engine:
         return len(book.open) < len(before)  # none opens here: fewer open means one closed
 
     def _at_close(self, t: dt.datetime, vix: float, bars: Mapping[str, Bar] | None = None) -> None:
-        """Step 5 with a position open: marks, then the breaker's policy or the daily loss
-        limit (flat, the limit is checked on the day's realized PnL alone). A trade whose
+        """Step 5 with a position open: marks, then the breaker's policy (then, flat,
+        ``_halt_if_flat_at_limit``) or the daily loss limit. A trade whose
         underlying has no bar in this step (``bars`` given: a step of several) keeps its last
         mark, with the underlying it had."""
         book, risk = self.book, self.risk
@@ -285,11 +285,19 @@ class Engine:
         book.mark(t)
         if risk.breaker_flattens(self.market.breaker_on):
             self._exit_all(PositionAction.EXIT_BREAKER, t, vix, keep_decided=True)
+            self._halt_if_flat_at_limit(t)  # (when those exits closed the last position)
         elif not risk.halted:
             day_pnl = book.day_pnl()
             if risk.loss_limit_hit(day_pnl):
                 risk.halt_on_loss(t, day_pnl)
                 self._exit_all(PositionAction.EXIT_RISK, t, vix)
+
+    def _halt_if_flat_at_limit(self, t: dt.datetime) -> None:
+        """Step 5, flat: the daily loss limit on the day's realized PnL alone (a close this bar,
+        a stop or the breaker's, may have taken the day there: no entry may follow)."""
+        risk, book = self.risk, self.book
+        if not book.open and not risk.halted and risk.loss_limit_hit(book.day_realized):
+            risk.halt_on_loss(t, book.day_realized)
 
     def _exit_all(
         self, action: PositionAction, t: dt.datetime, vix: float, keep_decided: bool = False

@@ -21,6 +21,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
+from dyntrail.engine.context import YEAR_SECONDS  # the ACT/365 year (a compile-time constant)
 from dyntrail.research.screen_options import (
     BREAKER,
     CARRIED,
@@ -68,7 +69,6 @@ from dyntrail.research.screen_options import (
     TARGET,
 )
 
-YEAR_SECONDS = 365.0 * 86400.0  # ``engine.context``'s ACT/365 year
 MINUTES_PER_YEAR = 365.0 * 24 * 60  # ``engine.entering``'s
 INV_SQRT2 = 1.0 / math.sqrt(2.0)
 _SPLIT = 134217729.0  # 2**27 + 1: Dekker's split of a double into two halves

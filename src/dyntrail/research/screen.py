@@ -71,6 +71,18 @@ def unsupported(cfg: Config) -> list[str]:
     s, why = cfg.strategy, []
     if cfg.instrument.underlying_slippage_ticks:
         why.append("[instrument] underlying_slippage_ticks: must be 0")
+    why += shape_refusals(cfg)
+    if cfg.account.lots_per_trade != 1 or cfg.limits.max_open_positions != 1:
+        why.append("[account] lots_per_trade and [limits] max_open_positions: must be 1")
+    if s.entries.reenter_same_bar:
+        why.append("[strategy.entries] reenter_same_bar: must be false")
+    return why
+
+
+def shape_refusals(cfg: Config) -> list[str]:
+    """What either kernel refuses of the strategy's shape (the bars' semantics, the target,
+    the trail, the dynamics, the time stop, the protections and the backstop)."""
+    s, why = cfg.strategy, []
     if s.bars.semantics != "next_bar":
         why.append("[strategy.bars] semantics: must be next_bar")
     if s.targets.scale_out_ratio != 1.0:
@@ -83,10 +95,6 @@ def unsupported(cfg: Config) -> list[str]:
         why.append("[strategy.risk] time_stop_min: the kernel has no time stop")
     if cfg.protections.enabled or cfg.backstop.enabled:
         why.append("[protections] / [backstop]: must be off")
-    if cfg.account.lots_per_trade != 1 or cfg.limits.max_open_positions != 1:
-        why.append("[account] lots_per_trade and [limits] max_open_positions: must be 1")
-    if s.entries.reenter_same_bar:
-        why.append("[strategy.entries] reenter_same_bar: must be false")
     return why
 
 
@@ -394,10 +402,12 @@ def confirm(
     rows: npt.ArrayLike,
     folder: Any,
 ) -> list[Any]:
-    """The engine's full run of each parameter set in ``rows`` (the screen's best): the
-    backtest's own engine, journal (``folder/<k>.jsonl``) and trades, for each. Each run's
-    trades are held against the kernel's (bars, prices, reasons; for options also strike,
-    quantity, costs and PnL, bit for bit): ``ScreenMismatch`` names the first that differs."""
+    """The engine's full run of each parameter set in ``rows`` (the screen's best, best
+    first): the backtest's own engine, journal (``folder/<rank>.jsonl``, from 1; the folder's
+    older journals are removed first) and trades, for each. Each run's trades are held against
+    the kernel's (prices and reasons; for options also times, strike, quantity, costs and PnL,
+    bit for bit): ``ScreenMismatch`` names the first that differs. Bars are ``[session]
+    bar_minutes`` long (1 when it is 0)."""
     from pathlib import Path
 
     from dyntrail.research import screen_options as so
@@ -405,14 +415,16 @@ def confirm(
 
     out = []
     Path(folder).mkdir(parents=True, exist_ok=True)
-    for k, row in enumerate(np.atleast_2d(np.asarray(rows, dtype=float))):
+    for old in Path(folder).glob("*.jsonl"):
+        old.unlink()  # (a journal that exists would be continued; another rank's would mislead)
+    bar = int(cfg.session.bar_minutes or 1)
+    for k, row in enumerate(np.atleast_2d(np.asarray(rows, dtype=float)), 1):
         run = apply_row(cfg, row)
         path = Path(folder) / f"{k}.jsonl"
-        path.unlink(missing_ok=True)  # a journal that exists would be continued
         bars = bars_of(run, ts, o, h, lo, c, atr, vix, entries)
         table = trades(bars, params_of(run))
         closed = run_signal_backtest(run, ts, o, h, lo, c, volume, vix, list(entries), path,
-                                     atr=atr)  # fmt: skip
+                                     atr=atr, bar_minutes=bar)  # fmt: skip
         if isinstance(bars, Bars):
             want: list[Any] = [(t.entry_price, t.exit_value / t.exit_qty, t.exit_reason)
                                for t in closed]  # fmt: skip
@@ -422,7 +434,7 @@ def confirm(
             want, got = so.engine_rows(closed), so.kernel_rows(bars, table)
         if want != got:
             raise ScreenMismatch(
-                f"parameter set {k} ({row.tolist()}): " + _first_difference(want, got)
+                f"the set ranked {k} ({row.tolist()}): " + _first_difference(want, got)
             )
         out.append(closed)
     return out

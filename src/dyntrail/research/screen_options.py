@@ -104,21 +104,10 @@ _EPOCH = dt.date(1970, 1, 1)
 def unsupported(cfg: Config) -> list[str]:
     """What in ``cfg`` (an options run) the kernel does not do (empty: it is trade-identical
     to the engine; the data can still refuse an order above the freeze quantity)."""
+    from dyntrail.research.screen import shape_refusals
     from dyntrail.runners.plan import resolve_instrument
 
-    s, why = cfg.strategy, []
-    if s.bars.semantics != "next_bar":
-        why.append("[strategy.bars] semantics: must be next_bar")
-    if s.targets.scale_out_ratio != 1.0:
-        why.append("[strategy.targets] scale_out_ratio: must be 1 (one target, all out)")
-    if s.trail.start != "entry" or s.trail.method != "atr" or s.trail.by_tier:
-        why.append("[strategy.trail]: the ATR trail from the entry, one rule for every tier")
-    if s.momentum.enabled or s.time_left.enabled:
-        why.append("[strategy.momentum] / [strategy.time_left]: must be off")
-    if s.risk.time_stop_min < 24 * 60:
-        why.append("[strategy.risk] time_stop_min: the kernel has no time stop")
-    if cfg.protections.enabled or cfg.backstop.enabled:
-        why.append("[protections] / [backstop]: must be off")
+    why = shape_refusals(cfg)
     if cfg.limits.max_open_positions != 1:
         why.append("[limits] max_open_positions: must be 1")
     spec = resolve_instrument(cfg)

@@ -19,6 +19,7 @@ again through the engine.
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 import time
 from collections.abc import Callable
@@ -57,6 +58,8 @@ class ScreenResult:
     bars: int
     seconds: float  # the kernel's time, compilation excluded
     confirmed: int  # best sets the engine ran again with the kernel's trades
+    ranked: int  # sets with an objective (enough trades)
+    unit: str  # what the PnL columns count
 
 
 def load_signals(path: Path, bar_starts: npt.NDArray[np.datetime64], tz: str) -> np.ndarray:
@@ -66,7 +69,7 @@ def load_signals(path: Path, bar_starts: npt.NDArray[np.datetime64], tz: str) ->
         if path.suffix == ".parquet":
             frame = pd.read_parquet(path)
         else:
-            frame = pd.read_csv(path, dtype={"timestamp": str})
+            frame = pd.read_csv(path, dtype={"timestamp": str}, skip_blank_lines=False)
     except FileNotFoundError:
         raise DataError(f"{path}: no such signals file") from None
     except (OSError, ValueError) as exc:
@@ -75,8 +78,12 @@ def load_signals(path: Path, bar_starts: npt.NDArray[np.datetime64], tz: str) ->
     if missing:
         raise DataError(f"{path}: no column {missing[0]!r} (the columns: timestamp, signal)")
 
+    frame = frame[~frame[["timestamp", "signal"]].isna().all(axis=1)]  # blank lines
+    rows = frame.index.to_numpy()  # each row's place in the file
+
     def where(i: int) -> str:
-        return f"{path}: row {i + 1}" if path.suffix == ".parquet" else f"{path}: line {i + 2}"
+        k = int(rows[i])
+        return f"{path}: row {k + 1}" if path.suffix == ".parquet" else f"{path}: line {k + 2}"
 
     stamps = frame["timestamp"]
     zone = ZoneInfo(tz)
@@ -91,14 +98,12 @@ def load_signals(path: Path, bar_starts: npt.NDArray[np.datetime64], tz: str) ->
         at = np.empty(len(stamps), dtype="datetime64[s]")
         for i, text in enumerate(stamps.tolist()):
             try:
-                t = pd.Timestamp(text)
-                if pd.isna(t):
-                    raise ValueError("empty")
-            except (ValueError, TypeError):
+                t = dt.datetime.fromisoformat(str(text).strip())  # ISO 8601 only
+            except ValueError:
                 raise DataError(f"{where(i)}: timestamp {text!r} is not ISO 8601") from None
             if t.tzinfo is not None:  # naive stamps are the exchange's time already
-                t = t.tz_convert(zone).tz_localize(None)
-            at[i] = np.datetime64(t.to_datetime64(), "s")
+                t = t.astimezone(zone).replace(tzinfo=None)
+            at[i] = np.datetime64(t, "s")
     values = frame["signal"].tolist()
     flags = np.zeros(len(values), dtype=bool)
     for i, v in enumerate(values):
@@ -123,7 +128,12 @@ def load_signals(path: Path, bar_starts: npt.NDArray[np.datetime64], tz: str) ->
         )
     out = np.zeros(len(starts), dtype=bool)
     out[pos] = flags
+    if not out.any():
+        raise DataError(f"{path}: no signal (no row with signal 1): nothing would be entered")
     return out
+
+
+MAX_SETS = 20_000_000  # 800 MB of parameter rows: a larger space is refused before it is made
 
 
 def space_rows(space: Space, cfg: Config) -> npt.NDArray[np.float64]:
@@ -140,23 +150,42 @@ def space_rows(space: Space, cfg: Config) -> npt.NDArray[np.float64]:
     if space.objective not in OBJECTIVES:
         raise ConfigError(f"{src}: [sweep] objective {space.objective!r}: the screen ranks by "
                           f"{' or '.join(OBJECTIVES)}")  # fmt: skip
+    if space.direction != "maximize":
+        raise ConfigError(f"{src}: [sweep] direction {space.direction!r}: the screen ranks "
+                          "the largest first (maximize)")  # fmt: skip
     column = {key: k for k, key in enumerate(KEYS)}
+    size = 1
     for p in space.params:
         if p.name not in column:
             raise ConfigError(f"{src}: [params] {p.name!r}: the screen varies only "
                               f"{', '.join(KEYS)}")  # fmt: skip
+        for value in p.choices:
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise ConfigError(f"{src}: [params] {p.name!r}: {value!r} is not a number")
         # the values a set can take are checked as a config file's (a range: at both ends)
-        for value in p.choices if p.choices else (p.low, p.high):
+        ends = (
+            [float(v) for v in p.choices] if p.choices else [float(p.low or 0), float(p.high or 0)]
+        )
+        for end in ends:
             row = params_of(cfg)[0]
-            row[column[p.name]] = float(value)  # type: ignore[arg-type]
+            row[column[p.name]] = end
             apply_row(cfg, row)
-    base = params_of(cfg)[0]
-    points = list(space.points())
-    rows = np.tile(base, (len(points), 1))
-    for j, point in enumerate(points):
+        if space.method == "grid":  # (counted: a mistyped step must not be made first)
+            if p.choices or p.step is None:
+                size *= len(p.grid())  # (a range without a step: its error)
+            else:
+                size *= math.floor((float(p.high or 0) - float(p.low or 0)) / p.step + 1e-9) + 1
+    size = size if space.method == "grid" else space.trials
+    if size > MAX_SETS:
+        raise ConfigError(f"{src}: {size:,} parameter sets: the screen takes at most "
+                          f"{MAX_SETS:,} (a coarser step, fewer values or trials)")  # fmt: skip
+    rows = np.tile(params_of(cfg)[0], (size, 1))
+    n = 0
+    for point in space.points():  # (each made, checked and dropped: only the rows are kept)
         for name, value in point.items():
-            rows[j, column[name]] = float(value)
-    return rows
+            rows[n, column[name]] = float(value)
+        n += 1
+    return rows[:n]
 
 
 def run_screen(
@@ -168,6 +197,7 @@ def run_screen(
     *,
     confirm_best: int = 0,
     progress: Callable[[int, int], None] | None = None,
+    notice: Callable[[str, str], None] | None = None,
 ) -> ScreenResult:
     """The screen (see the module docstring): ``screen.parquet`` in ``folder``, and with
     ``confirm_best`` the best sets run again through the engine (``ScreenMismatch`` when a
@@ -182,6 +212,11 @@ def run_screen(
     if plan.others:
         raise ConfigError("the screen runs one underlying: [[instruments]] lists several")
     b = plan.md.bars
+    if plan.md.options is not None and notice is not None:
+        notice("warning", f"{plan.data}: its recorded option quotes are not used: the screen "
+               "and its confirmation price options with the model")  # fmt: skip
+    if not cfg.session.bar_minutes:  # (0: the data's own, as a backtest takes it)
+        cfg = _with_bar_minutes(cfg, b.bar_minutes)
     ts = np.asarray(b.timestamps, dtype="datetime64[s]")
     entries = load_signals(signals, ts, cfg.session.timezone)
     atr = atr_of(b.high, b.low, b.close, cfg.strategy.atr_period)
@@ -208,15 +243,26 @@ def run_screen(
     folder.mkdir(parents=True, exist_ok=True)
     table.to_parquet(folder / "screen.parquet", index=False)
     confirmed = 0
+    for old in (folder / "confirm").glob("*.jsonl"):
+        old.unlink()  # an earlier screen's: they would be taken for this one's
     if confirm_best and len(order):
         chosen = rows[order[:confirm_best]]
         ran = confirm(cfg, ts, b.open, b.high, b.low, b.close, b.volume, atr, vix, entries,
                       chosen, folder / "confirm")  # fmt: skip
         confirmed = len(ran)
-    return ScreenResult(table, len(ts), seconds, confirmed)
+    unit = "rupees, net of costs" if cfg.instrument.trade == "options" else "points per unit, gross"
+    return ScreenResult(table, len(ts), seconds, confirmed, len(order), unit)
 
 
 _FIELDS = ("trades", "wins", "pnl", "sharpe", "max_drawdown")
+
+
+def _with_bar_minutes(cfg: Config, minutes: int) -> Config:
+    from dyntrail.core.config_load import config_from_mapping, config_to_dict
+
+    raw = config_to_dict(cfg)
+    raw.setdefault("session", {})["bar_minutes"] = int(minutes)
+    return config_from_mapping(raw, "screen")
 
 
 def top_lines(table: pd.DataFrame, n: int) -> list[str]:
@@ -228,7 +274,7 @@ def top_lines(table: pd.DataFrame, n: int) -> list[str]:
             break
         params = "  ".join(f"{p}={values[k]:g}" for p, k in zip(PARAMS, KEYS, strict=True))
         out.append(
-            f"{rank:>3}. {params}  trades {values['trades']}  net {values['pnl']:,.2f}  "
+            f"{rank:>3}. {params}  trades {values['trades']}  pnl {values['pnl']:,.2f}  "
             f"sharpe {values['sharpe']:.3f}  max dd {values['max_drawdown']:,.2f}"
         )
     return out

@@ -212,7 +212,6 @@ class OptionBars:
         cols = {k: np.zeros(n_days, dtype=np.int64) for k in ("date", "exp_close", "exp", "qty")}
         gap = np.zeros(n_days, dtype=np.bool_)
         rates = {k: np.zeros(n_days) for k in ("stt", "txn", "ex", "ex_exp")}
-        largest, freeze = 0, None
         for d, on in enumerate(uniq.astype(object).tolist()):
             expiry = next_expiry(spec, on, cal, skip_expiry_day=opt.skip_expiry_day,
                                  min_days_to_expiry=opt.min_days_to_expiry)  # fmt: skip
@@ -221,9 +220,13 @@ class OptionBars:
             cols["exp"][d] = (expiry - _EPOCH).days
             cols["exp_close"][d] = cols["exp"][d] * 86400 + close_s
             cols["qty"][d] = lots * lot
-            largest = max(largest, lots * lot)
-            f = spec.freeze_qty_on(on)
-            freeze = f if freeze is None else min(freeze, f)
+            freeze = spec.freeze_qty_on(on)
+            if lots * lot > freeze:  # (the engine would slice the order: the kernel cannot)
+                raise ConfigError(
+                    f"the screening kernel does not support: on {on} an order of {lots * lot} "
+                    f"units is above the freeze quantity {freeze} (lower [account] "
+                    "lots_per_trade or [limits] max_lots)"
+                )
             first = int(firsts[d])
             prev = float(close[first - 1]) if first else None
             gap[d] = gap_delay_until(cfg, float(opens[first]), prev) is not None
@@ -231,11 +234,6 @@ class OptionBars:
             rates["txn"][d] = rate_on(costs.exchange_txn_pct, on, "exchange_txn_pct")
             rates["ex"][d] = rate_on(costs.exercise_stt_pct, on, "exercise_stt_pct")
             rates["ex_exp"][d] = rate_on(costs.exercise_stt_pct, expiry, "exercise_stt_pct")
-        if freeze is not None and largest > freeze:
-            raise ConfigError(
-                f"the screening kernel does not support: an order of {largest} units above the "
-                f"freeze quantity {freeze} (lower [account] lots_per_trade or [limits] max_lots)"
-            )
         fl = s.time.flatten
         kc = np.zeros(K_GST + 1)
         kc[K_FLAT_MIN] = fl.hour * 60 + fl.minute - bar + (1 if fl.second else 0)

@@ -236,20 +236,22 @@ def run_screen(
     table = pd.DataFrame({name: rows[:, k] for k, name in enumerate(KEYS)})
     for f in _FIELDS:
         table[f] = getattr(result, f)
-    table["objective"] = np.where(result.trades >= max(space.min_trades, 1), getattr(result, by),
-                                  np.nan)  # fmt: skip
+    objective = np.full(len(rows), np.nan)  # the ranked sets' (``best``'s), NaN for the rest
+    objective[order] = getattr(result, by)[order]
+    table["objective"] = objective
     table = table.iloc[np.r_[order, np.setdiff1d(np.arange(len(rows)), order)]]
     table = table.reset_index(drop=True)
     folder.mkdir(parents=True, exist_ok=True)
     table.to_parquet(folder / "screen.parquet", index=False)
     confirmed = 0
-    for old in (folder / "confirm").glob("*.jsonl"):
-        old.unlink()  # an earlier screen's: they would be taken for this one's
-    if confirm_best and len(order):
+    if confirm_best and len(order):  # (``confirm`` clears the folder's older journals)
         chosen = rows[order[:confirm_best]]
         ran = confirm(cfg, ts, b.open, b.high, b.low, b.close, b.volume, atr, vix, entries,
                       chosen, folder / "confirm")  # fmt: skip
         confirmed = len(ran)
+    else:
+        for old in (folder / "confirm").glob("*.jsonl"):
+            old.unlink()  # an earlier screen's: they would be taken for this one's
     unit = "rupees, net of costs" if cfg.instrument.trade == "options" else "points per unit, gross"
     return ScreenResult(table, len(ts), seconds, confirmed, len(order), unit)
 

@@ -98,7 +98,8 @@ def test_a_torn_record_is_an_intent_never_acted_on(tmp_path: Path) -> None:
     j.emit(order("D250103P01E2"))
     redo = redo_path(path)
     raw = bytearray(redo.read_bytes())
-    end = journal_redo.BLOCK + 2 * journal_redo._HEAD.size + len(path.read_bytes())
+    second = len(path.read_bytes()) - len(first)  # the second record: its own line, a block on
+    end = 2 * journal_redo.BLOCK + journal_redo._HEAD.size + second
     raw[end - 3] ^= 0xFF  # the second record's last bytes: its write did not finish
     j.close()
     (tmp_path / "after").mkdir()
@@ -124,10 +125,10 @@ def test_a_journal_that_disagrees_with_its_redo_log_is_refused(tmp_path: Path) -
 def test_a_full_redo_log_starts_again_after_an_fsync(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(journal_redo, "SIZE", journal_redo.BLOCK + 1024)
+    monkeypatch.setattr(journal_redo, "SIZE", 4 * journal_redo.BLOCK)
     path = tmp_path / "journal.jsonl"
     j = Journal(path, fsync=True, group_s=60.0)
-    for n in range(20):  # about 5 KB of intents through a log of 1 KB
+    for n in range(20):  # 20 intents through a log of 3 records
         j.emit(day(n))
         j.emit(order(f"D250103P01E{n}"))
     written = path.read_bytes()
@@ -198,3 +199,83 @@ def test_a_journal_reopened_over_a_torn_line_keeps_its_log_in_step(tmp_path: Pat
     assert journal.read_bytes() == written
     kinds = [e["kind"] for e in read_journal(journal).events]
     assert kinds == ["order", "journal_recovered", "order"]
+
+
+def test_records_sit_on_block_boundaries(tmp_path: Path) -> None:
+    """Each record starts a 4 KiB block (what an ``O_DIRECT`` write needs), zeros after it."""
+    path = tmp_path / "journal.jsonl"
+    j = Journal(path, fsync=True, group_s=60.0)
+    j.emit(order("D250103P01E1"))
+    first = len(path.read_bytes())
+    j.emit(order("D250103P01E2"))
+    raw = redo_path(path).read_bytes()
+    block, head = journal_redo.BLOCK, journal_redo._HEAD
+    heads = [head.unpack_from(raw, at) for at in (block, 2 * block)]
+    assert [(offset, n) for _, offset, n, _ in heads] == [(0, first), (first, first)]
+    assert raw[block + head.size + first : 2 * block] == bytes(block - head.size - first)
+    j.close()
+
+
+def test_the_log_works_where_the_file_system_refuses_o_direct(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file system that refuses ``O_DIRECT`` at open, or at the first write: the log falls
+    back to the page cache with ``O_DSYNC``, and what it holds restores the same."""
+    import errno
+
+    real_open, real_pwrite = os.open, os.pwrite
+    direct = getattr(os, "O_DIRECT", 0)
+
+    def no_direct_open(path: str, flags: int, *a: object) -> int:
+        if direct and flags & direct:
+            raise OSError(errno.EINVAL, "Invalid argument")
+        return real_open(path, flags, *a)
+
+    refused: list[int] = []
+
+    def no_direct_write(fd: int, data: bytes, at: int) -> int:
+        if not refused:  # the log's first write (its header)
+            refused.append(fd)
+            raise OSError(errno.EINVAL, "Invalid argument")
+        return real_pwrite(fd, data, at)
+
+    for where in ("open", "write") if direct else ("open",):
+        if where == "open":
+            monkeypatch.setattr(os, "open", no_direct_open)
+        else:
+            monkeypatch.setattr(os, "pwrite", no_direct_write)
+        folder = tmp_path / where
+        folder.mkdir()
+        path = folder / "journal.jsonl"
+        j = Journal(path, fsync=True, group_s=60.0)
+        j.emit(day())
+        j.emit(order("D250103P01E1"))
+        assert not j._group.redo.direct  # type: ignore[union-attr]
+        written = path.read_bytes()
+        journal = crash(path, folder / "after", keep=0)
+        j.close()
+        monkeypatch.setattr(os, "open", real_open)
+        monkeypatch.setattr(os, "pwrite", real_pwrite)
+        Journal(journal, fsync=True, group_s=0.05).close()
+        assert journal.read_bytes() == written
+
+
+def test_a_log_of_the_first_format_is_still_restored(tmp_path: Path) -> None:
+    """A redo log written before records sat on block boundaries (one after the other) is
+    read as it was written."""
+    path = tmp_path / "journal.jsonl"
+    j = Journal(path, fsync=True, group_s=60.0)
+    j.emit(order("D250103P01E1"))
+    j.emit(order("D250103P01E2"))
+    written = path.read_bytes()
+    j.close()
+    gen, records, at = 1, [], 0
+    for line in written.splitlines(keepends=True):
+        crc = journal_redo._crc(gen, at, line)
+        records.append(journal_redo._HEAD.pack(gen, at, len(line), crc) + line)
+        at += len(line)
+    header = journal_redo._HEADER.pack(journal_redo.PACKED, gen).ljust(journal_redo.BLOCK, b"\0")
+    redo_path(path).write_bytes((header + b"".join(records)).ljust(1 << 20, b"\0"))
+    path.write_bytes(b"")  # the machine died before the journal reached the disk
+    Journal(path, fsync=True, group_s=0.05).close()
+    assert path.read_bytes() == written

@@ -6,15 +6,20 @@ paper broker's state, the other lines), and the order waits with it. So the jour
 ``group_s``) is fsynced only by its committer thread, and before an intent is acted on, the
 journal's bytes the committer has not yet made durable (the intent's own line and any written
 since the last fsync) are copied here: one write at a fixed place of a file whose blocks exist
-already, with ``O_DSYNC``, so only data reaches the disk. The copy is exact, so a journal restored
-from it is byte for byte the journal that was written.
+already, with ``O_DSYNC``, so only data reaches the disk. Where the file system allows it the
+write is also ``O_DIRECT`` (from an aligned buffer, whole 4 KiB blocks): the bytes go to the
+device without the page cache, which takes about a third off the write's time on a virtual
+disk. The copy is exact, so a journal restored from it is byte for byte the journal that was
+written.
 
-The file, ``<journal>.redo``: a 4 KiB header block (magic, generation), then records, each a
-16-byte head (generation, journal offset, length, CRC-32 of the head's first fields and the
-data) followed by the journal's bytes. When it is full, the journal is fsynced and writing starts
-again after the header under the next generation; a record of another generation, a zero head or
-a torn record (its CRC fails: the process died during that write, so the intent was never acted
-on) ends the log. On a clean close the journal is fsynced and the file removed.
+The file, ``<journal>.redo``: a 4 KiB header block (magic, generation), then records, each
+starting on a 4 KiB boundary: a 16-byte head (generation, journal offset, length, CRC-32 of the
+head's first fields and the data) followed by the journal's bytes, zeros to the block's end.
+When it is full, the journal is fsynced and writing starts again after the header under the next
+generation; a record of another generation, a zero head or a torn record (its CRC fails: the
+process died during that write, so the intent was never acted on) ends the log. On a clean
+close the journal is fsynced and the file removed. (A log of the first format, ``DTREDO01``,
+its records one after the other, is still read.)
 
 ``restore`` runs before a journal is reopened: each record's bytes must match the journal where
 both have them, and what the journal lacks (a machine that died before the committer's fsync) is
@@ -23,7 +28,9 @@ appended. Nothing the journal holds is rewritten; a mismatch is an error naming 
 
 from __future__ import annotations
 
+import errno
 import logging
+import mmap
 import os
 import struct
 import threading
@@ -37,18 +44,24 @@ __all__ = ["GroupCommit", "RedoLog", "redo_path", "restore"]
 
 log = logging.getLogger(__name__)
 
-MAGIC = b"DTREDO01"
+MAGIC = b"DTREDO02"  # records on block boundaries
+PACKED = b"DTREDO01"  # the first format: records one after the other
 BLOCK = 4096
 _HEADER = struct.Struct("<8sQ")  # magic, generation
 _HEAD = struct.Struct("<QQII")  # generation, journal offset, length, crc32
 _FIELDS = struct.Struct("<QQI")  # what the CRC covers besides the data
-SIZE = 1 << 20  # the file's size: a wrap (one journal fsync) every megabyte of intents' bytes
+SIZE = 1 << 22  # the file's size: a wrap (one journal fsync) every 1023 intents at most
 NUDGE = 1 << 14  # journal bytes not yet fsynced beyond which the committer does not wait
 
 
 def redo_path(journal: Path) -> Path:
     """Where the redo log of ``journal`` lives (beside it)."""
     return journal.with_name(journal.name + ".redo")
+
+
+def _up(n: int, step: int) -> int:
+    """``n`` rounded up to a multiple of ``step``."""
+    return -(-n // step) * step
 
 
 def _crc(gen: int, offset: int, data: bytes | memoryview) -> int:
@@ -58,9 +71,10 @@ def _crc(gen: int, offset: int, data: bytes | memoryview) -> int:
 def _records(path: Path) -> list[tuple[int, bytes]]:
     """The log's (journal offset, bytes) records of its current generation, in order."""
     raw = path.read_bytes()
-    if len(raw) < BLOCK or raw[:8] != MAGIC:
+    if len(raw) < BLOCK or raw[:8] not in (MAGIC, PACKED):
         raise JournalError(f"{path}: not a journal redo log (bad header)")
-    _, gen = _HEADER.unpack_from(raw)
+    magic, gen = _HEADER.unpack_from(raw)
+    step = 1 if magic == PACKED else BLOCK
     out: list[tuple[int, bytes]] = []
     pos = BLOCK
     while pos + _HEAD.size <= len(raw):
@@ -69,7 +83,7 @@ def _records(path: Path) -> list[tuple[int, bytes]]:
         if g != gen or n == 0 or len(data) < n or _crc(g, offset, data) != crc:
             break
         out.append((offset, data))
-        pos += _HEAD.size + n
+        pos = _up(pos + _HEAD.size + n, step)
     return out
 
 
@@ -138,14 +152,31 @@ class RedoLog:
             _fsync_dir(path.parent)
             gen = 1
         self.size = path.stat().st_size
-        self._fd = os.open(path, os.O_RDWR | getattr(os, "O_DSYNC", 0))
-        self._dsync = hasattr(os, "O_DSYNC")
+        self.direct = False  # whether writes bypass the page cache (``O_DIRECT``)
+        self._buf = mmap.mmap(-1, BLOCK)  # page-aligned, as ``O_DIRECT`` needs
+        self._fd = self._open(direct=hasattr(os, "O_DIRECT"))
         self.gen = gen
         self.wrap()
 
+    def _open(self, direct: bool) -> int:
+        """The file opened for durable writes: ``O_DSYNC`` (an fsync after each write where
+        the platform lacks it), and ``O_DIRECT`` when ``direct`` and the file system takes it."""
+        flags = os.O_RDWR | getattr(os, "O_DSYNC", 0)
+        if direct:
+            try:
+                fd = os.open(self.path, flags | os.O_DIRECT)
+            except OSError as exc:
+                if exc.errno != errno.EINVAL:
+                    raise
+            else:
+                self.direct = True
+                return fd
+        self.direct = False
+        return os.open(self.path, flags)
+
     def fits(self, n: int) -> bool:
         """Whether a record of ``n`` bytes fits before the end of the file."""
-        return self._pos + _HEAD.size + n <= self.size
+        return self._pos + _up(_HEAD.size + n, BLOCK) <= self.size
 
     def wrap(self) -> None:
         """Start again after the header under the next generation (the bytes of every record
@@ -157,17 +188,39 @@ class RedoLog:
     def append(self, offset: int, data: bytes | memoryview) -> None:
         """One record: the journal's ``data`` at ``offset``, on disk when this returns."""
         head = _HEAD.pack(self.gen, offset, len(data), _crc(self.gen, offset, data))
-        self._write(head + data, self._pos)
-        self._pos += _HEAD.size + len(data)
+        self._pos += self._write(head + data, self._pos)
 
-    def _write(self, data: bytes, at: int) -> None:
-        os.pwrite(self._fd, data, at)
-        if not self._dsync:
+    def _write(self, data: bytes, at: int) -> int:
+        """``data`` at ``at`` (a block boundary), zeros to the end of its last block, durable
+        when this returns; the number of bytes written (whole blocks)."""
+        n = _up(len(data), BLOCK)
+        if n > len(self._buf):
+            self._buf.close()
+            self._buf = mmap.mmap(-1, n)
+        buf = self._buf
+        buf[: len(data)] = data
+        buf[len(data) : n] = bytes(n - len(data))
+        out = memoryview(buf)[:n]
+        try:
+            written = os.pwrite(self._fd, out, at)
+        except OSError as exc:  # a file system that opened O_DIRECT but does not write it
+            if not self.direct or exc.errno != errno.EINVAL:
+                raise
+            os.close(self._fd)
+            self._fd = self._open(direct=False)
+            written = os.pwrite(self._fd, out, at)
+        finally:
+            out.release()
+        if written != n:
+            raise JournalError(f"{self.path}: wrote {written} of {n} bytes")
+        if not hasattr(os, "O_DSYNC"):
             os.fsync(self._fd)
+        return n
 
     def close(self, remove: bool) -> None:
         """Close the file; ``remove`` (the journal is fsynced) deletes it."""
         os.close(self._fd)
+        self._buf.close()
         if remove:
             self.path.unlink(missing_ok=True)
 

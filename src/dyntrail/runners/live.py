@@ -21,6 +21,7 @@ A session is one trading day, in one run folder:
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import logging
 import signal
 import time
@@ -180,6 +181,7 @@ def run_live(
         session.feed = feed
         near = session.near(history[-1].close if history else None)
         feed.start([index.token, vix.token, *near])
+        settle_heap()
         killed = session.run(stop, run_dir / "KILL", on_bar)
         journal.emit(SessionEnd(ts=None, killed=killed, reason=stop.reason))
         if session.control is not None:
@@ -190,6 +192,7 @@ def run_live(
             server.stop()
         if feed is not None:
             feed.close()
+        gc.unfreeze()  # (the next session, in this process, freezes its own)
         journal.close()
         for sig, handler in old.items():
             signal.signal(sig, handler)
@@ -197,6 +200,16 @@ def run_live(
     if not dry_run and not killed and live.logout_at_end:
         _logout(kite)
     return result
+
+
+def settle_heap() -> None:
+    """Before the first tick: what the start-up made (the instruments dump's rows, the history,
+    a resumed journal's lines) is collected once, then moved out of the garbage collector's
+    reach (``gc.freeze``), so a full collection during the day walks only the day's own objects
+    instead of stalling a tick, and the order it may send, for the whole dump. The session's end
+    gives them back (``gc.unfreeze``)."""
+    gc.collect()
+    gc.freeze()
 
 
 def _logout(kite: Any) -> None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from dyntrail.core.options import OptionRight
 
@@ -29,7 +29,8 @@ _WEEKLY_MONTH = "123456789OND"
 class Contract:
     """An index option (``expiry``, ``strike``, ``right`` given) or the underlying itself (all
     three None). ``lot`` is the contract's own lot size; ``monthly`` whether it is the month's
-    monthly contract (it decides the symbol's form)."""
+    monthly contract (it decides the symbol's form). ``symbol`` is the exchange's trading
+    symbol (see the module docstring), written once."""
 
     underlying: str
     expiry: dt.date | None = None
@@ -37,6 +38,7 @@ class Contract:
     right: OptionRight | None = None
     lot: int = 1
     monthly: bool = False
+    symbol: str = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         option = (self.expiry, self.strike, self.right)
@@ -48,14 +50,13 @@ class Contract:
             raise ValueError(f"lot {self.lot!r} must be a positive integer")
         if self.right is not None:
             object.__setattr__(self, "right", OptionRight(self.right))
+        object.__setattr__(self, "symbol", self._symbol())
 
     @property
     def is_option(self) -> bool:
         return self.expiry is not None
 
-    @property
-    def symbol(self) -> str:
-        """The exchange's trading symbol (see the module docstring)."""
+    def _symbol(self) -> str:
         if self.expiry is None or self.strike is None or self.right is None:
             return self.underlying
         e = self.expiry

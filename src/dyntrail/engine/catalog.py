@@ -25,16 +25,21 @@ class Catalog:
         key = (expiry, strike, str(right))
         contract = self._known.get(key)
         if contract is None:
-            spec = self.run.spec
-            facts = self._expiries.get(expiry)  # (every strike of an expiry shares them)
-            if facts is None:
-                monthly = is_monthly_expiry(spec, expiry, self.run.trading_days)
-                lot = spec.contract_lot(expiry, monthly=monthly)
-                facts = self._expiries[expiry] = (monthly, lot)
-            monthly, lot = facts
-            contract = Contract(spec.underlying, expiry, strike, OptionRight(right), lot, monthly)
+            monthly, lot = self._expiries.get(expiry) or self.expiry_facts(expiry)
+            underlying = self.run.spec.underlying
+            contract = Contract(underlying, expiry, strike, OptionRight(right), lot, monthly)
             self._known[key] = contract
         return contract
+
+    def expiry_facts(self, expiry: dt.date) -> tuple[bool, int]:
+        """Whether ``expiry`` is the month's monthly, and its contracts' lot (every strike of
+        an expiry shares them: worked out once)."""
+        facts = self._expiries.get(expiry)
+        if facts is None:
+            spec = self.run.spec
+            monthly = is_monthly_expiry(spec, expiry, self.run.trading_days)
+            facts = self._expiries[expiry] = (monthly, spec.contract_lot(expiry, monthly=monthly))
+        return facts
 
     def underlying(self, day: dt.date) -> Contract:
         """The underlying traded as futures on ``day`` (the nearest monthly's lot)."""

@@ -401,6 +401,7 @@ class Engine:
         """The underlying's first bar of the session: its gap check (``day_start``)."""
         v.day = self.market.day
         self.sinks.emit(v.underlying.start_day(day_open, self.stamps.iso(ts)))
+        v.entering.prepare(ts.date(), ts)
 
     def _end_day(self) -> None:
         day = self.market.day

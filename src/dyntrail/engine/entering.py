@@ -117,15 +117,7 @@ class Entering:
         day = t.date()
         if run.options_mode:
             o = run.cfg.options
-            expiry = self._expiries.get(day)
-            if expiry is None:
-                expiry = self._expiries[day] = next_expiry(
-                    run.spec,
-                    day,
-                    run.trading_days,
-                    skip_expiry_day=o.skip_expiry_day,
-                    min_days_to_expiry=o.min_days_to_expiry,
-                )
+            expiry = self._expiries.get(day) or self._expiry(day)
             opt_right = OptionRight.CE if side is Side.LONG else OptionRight.PE
             t_years = run.tte(t, expiry)
             strike = self._choose_strike(t, expiry, opt_right, close, vix, t_years)
@@ -147,6 +139,27 @@ class Entering:
         qty = entry_lots(self.orders.risk.limits) * contract.lot
         if not self.orders.send(tr, "entry", buy_side, qty, decision, close, t, 1, bid, ask):
             self.book.abandon(tr, "refused", t)  # the risk gate said no: no trade
+
+    def prepare(self, day: dt.date, ts: dt.datetime) -> None:
+        """The session's first bar: the day's expiry, its contracts' lot and form and the
+        years to its close worked out now, once, so that the day's first entry, whose tick to
+        order is otherwise the day's slowest, finds them known (the same values)."""
+        if self.run.options_mode:
+            expiry = self._expiries.get(day) or self._expiry(day)
+            self.catalog.expiry_facts(expiry)
+            self.run.tte(ts, expiry)
+
+    def _expiry(self, day: dt.date) -> dt.date:
+        """The expiry the entries of ``day`` take (worked out once a day)."""
+        run, o = self.run, self.run.cfg.options
+        expiry = self._expiries[day] = next_expiry(
+            run.spec,
+            day,
+            run.trading_days,
+            skip_expiry_day=o.skip_expiry_day,
+            min_days_to_expiry=o.min_days_to_expiry,
+        )
+        return expiry
 
     def _open(
         self,

@@ -108,11 +108,22 @@ def test_force_exit_from_a_position_row(session: Session, browser) -> None:  # t
     s = session
     page = browser.new_page()
     page.goto(f"{s.url}/#token={s.token}")
-    page.wait_for_selector("button.force-one", timeout=90_000)
-    button = page.locator("button.force-one").first
-    trade = int(button.get_attribute("data-trade") or 0)
-    page.once("dialog", lambda d: d.accept())
-    button.click()
-    page.wait_for_function("document.getElementById('result').dataset.state === 'applied'")
+    # the session runs 600 times real time: a position may close (its time stop, say) between
+    # the row's drawing and the click; the command is then refused by name, and the next
+    # position's row is tried
+    for _ in range(5):
+        page.wait_for_selector("button.force-one", timeout=90_000)
+        button = page.locator("button.force-one").first
+        trade = int(button.get_attribute("data-trade") or 0)
+        page.evaluate("document.getElementById('result').dataset.state = ''")
+        page.once("dialog", lambda d: d.accept())
+        button.click()
+        page.wait_for_function("document.getElementById('result').dataset.state !== ''")
+        state = page.evaluate("document.getElementById('result').dataset.state")
+        if state == "applied":
+            break
+        assert state == "refused" and f"no open trade {trade}" in page.inner_text("#result")
+    else:
+        raise AssertionError("every position closed before its force-exit came")
     assert ("force-exit", "dashboard", str(trade)) in commands(s.journal())
     s.wait_forced_exit(trade)

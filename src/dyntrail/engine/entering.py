@@ -56,6 +56,7 @@ class Entering:
         self.book, self.orders, self.quotes = book, orders, quotes
         self.signals = signals  # truthy: a long entry signal at that bar (replaces the gates)
         self.catalog = catalog
+        self._deltas = getattr(quotes, "deltas", True)  # (see ``QuoteSource``)
         self._expiries: dict[dt.date, dt.date] = {}  # day -> the expiry its entries take
         # why the risk gate's protections hold an entry of a side back now ("": they don't)
         self.held: Callable[[dt.datetime, str], str] | None = None
@@ -233,7 +234,7 @@ class Entering:
     ) -> float:
         step = self.run.spec.strike_step
         atm = atm_strike(close, step)
-        if self.underlying.gap_until is None:
+        if self.underlying.gap_until is None or not self._deltas:
             return atm
         cands = []
         for k in candidate_strikes(close, step, self.run.cfg.strategy.entries.gap_strike_range):

@@ -51,7 +51,9 @@ class QuoteSource(Protocol):
     """Option quotes by contract and time: the quote of ``contract`` as of ``now`` (nothing
     later than ``now``), or None when it has none then. ``spot``, ``vix`` and ``t_years`` are the
     market the engine assumes at ``now`` (for an exit, the underlying at the trigger): a pricing
-    model quotes from them; recorded or live quotes ignore them."""
+    model quotes from them; recorded or live quotes ignore them. A source whose quotes never
+    carry a delta may say so with a ``deltas = False`` attribute: the choice of a gap morning's
+    strike, which needs deltas, then takes the ATM strike at once, as it would after asking."""
 
     def quote(
         self, contract: Contract, now: dt.datetime, *, spot: float, vix: float, t_years: float

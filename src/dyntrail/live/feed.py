@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from dyntrail.core.contract import Contract
 from dyntrail.data.options_synth import OptionQuote
@@ -83,6 +83,8 @@ class LiveQuotes:
     """The engine's ``QuoteSource`` on live ticks: an option's best bid and ask as its last
     tick had them, when that tick is at most ``max_age`` old at ``now``; the delta is not
     known (NaN), so the mapping uses its model, as with recorded quotes."""
+
+    deltas: ClassVar[bool] = False  # (the gap strike's choice, which needs them, takes the ATM)
 
     def __init__(self, book: TickBook, instruments: Instruments, max_age: dt.timedelta) -> None:
         self.book, self.instruments, self.max_age = book, instruments, max_age

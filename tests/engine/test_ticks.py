@@ -8,6 +8,7 @@ import datetime as dt
 
 from factories import make_broker, make_run, make_sinks, w1_cfg
 
+from dyntrail.core.config import Config
 from dyntrail.core.events import OrderSent, T1Hit
 from dyntrail.core.features import StreamingFeatures
 from dyntrail.data.synthetic import generate, weekdays
@@ -18,8 +19,8 @@ _M = generate(weekdays(dt.date(2025, 3, 3), dt.date(2025, 3, 3)), seed=8)
 _TS = _M.timestamps.astype("datetime64[s]").astype(object).tolist()
 
 
-def _engine() -> tuple[Engine, list[OrderSent]]:
-    cfg = w1_cfg()
+def _engine(cfg: Config | None = None) -> tuple[Engine, list[OrderSent]]:
+    cfg = cfg or w1_cfg()
     run = make_run(cfg)
     signals = [0] * len(_TS)
     signals[30] = 1  # one entry, at bar 30's close
@@ -61,3 +62,15 @@ def test_t1_on_a_tick_acts_at_once_and_the_close_does_not_act_on_it_again() -> N
     i = 31  # the close walks no extreme again: T1 is not hit twice
     e.on_bar(i, _TS[i], _M.open[i], _M.high[i], _M.low[i], _M.close[i], None, _M.vix[i])
     assert len(got.of(T1Hit)) == 1
+
+
+def test_a_stop_filled_between_closes_at_the_loss_limit_says_so_before_the_halt() -> None:
+    """A tick's stop fills and the day's realized loss reaches the limit between two closes:
+    the halt comes at the next close, and until then "why no entry" says why none will go out
+    (not that one may)."""
+    cfg = w1_cfg(daily_loss_limit_pct=1e-6)  # any loss reaches it
+    e, _ = _engine(cfg)
+    (tr,) = e.book.trades()
+    e.on_tick(tr.underlying, _TS[31] + dt.timedelta(seconds=8), tr.position.stop_underlying - 0.5)
+    assert not e.book.open and e.book.day_realized < 0 and not e.risk.halted
+    assert e.why_no_entry().startswith("daily loss limit: the day's realized PnL -")

@@ -430,9 +430,10 @@ class Engine:
     def why_no_entry(self) -> str:
         """Why no entry would go out now, in one line an operator reads ("" when one
         would, at the next bar's close): the risk gate (kill switch, halt, flags, pause,
-        stale feed, positions waiting), the position cap, an order whose outcome is
-        unknown, then each underlying's gates at its last close (window, tier, breaker,
-        trades, gap, ADX, VWAP, protections). It decides nothing."""
+        stale feed, positions waiting), the position cap, a realized loss at the daily limit
+        not yet halted, an order whose outcome is unknown, then each underlying's gates at
+        its last close (window, tier, breaker, trades, gap, ADX, VWAP, protections). It
+        decides nothing."""
         risk, book, m = self.risk, self.book, self.market
         if risk.killed:
             return f"kill switch: {risk.killed} (unlock to trade again)"
@@ -441,6 +442,12 @@ class Engine:
             return f"caps: {len(book.open)} open of max {risk.limits.max_open_positions}"
         if refusal:
             return f"{refusal}: " + "; ".join(risk.reasons)
+        if not book.open and not risk.halted and risk.loss_limit_hit(book.day_realized):
+            # (a fill between closes took the day there: the halt comes at the next close)
+            return (
+                f"daily loss limit: the day's realized PnL {book.day_realized:,.2f} has reached "
+                f"{risk.limits.loss_floor:,.2f} (the day halts at the next bar's close)"
+            )
         if self.orders.live and self.orders.unresolved():
             return "an order's outcome is not known yet"
         whys = []

@@ -50,7 +50,7 @@ BLOCK = 4096
 _HEADER = struct.Struct("<8sQ")  # magic, generation
 _HEAD = struct.Struct("<QQII")  # generation, journal offset, length, crc32
 _FIELDS = struct.Struct("<QQI")  # what the CRC covers besides the data
-SIZE = 1 << 22  # the file's size: a wrap (one journal fsync) every 1023 intents at most
+SIZE = 1 << 22  # the file's size: 1023 one-block records, then a wrap (one journal fsync)
 NUDGE = 1 << 14  # journal bytes not yet fsynced beyond which the committer does not wait
 
 

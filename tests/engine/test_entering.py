@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import math
 from typing import Any, ClassVar
 
+import pytest
 from factories import T0, make_book, make_orders, make_underlying
 
 from dyntrail.core.contract import Contract
+from dyntrail.core.contract_terms import MissingFact
 from dyntrail.core.options import OptionRight
 from dyntrail.data.options_synth import OptionQuote
 from dyntrail.engine.catalog import Catalog
 from dyntrail.engine.entering import Entering
+from dyntrail.instruments import load_instrument
 
 EXPIRY = dt.date(2025, 3, 6)
 
@@ -63,3 +67,21 @@ def test_quotes_without_deltas_take_the_atm_at_once_as_asking_would() -> None:
         asked, told = Quotes(math.nan), NoDeltas(math.nan)
         assert strike(told, close) == strike(asked, close)
         assert told.asked == [] and len(asked.asked) > 1
+
+
+def test_the_open_works_out_the_days_expiry_and_leaves_a_missing_fact_to_the_entry() -> None:
+    """The session's first bar works out the day's expiry and its lot (the entry then finds
+    them); where the contract terms lack the lot (a table that starts later), the open says
+    nothing and the entry reports it, as it did before."""
+    e = entering(Quotes(0.5))
+    e.prepare(T0.date(), T0)
+    assert e._expiries == {T0.date(): EXPIRY} and EXPIRY in e.catalog._expiries
+    late = load_instrument(
+        "NIFTY", {"NIFTY": {"lot_sizes": [{"first_expiry": "2025-06-26", "lot_size": 75}]}}
+    )
+    e = entering(Quotes(0.5))
+    e.run = dataclasses.replace(e.run, spec=late)
+    e.catalog = Catalog(e.run)
+    e.prepare(T0.date(), T0)  # no error: a day without an entry does not need the lot
+    with pytest.raises(MissingFact, match="lot_sizes"):
+        e.catalog.option(EXPIRY, 23_500.0, OptionRight.CE)

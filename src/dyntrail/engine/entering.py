@@ -144,11 +144,16 @@ class Entering:
     def prepare(self, day: dt.date, ts: dt.datetime) -> None:
         """The session's first bar: the day's expiry, its contracts' lot and form and the
         years to its close worked out now, once, so that the day's first entry, whose tick to
-        order is otherwise the day's slowest, finds them known (the same values)."""
+        order is otherwise the day's slowest, finds them known (the same values). A fact the
+        contract terms lack (a lot size before the table's first date) is left to that entry
+        to report, as before: a day without one does not need it."""
         if self.run.options_mode:
-            expiry = self._expiries.get(day) or self._expiry(day)
-            self.catalog.expiry_facts(expiry)
-            self.run.tte(ts, expiry)
+            try:
+                expiry = self._expiries.get(day) or self._expiry(day)
+                self.catalog.expiry_facts(expiry)
+                self.run.tte(ts, expiry)
+            except ValueError:  # (``MissingFact`` among them)
+                return
 
     def _expiry(self, day: dt.date) -> dt.date:
         """The expiry the entries of ``day`` take (worked out once a day)."""

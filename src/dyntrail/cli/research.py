@@ -14,12 +14,16 @@ import typer
 from dyntrail.cli.common import ConfigOpt, emit_json, failed, load_cfg, out, say
 from dyntrail.errors import DyntrailError
 
+SpaceArg = Annotated[Path, typer.Argument(help="The search space (TOML).", dir_okay=False)]
+DataOpt = Annotated[
+    Path | None, typer.Option(help="Data folder (default: the built-in 12 months).")
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="The summary as JSON.")]
+
 
 def sweep(
-    space: Annotated[Path, typer.Argument(help="The search space (TOML).", dir_okay=False)],
-    data: Annotated[
-        Path | None, typer.Option(help="Data folder (default: the built-in 12 months).")
-    ] = None,
+    space: SpaceArg,
+    data: DataOpt = None,
     config: ConfigOpt = None,
     out_dir: Annotated[
         Path | None,
@@ -45,7 +49,7 @@ def sweep(
         ),
     ] = 0,
     report: Annotated[bool, typer.Option(help="Write report.html.")] = True,
-    as_json: Annotated[bool, typer.Option("--json", help="The summary as JSON.")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Run many parameter sets (grid, random, Optuna), optionally walk-forward; resumable.
 
@@ -98,7 +102,7 @@ def sweep(
 
 
 def screen(
-    space: Annotated[Path, typer.Argument(help="The search space (TOML).", dir_okay=False)],
+    space: SpaceArg,
     signals: Annotated[
         Path,
         typer.Option(
@@ -106,9 +110,7 @@ def screen(
             dir_okay=False,
         ),
     ],
-    data: Annotated[
-        Path | None, typer.Option(help="Data folder (default: the built-in 12 months).")
-    ] = None,
+    data: DataOpt = None,
     config: ConfigOpt = None,
     out_dir: Annotated[
         Path | None,
@@ -125,7 +127,7 @@ def screen(
         ),
     ] = 3,
     seed: Annotated[int, typer.Option(help="The built-in data's seed.")] = 7,
-    as_json: Annotated[bool, typer.Option("--json", help="The summary as JSON.")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Screen very many parameter sets with the compiled kernel (numba), trade-identical to the
     engine for the configurations it supports; the best run again through the engine.

@@ -22,6 +22,7 @@ import numpy as np
 from numba import njit, prange
 
 from dyntrail.engine.context import YEAR_SECONDS  # the ACT/365 year (a compile-time constant)
+from dyntrail.research.kernel_rules import entry_levels
 from dyntrail.research.screen_options import (
     BREAKER,
     CARRIED,
@@ -334,6 +335,19 @@ def _closed(  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True, nogil=True)
+def _sold(  # type: ignore[no-untyped-def]
+    acc, rec, out, entry_bar, exit_bar, entry_price, bid, qty, why, strike, costs, buy_value,
+    exit_time, expiry, stt, txn, kc,
+):  # fmt: skip
+    """The position sold whole at ``bid``: the sell's costs added to the trade's (``Fills``),
+    then the trade booked (``_closed``)."""
+    value = bid * qty
+    costs += order_cost(value, False, stt, txn, kc, True)
+    _closed(acc, rec, out, entry_bar, exit_bar, entry_price, value, qty, why, strike, costs,
+            buy_value, exit_time, expiry)  # fmt: skip
+
+
+@njit(cache=True, nogil=True)
 def walk(  # type: ignore[no-untyped-def]
     o, h, lo, c, atr, vix, minute, day, entries, start_sec, close_sec, tier, brk,
     day_date, exp_close, exp_date, qty_day, gap, stt, txn, ex_rate, ex_rate_exp,
@@ -368,10 +382,9 @@ def walk(  # type: ignore[no-untyped-def]
                 closing = EOD
                 bid = _bid(c[n - 1], strike, e_close, close_sec[n - 1], vix[n - 1], qp)
                 if bid > 0.0:
-                    value = bid * qty
-                    costs += order_cost(value, False, stt[cur], txn[cur], kc, True)
-                    _closed(acc, rec, out, entry_bar, n - 1, entry_price, value, qty, EOD,
-                            strike, costs, buy_value, close_sec[n - 1], e_date)  # fmt: skip
+                    _sold(acc, rec, out, entry_bar, n - 1, entry_price, bid, qty, EOD,
+                          strike, costs, buy_value, close_sec[n - 1], e_date,
+                          stt[cur], txn[cur], kc)  # fmt: skip
                     in_pos = False
             if in_pos:  # still open at the session's close (``Closing.session_closed``)
                 if e_date <= day_date[cur]:  # its expiry: settled at the intrinsic value
@@ -412,10 +425,9 @@ def walk(  # type: ignore[no-untyped-def]
                     closing = CARRIED
                 bid = _bid(o[i], strike, e_close, start_sec[i], vix[i - 1], qp)
                 if bid > 0.0:
-                    value = bid * qty
-                    costs += order_cost(value, False, stt[cur], txn[cur], kc, True)
-                    _closed(acc, rec, out, entry_bar, i, entry_price, value, qty, closing,
-                            strike, costs, buy_value, start_sec[i], e_date)  # fmt: skip
+                    _sold(acc, rec, out, entry_bar, i, entry_price, bid, qty, closing,
+                          strike, costs, buy_value, start_sec[i], e_date,
+                          stt[cur], txn[cur], kc)  # fmt: skip
                     in_pos = False
                     exited = True
             else:
@@ -443,10 +455,9 @@ def walk(  # type: ignore[no-untyped-def]
                     closing = why
                     bid = _bid(level, strike, e_close, close_sec[i], vix[i - 1], qp)
                     if bid > 0.0:
-                        value = bid * qty
-                        costs += order_cost(value, False, stt[cur], txn[cur], kc, True)
-                        _closed(acc, rec, out, entry_bar, i, entry_price, value, qty, why,
-                                strike, costs, buy_value, close_sec[i], e_date)  # fmt: skip
+                        _sold(acc, rec, out, entry_bar, i, entry_price, bid, qty, why,
+                              strike, costs, buy_value, close_sec[i], e_date,
+                              stt[cur], txn[cur], kc)  # fmt: skip
                         in_pos = False
                         exited = True
         if in_pos:
@@ -465,10 +476,9 @@ def walk(  # type: ignore[no-untyped-def]
                 closing = action
                 bid = _bid(c[i], strike, e_close, close_sec[i], vix[i], qp)
                 if bid > 0.0:
-                    value = bid * qty
-                    costs += order_cost(value, False, stt[cur], txn[cur], kc, True)
-                    _closed(acc, rec, out, entry_bar, i, entry_price, value, qty, action,
-                            strike, costs, buy_value, close_sec[i], e_date)  # fmt: skip
+                    _sold(acc, rec, out, entry_bar, i, entry_price, bid, qty, action,
+                          strike, costs, buy_value, close_sec[i], e_date,
+                          stt[cur], txn[cur], kc)  # fmt: skip
                     in_pos = False
         if not in_pos and not halted and acc[A_DAY] <= floor_pnl:
             halted = True  # flat at the close: the day's realized PnL alone reached the limit
@@ -501,15 +511,7 @@ def walk(  # type: ignore[no-untyped-def]
                 elif tr != NORMAL:
                     rr_t = kc[K_RR_HIGH]
                 entry_u = close
-                risk = close * sl
-                dist = risk
-                a = atr[i]
-                if k > 0 and a > 0 and a < math.inf:
-                    ka = k * a
-                    dist = ka if ka < risk else risk
-                stop = close - dist
-                target = close + rr_t * risk
-                be_level = close + close * be
+                stop, target, be_level = entry_levels(close, sl, k, atr[i], rr_t, be)
                 strike = kk
                 qty = qty_day[d]
                 value = ask * qty

@@ -207,6 +207,7 @@ def _kernels() -> dict[str, Any]:
         return _KERNELS
     numba = _numba()
     njit, prange = numba.njit, numba.prange
+    from dyntrail.research.kernel_rules import entry_levels  # (numba is installed: checked)
 
     @njit(cache=True, nogil=True)
     def walk(o, h, lo, c, atr, minute, day, entries, flat_min, sl, rr, be, k, mult, rec, out):  # type: ignore[no-untyped-def]
@@ -277,15 +278,7 @@ def _kernels() -> dict[str, Any]:
             if not in_pos and not exited and entries[i] and minute[i] < flat_min:
                 entry = c[i]
                 entry_bar = i
-                risk = entry * sl
-                dist = risk
-                a = atr[i]
-                if k > 0 and a > 0 and a < math.inf:
-                    ka = k * a
-                    dist = ka if ka < risk else risk
-                stop = entry - dist
-                target = entry + rr * risk
-                be_level = entry + entry * be
+                stop, target, be_level = entry_levels(entry, sl, k, atr[i], rr, be)
                 in_pos = True
         if in_pos:  # the end of the data: out at the last close, as the engine's finish
             gain = c[n - 1] - entry

@@ -22,3 +22,42 @@ def entry_levels(
         ka = k * atr
         dist = ka if ka < risk else risk
     return entry - dist, entry + rr * risk, entry + entry * be
+
+
+NO_EXIT, EXIT_STOP, EXIT_TARGET, EXIT_FLATTEN = -1, 0, 1, 2  # ``next_bar_exit``'s reasons
+
+
+@njit(cache=True, nogil=True)
+def next_bar_exit(
+    o: float,
+    lo: float,
+    h: float,
+    c: float,
+    atr: float,
+    minute: int,
+    flat_min: int,
+    entry: float,
+    stop: float,
+    target: float,
+    be_level: float,
+    mult: float,
+) -> tuple[float, int, float]:
+    """One bar of a long position under next-bar semantics (``Position._next_bar``): the stop
+    at the open or within the bar, else the target, else the stop moved at the close (to the
+    entry once the break-even trigger traded, then up to ``c - mult x ATR``), then the flatten
+    time. Returns (the underlying's exit level, the reason, the stop as it now stands)."""
+    if o - stop <= 0:
+        return o, EXIT_STOP, stop
+    if lo - stop <= 0:
+        return stop, EXIT_STOP, stop
+    if h - target >= 0:
+        return (o if o - target >= 0 else target), EXIT_TARGET, stop
+    if h - be_level >= 0 and entry - stop > 0:
+        stop = entry
+    if atr == atr and -math.inf < atr < math.inf:
+        trail = c - mult * atr
+        if trail - stop > 0:
+            stop = trail
+    if minute >= flat_min:
+        return c, EXIT_FLATTEN, stop
+    return 0.0, NO_EXIT, stop

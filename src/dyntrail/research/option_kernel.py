@@ -22,7 +22,14 @@ import numpy as np
 from numba import njit, prange
 
 from dyntrail.engine.context import YEAR_SECONDS  # the ACT/365 year (a compile-time constant)
-from dyntrail.research.kernel_rules import entry_levels
+from dyntrail.research.kernel_rules import (
+    EXIT_FLATTEN,
+    EXIT_STOP,
+    EXIT_TARGET,
+    NO_EXIT,
+    entry_levels,
+    next_bar_exit,
+)
 from dyntrail.research.screen_options import (
     BREAKER,
     CARRIED,
@@ -73,7 +80,9 @@ from dyntrail.research.screen_options import (
 MINUTES_PER_YEAR = 365.0 * 24 * 60  # ``engine.entering``'s
 INV_SQRT2 = 1.0 / math.sqrt(2.0)
 _SPLIT = 134217729.0  # 2**27 + 1: Dekker's split of a double into two halves
-_NONE = -1  # no exit decided
+_NONE = NO_EXIT  # no exit decided
+# ``next_bar_exit``'s reasons are the trade reasons' codes
+assert (EXIT_STOP, EXIT_TARGET, EXIT_FLATTEN) == (STOP, TARGET, EOD)
 DOWN, UP, NEAREST = 0, 1, 2  # rounding directions of ``on_grid``
 
 
@@ -432,25 +441,9 @@ def walk(  # type: ignore[no-untyped-def]
                     exited = True
             else:
                 # ---- the bar walked (next-bar semantics: ``Position._next_bar``) ---------
-                level = 0.0
-                why = _NONE
-                if o[i] - stop <= 0:
-                    level, why = o[i], STOP
-                elif lo[i] - stop <= 0:
-                    level, why = stop, STOP
-                elif h[i] - target >= 0:
-                    level = o[i] if o[i] - target >= 0 else target
-                    why = TARGET
-                else:
-                    if h[i] - be_level >= 0 and entry_u - stop > 0:
-                        stop = entry_u
-                    a = atr[i]
-                    if a == a and -math.inf < a < math.inf:
-                        trail = c[i] - mult * a
-                        if trail - stop > 0:
-                            stop = trail
-                    if minute[i] >= flat_min:
-                        level, why = c[i], EOD
+                level, why, stop = next_bar_exit(o[i], lo[i], h[i], c[i], atr[i], minute[i],
+                                                 flat_min, entry_u, stop, target, be_level,
+                                                 mult)  # fmt: skip
                 if why != _NONE:  # sold at the bid with the underlying at the level
                     closing = why
                     bid = _bid(level, strike, e_close, close_sec[i], vix[i - 1], qp)

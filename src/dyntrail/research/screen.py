@@ -207,7 +207,10 @@ def _kernels() -> dict[str, Any]:
         return _KERNELS
     numba = _numba()
     njit, prange = numba.njit, numba.prange
-    from dyntrail.research.kernel_rules import entry_levels  # (numba is installed: checked)
+    from dyntrail.research.kernel_rules import (  # (numba is installed: checked)
+        entry_levels,
+        next_bar_exit,
+    )
 
     @njit(cache=True, nogil=True)
     def walk(o, h, lo, c, atr, minute, day, entries, flat_min, sl, rr, be, k, mult, rec, out):  # type: ignore[no-untyped-def]
@@ -237,25 +240,9 @@ def _kernels() -> dict[str, Any]:
                 cur = day[i]
             exited = False
             if in_pos:
-                px = 0.0
-                why = -1
-                if o[i] - stop <= 0:
-                    px, why = o[i], 0
-                elif lo[i] - stop <= 0:
-                    px, why = stop, 0
-                elif h[i] - target >= 0:
-                    px = o[i] if o[i] - target >= 0 else target
-                    why = 1
-                else:
-                    if h[i] - be_level >= 0 and entry - stop > 0:
-                        stop = entry
-                    a = atr[i]
-                    if a == a and -math.inf < a < math.inf:
-                        trail = c[i] - mult * a
-                        if trail - stop > 0:
-                            stop = trail
-                    if minute[i] >= flat_min:
-                        px, why = c[i], 2
+                px, why, stop = next_bar_exit(o[i], lo[i], h[i], c[i], atr[i], minute[i],
+                                              flat_min, entry, stop, target, be_level,
+                                              mult)  # fmt: skip
                 if why >= 0:
                     gain = px - entry
                     if rec:

@@ -61,3 +61,15 @@ def next_bar_exit(
     if minute >= flat_min:
         return c, EXIT_FLATTEN, stop
     return 0.0, NO_EXIT, stop
+
+
+@njit(cache=True, nogil=True)
+def daily_sharpe(s1: float, s2: float, ndays: int) -> float:
+    """The annualised Sharpe ratio (252 days) of ``ndays`` daily PnLs from their sum ``s1``
+    and sum of squares ``s2`` (sample variance); 0 with fewer than two days or no variance."""
+    if ndays > 1:
+        mean = s1 / ndays
+        var = (s2 - ndays * mean * mean) / (ndays - 1)
+        if var > 0:
+            return mean / math.sqrt(var) * math.sqrt(252.0)
+    return 0.0

@@ -27,6 +27,7 @@ from dyntrail.research.kernel_rules import (
     EXIT_STOP,
     EXIT_TARGET,
     NO_EXIT,
+    daily_sharpe,
     entry_levels,
     next_bar_exit,
 )
@@ -520,12 +521,7 @@ def walk(  # type: ignore[no-untyped-def]
                 closing = _NONE
                 carried = False
                 in_pos = True
-    sharpe = 0.0
-    if ndays > 1:
-        mean = s1 / ndays
-        var = (s2 - ndays * mean * mean) / (ndays - 1)
-        if var > 0:
-            sharpe = mean / math.sqrt(var) * math.sqrt(252.0)
+    sharpe = daily_sharpe(s1, s2, ndays)
     return int(acc[A_TRADES]), int(acc[A_WINS]), acc[A_PNL], sharpe, acc[A_MDD]
 
 

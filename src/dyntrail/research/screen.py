@@ -29,7 +29,6 @@ k x ATR)`` (k the initial ATR multiple; ``entry x SL`` while ATR is unknown), ta
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -208,6 +207,7 @@ def _kernels() -> dict[str, Any]:
     numba = _numba()
     njit, prange = numba.njit, numba.prange
     from dyntrail.research.kernel_rules import (  # (numba is installed: checked)
+        daily_sharpe,
         entry_levels,
         next_bar_exit,
     )
@@ -286,12 +286,7 @@ def _kernels() -> dict[str, Any]:
             s1 += day_pnl
             s2 += day_pnl * day_pnl
             ndays += 1
-        sharpe = 0.0
-        if ndays > 1:
-            mean = s1 / ndays
-            var = (s2 - ndays * mean * mean) / (ndays - 1)
-            if var > 0:
-                sharpe = mean / math.sqrt(var) * math.sqrt(252.0)
+        sharpe = daily_sharpe(s1, s2, ndays)
         return trades, wins, pnl, sharpe, mdd
 
     @njit(cache=True, parallel=True, nogil=True)

@@ -34,6 +34,7 @@ _SAMPLES: dict[str, Any] = {
     "bool": True,
     "list[str]": ["a", "b"],
     "dict[str, Any]": {"a": 1, "b": [1.5, "c"], "d": None},
+    "dict[str, int]": {"NIFTY25MAR23500CE": 75, "b": -150},
 }
 
 

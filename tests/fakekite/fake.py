@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import threading
+import time
 from collections.abc import Callable, Iterable, Mapping
 from types import TracebackType
 from typing import Any
@@ -55,6 +56,8 @@ class FakeKite:
         self.gtts = GttBook(rows, self.freeze_limits)
         self.candles: dict[tuple[int, str], list[Candle]] = {}
         self.order_calls: list[tuple[str, str]] = []
+        # every request answered: (time.monotonic() at the answer, method, path, HTTP status)
+        self.requests: list[tuple[float, str, str, int]] = []
         self._rest = RestServer(self, order_rate)
         self._ws_port: int | None = None
 
@@ -236,6 +239,10 @@ class FakeKite:
     def record_order_call(self, method: str, path: str) -> None:
         with self.lock:
             self.order_calls.append((method, path))
+
+    def record_request(self, method: str, path: str, status: int) -> None:
+        with self.lock:
+            self.requests.append((time.monotonic(), method, path, status))
 
     def margins(self) -> dict[str, Any]:
         with self.lock:

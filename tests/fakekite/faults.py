@@ -1,14 +1,18 @@
 """Fault injection: each armed fault fires on the next matching event and is used up as it
-fires. Thread-safe: tests arm faults from their thread while server threads consume them."""
+fires; ``fired`` counts what fired, by kind, so a test can show its faults happened.
+Thread-safe: tests arm faults from their thread while server threads consume them."""
 
 from __future__ import annotations
 
 import threading
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from fakekite.model import KiteError
+
+_T = TypeVar("_T")
 
 DEFAULT_ERROR_TYPES = {
     400: "InputException",
@@ -66,6 +70,7 @@ class Faults:
         self._rejects: deque[str] = deque()
         self._partials: deque[int] = deque()
         self._lost_updates = 0
+        self.fired: Counter[str] = Counter()  # "http 429", "timeout", "reject", ... -> times
 
     # -- arming ------------------------------------------------------------------------------------
     def http_error(
@@ -114,6 +119,8 @@ class Faults:
 
     def drop_ws(self) -> None:
         """Close every WebSocket connection abruptly (no close frame)."""
+        with self._lock:
+            self.fired["dropped ws"] += 1
         self._drop_ws()
 
     def clear(self) -> None:
@@ -132,24 +139,31 @@ class Faults:
                     fault.left -= 1
                     if fault.left <= 0:
                         self._http.remove(fault)
+                    self.fired[f"http {fault.status}"] += 1
                     return KiteError(fault.status, fault.error_type, fault.message)
         return None
 
     def take_timeout(self) -> Withheld | None:
         with self._lock:
-            return self._timeouts.popleft() if self._timeouts else None
+            return self._fire("timeout", self._timeouts.popleft() if self._timeouts else None)
 
     def take_reject(self) -> str | None:
         with self._lock:
-            return self._rejects.popleft() if self._rejects else None
+            return self._fire("reject", self._rejects.popleft() if self._rejects else None)
 
     def take_partial_fill(self) -> int | None:
         with self._lock:
-            return self._partials.popleft() if self._partials else None
+            return self._fire("partial fill", self._partials.popleft() if self._partials else None)
 
     def take_lost_update(self) -> bool:
         with self._lock:
             if self._lost_updates > 0:
                 self._lost_updates -= 1
+                self.fired["lost update"] += 1
                 return True
             return False
+
+    def _fire(self, kind: str, fault: _T) -> _T:
+        if fault is not None:
+            self.fired[kind] += 1
+        return fault

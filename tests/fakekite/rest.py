@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import sys
 import threading
 import time
 from collections import deque
@@ -111,6 +112,7 @@ class _Handler(BaseHTTPRequestHandler):
         except Exception as e:  # a bug in the fake: answer as Kite's catch-all would
             log.exception("fakekite route failed")
             status, payload = 500, KiteError(500, "GeneralException", f"Fake failed: {e!r}")
+        fake.record_request(method, url.path, status)
         if order_call and carried_out and (withheld := fake.faults.take_timeout()) is not None:
             if withheld.delay is None:
                 self.close_connection = True
@@ -150,6 +152,13 @@ class _Server(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), _Handler)
         self.fake = fake
         self.limiter = RateLimiter(order_rate)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that went away mid-request (a killed process) is what Kite sees too: not
+        an error of the fake's, so no traceback; anything else is printed as usual."""
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
 
 
 class RestServer:

@@ -138,10 +138,12 @@ STARTED: list[subprocess.Popen[str]] = []  # killed at each test's end (``confte
 def live_process(
     run_dir: Path, config: Path, fake: FakeKite, *extra: str
 ) -> subprocess.Popen[str]:
-    """``dyntrail live run`` as a user starts it, credentials in its environment."""
+    """``dyntrail live run`` as a user starts it, its credentials (key, secret, the day's
+    token) in its environment."""
     env = {
         **os.environ,
         "DYNTRAIL_KITE_API_KEY": fake.api_key,
+        "DYNTRAIL_KITE_API_SECRET": fake.api_secret,
         "DYNTRAIL_KITE_ACCESS_TOKEN": fake.access_token,
         "DYNTRAIL_KITE_CREDENTIALS": str(run_dir.parent / "absent.toml"),
     }

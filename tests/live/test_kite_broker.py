@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kiteconnect import KiteConnect
+from kiteconnect import KiteConnect, KiteTicker
 
 from dyntrail.execution.broker import (
     BrokerEventKind,
@@ -20,9 +20,12 @@ from dyntrail.execution.broker import (
     RateLimited,
 )
 from dyntrail.execution.orders import OrderIntent, OrderState
+from dyntrail.live.feed import KiteFeed
 from dyntrail.live.kite_broker import KiteBroker, KiteSettings, SessionExpired
 from execution.broker_contract import CE, T0, TOUCH, BrokerContract, Clock, intent
 from fakekite import FakeKite, option_instruments
+from fakekite.kite_reactor import close_ticker, connect_ticker, wait_until
+from fakekite.model import IST
 
 CHAIN = option_instruments(
     expiry=dt.date(2025, 1, 30), strikes=[24000], lot=25, monthly=True, first_token=12_000_002
@@ -222,3 +225,53 @@ def test_orders_placed_by_hand_on_the_account_are_not_ours(fake: FakeKite) -> No
     engine_broker = KiteBroker(kite, KiteSettings(poll_s=0.0))
     assert engine_broker.order_book() == []
     assert engine_broker.on_market(T0 + dt.timedelta(seconds=1), TOUCH) == []
+
+
+def test_order_updates_come_through_the_official_ticker_and_need_no_poll(fake: FakeKite) -> None:
+    """The whole path an update takes in a session: the fake's WebSocket, the official
+    ``KiteTicker``, the feed (``KiteFeed``), ``take_update``. With no poll due, the fill is
+    heard from it alone: after the order is sent, the adapter never reads the order book."""
+    inner = kite_broker(fake, poll_s=3600.0)
+    ticker = KiteTicker(fake.api_key, fake.access_token, root=fake.ws_root)
+    KiteFeed(ticker, IST, on_order_update=inner.take_update)
+    connect_ticker(ticker)
+    try:
+        wait_until(lambda: len(fake.ws_subscriptions()) == 1)
+        clock = Clock()
+        OnFakeExchange(fake, inner).place(intent("B1", limit=95.0), clock.now)  # rests
+        sent = len(fake.requests)
+        fake.set_quote(CE, 94.0, 95.0)  # the exchange fills it
+        heard: list[Any] = []
+
+        def filled() -> bool:
+            heard.extend(inner.on_market(clock.tick(), TOUCH))
+            return any(e.kind is BrokerEventKind.FILL for e in heard)
+
+        wait_until(filled)
+        fills = [(e.qty, e.price) for e in heard if e.kind is BrokerEventKind.FILL]
+        assert fills == [(75, 95.0)]
+        reads = [(m, p) for _, m, p, _ in fake.requests[sent:]]
+        assert ("GET", "/orders") not in reads, reads
+    finally:
+        close_ticker(ticker)
+
+
+def test_place_modify_and_cancel_share_one_bucket_below_kites_rate(fake: FakeKite) -> None:
+    """Every order call of the adapter, whatever it is, takes from one bucket: a burst of
+    places, modifies and cancels asked at once reaches Kite at no more than 10 in any second,
+    so Kite never answers one with a 429 (none retried, none refused)."""
+    inner = kite_broker(fake, backoff_s=5.0)  # a 429 retried would show as a 5 s stall
+    b = OnFakeExchange(fake, inner)
+    clock = Clock()
+    for n in range(8):
+        b.place(intent(f"B{n}", limit=95.0), clock.now)  # all rest
+    for n in range(8):
+        b.modify(f"B{n}", 94.5, clock.now)
+    for n in range(8):
+        b.cancel(f"B{n}", clock.now)
+    calls = [(t, s) for t, m, p, s in fake.requests if p.startswith("/orders/regular")]
+    assert len(calls) == 24 and {s for _, s in calls} == {200}
+    times = [t for t, _ in calls]
+    worst = max(sum(1 for u in times if t <= u < t + 1.0) for t in times)
+    assert worst <= 10, worst
+    assert times[-1] - times[0] >= (24 - 10) / 10  # paced, not let through at once

@@ -8,6 +8,9 @@ import datetime as dt
 import json
 import random
 import signal
+import subprocess
+import threading
+import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -28,6 +31,7 @@ from replay import (
     wait_for,
 )
 
+from dyntrail.journal import read_journal, summarize
 from fakekite import FakeKite
 
 SEED = 11
@@ -81,6 +85,11 @@ def finish(replay: Replay, bars: list) -> None:
     replay.fake.push_tick(NIFTY_50, round(last.close, 2), ts=end)
 
 
+def secrets(fake: FakeKite) -> list[str]:
+    """What the session was given that must never be written: key, secret and token."""
+    return [fake.api_key, fake.api_secret, fake.access_token]
+
+
 def outputs_hold_no_secret(run_dir: Path, *texts: str, secrets: list[str]) -> None:
     for p in run_dir.rglob("*"):
         if p.is_file():
@@ -97,7 +106,7 @@ def test_a_replayed_day_on_the_fake_kite(fake: FakeKite, tmp_path: Path, mode: s
     replay, today, cfg = session(fake, tmp_path)
     replay.options = {o.instrument_token: o for o in chain(today[0].open)}
     run_dir = tmp_path / "run"
-    proc = live_process(run_dir, cfg, fake, mode)
+    proc = live_process(run_dir, cfg, fake, mode, "--report")
     wait_for(lambda: NIFTY_50 in replay.subscribed(), 60, "the session to subscribe")
     play(replay, today, run_dir, proc)
     finish(replay, today)
@@ -107,7 +116,11 @@ def test_a_replayed_day_on_the_fake_kite(fake: FakeKite, tmp_path: Path, mode: s
     assert (head["mode"], head["broker"]) == ("live", "paper" if mode == "--dry-run" else "kite")
     trades = (run_dir / "trades.csv").read_text().splitlines()
     assert len(trades) > 1, out
-    outputs_hold_no_secret(run_dir, out, err, secrets=[fake.access_token, "kitesecret"])
+    assert (run_dir / "report.html").stat().st_size > 0
+    outputs_hold_no_secret(run_dir, out, err, secrets=secrets(fake))
+    events = [json.loads(line) for line in (run_dir / "journal.jsonl").read_text().splitlines()]
+    (close,) = [e for e in events if e["kind"] == "reconciled_close"]
+    assert (close["broker"], close["journal"], close["flags"]) == ({}, {}, [])
     if mode == "--confirm-live":
         tags = Counter(o["tag"] for o in fake.orders())
         assert tags and max(tags.values()) == 1  # one order per intent
@@ -118,18 +131,20 @@ def test_a_replayed_day_on_the_fake_kite(fake: FakeKite, tmp_path: Path, mode: s
 def test_kill_9_mid_day_and_kite_faults_lose_nothing_and_double_nothing(
     fake: FakeKite, tmp_path: Path
 ) -> None:
-    """Real orders through the adapter with Kite's faults armed (429 bursts, a send whose
-    answer is lost, lost order updates, a partial fill, a reject, a dropped WebSocket), and
-    the process killed with SIGKILL at two seeded points of the day and started again on the
-    same folder each time: at the end,
-    one order per tag, every fill at the broker in the journal, flat at the broker."""
+    """Real orders through the adapter with Kite's faults armed (a 429 burst longer than the
+    adapter's retries, a send whose answer is lost, lost order updates, a partial fill, a
+    reject, a dropped WebSocket), and the process killed with SIGKILL three times and started
+    again on the same folder each time: at two seeded bars of the day, and the moment Kite
+    takes an order (before its answer reaches the client, or its ack the journal). At the end:
+    every fault fired, one order per tag, every fill at the broker in the journal, flat at the
+    broker and in the journal, and the close's reconciliation found nothing to flag."""
     replay, today, cfg = session(fake, tmp_path)
     with cfg.open("a", encoding="utf-8") as fh:
         fh.write("request_timeout_s = 1.0\n")
     replay.options = {o.instrument_token: o for o in chain(today[0].open)}
     run_dir = tmp_path / "run"
     f = fake.faults
-    f.http_error(429, n=2)
+    f.http_error(429, n=4)  # one more than the adapter's tries: an order refused, rate limited
     f.lose_order_updates(3)
     f.partial_fill_next(75)
     f.reject_next(1, reason="RMS: margin exceeds")
@@ -143,11 +158,21 @@ def test_kill_9_mid_day_and_kite_faults_lose_nothing_and_double_nothing(
             wait_for(lambda: NIFTY_50 not in replay.subscribed(), 30, "the feed to drop")
             wait_for(lambda: NIFTY_50 in replay.subscribed(), 30, "the feed to reconnect")
 
-    cuts = sorted(random.Random(5).sample(range(30, 340), 2))  # two kills, seeded points
+    def drop_at(done: int) -> Callable[[int], None]:
+        return lambda k: drop(done + k)
+
+    # kills: the moment Kite takes the day's first order, at a seeded bar while positions are
+    # open, and the moment Kite takes the next order after that restart
+    plan: list[int | None] = [None, random.Random(5).randrange(40, 110), None]
     done = 0
-    for cut in cuts:
-        play(replay, today[done:cut], run_dir, proc, before=drop if done == 0 else None)
-        proc.send_signal(signal.SIGKILL)
+    for cut in plan:
+        if cut is None:
+            cut = done + play_until_an_order_kills(
+                replay, fake, today[done:], run_dir, proc, drop_at(done)
+            )
+        else:
+            play(replay, today[done:cut], run_dir, proc, before=drop_at(done))
+            proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
         wait_for(lambda: NIFTY_50 not in replay.subscribed(), 30, "the dead feed to go")
         fake.candles[(NIFTY_50, "minute")] += candles(today[done:cut])[0]
@@ -174,4 +199,53 @@ def test_kill_9_mid_day_and_kite_faults_lose_nothing_and_double_nothing(
     ours = {o["order_id"] for o in fake.orders()}
     at_broker = {t.trade_id for t in fake.exchange.trades if t.order.order_id in ours}
     assert at_broker and at_broker <= journaled  # no fill lost
-    outputs_hold_no_secret(run_dir, out, err, secrets=[fake.access_token, "kitesecret"])
+    assert summarize(read_journal(run_dir / "journal.jsonl"))["positions_open"] == []
+    (close,) = [e for e in events if e["kind"] == "reconciled_close"]
+    assert (close["broker"], close["journal"], close["flags"]) == ({}, {}, [])
+    armed = Counter({"http 429": 4, "timeout": 1, "reject": 1, "partial fill": 1,
+                     "lost update": 3, "dropped ws": 1})  # fmt: skip
+    assert f.fired >= armed, f.fired
+    assert "rate limited" in (run_dir / "journal.jsonl").read_text()  # the burst outlasted
+    outputs_hold_no_secret(run_dir, out, err, secrets=secrets(fake))
+
+
+def play_until_an_order_kills(
+    replay: Replay,
+    fake: FakeKite,
+    bars: list,
+    run_dir: Path,
+    proc: subprocess.Popen[str],
+    before: Callable[[int], None],
+) -> int:
+    """Replay ``bars`` until Kite holds one more order, and kill the process with SIGKILL at
+    once (a watcher on the fake's book): the order's answer may or may not have reached the
+    client, its ack may or may not be journaled. Returns how many bars were replayed."""
+    seen = len(fake.exchange.orders)
+    stop = threading.Event()
+
+    def watch() -> None:
+        while not stop.is_set() and proc.poll() is None:
+            if len(fake.exchange.orders) > seen:
+                proc.send_signal(signal.SIGKILL)
+                return
+            time.sleep(0.0005)
+
+    killer = threading.Thread(target=watch, daemon=True)
+    killer.start()
+    done = states(run_dir)
+    try:
+        for k, b in enumerate(bars):
+            before(k)
+            replay.minute(b)
+            if k:
+                wait_for(
+                    lambda d=done + k: states(run_dir) >= d or proc.poll() is not None,
+                    30,
+                    f"bar {b.start}",
+                )
+            if proc.poll() is not None:
+                return k + 1
+    finally:
+        stop.set()
+        killer.join()
+    raise AssertionError("no order was sent in the rest of the day: nothing to kill at")

@@ -36,8 +36,13 @@ MAX_SEED = 2**63 - 1  # a seed is journaled: JSON numbers here are 64-bit
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
-_STYLE = {"error": "red", "warning": "yellow", "flagged": "yellow", "control": "cyan",
-          "progress": "cyan"}
+_STYLE = {
+    "error": "red",
+    "warning": "yellow",
+    "flagged": "yellow",
+    "control": "cyan",
+    "progress": "cyan",
+}
 
 
 def say(level: str, message: str) -> None:

@@ -591,6 +591,18 @@ class Reconciled(Event):
     recovered: list[str]
 
 
+@dataclass(frozen=True, kw_only=True)
+class CloseReconciled(Event):
+    """The broker held against the journal once the session is over (flattened, drained):
+    positions by instrument, the broker's and the journal's (flat ones left out), and the flags
+    this check raised (``flags`` empty: they agree)."""
+
+    kind: str = _kind("reconciled_close")
+    broker: dict[str, int]
+    journal: dict[str, int]
+    flags: list[str]
+
+
 _register(
     DataWarning, State, Resume, SessionEnd, JournalRecovered, DayStart, DayEnd, BreakerTripped,
     Equity, TradingStateChanged, CommandApplied, CommandRefused, RiskHalt, KillSwitch, EntrySignal,
@@ -598,7 +610,8 @@ _register(
     PositionOpen, StopMoved, T1Hit, ExitWaiting, FlattenFailed, PositionCarried, Settlement,
     PositionClosed, OpenAtEnd, OrderSent, OrderCancel, OrderRefused, OrderUnknown, OrderSynced,
     OrderRecovered, OrderAdopted, BrokerUpdate, OrphanEvent, Fill, OrderRejected, LateFill,
-    Reconciled, ProtectionEngaged, ProtectionReleased, StopSent, StopModify, BackstopEscalated,
+    Reconciled, CloseReconciled, ProtectionEngaged, ProtectionReleased, StopSent, StopModify,
+    BackstopEscalated,
 )  # fmt: skip
 _HEADERS: dict[str, type[Event]] = {
     "backtest": BacktestHeader,

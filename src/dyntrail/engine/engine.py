@@ -379,6 +379,11 @@ class Engine:
         """Hold the engine's view against the broker's (run on every start)."""
         return self.recovery.reconcile(now)
 
+    def reconcile_close(self, now: dt.datetime) -> list[str]:
+        """Hold the broker's book and positions against the journal's once the session is
+        over (a live session's close); returns the flags it raised."""
+        return self.recovery.reconcile_close(now)
+
     # ------------------------------------------------------------------ days
 
     def _new_day(self, day: dt.date, ts: dt.datetime) -> None:

@@ -1,5 +1,6 @@
-"""Recovery: the engine's view held against the broker's on every start, and the intents
-journaled before a restart that the replay did not decide again.
+"""Recovery: the engine's view held against the broker's on every start (and, for a live
+session, once more at its close), and the intents journaled before a restart that the replay
+did not decide again.
 
 Orders the broker has that were never journaled are adopted and flagged; positions that differ
 are flagged. Any flag puts the risk gate in REDUCING (exits still go out, no entries) until an
@@ -8,15 +9,23 @@ operator clears it."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 
-from dyntrail.core.events import Event, OrderAdopted, OrderSent, Reconciled, StopSent
+from dyntrail.core.events import (
+    CloseReconciled,
+    Event,
+    OrderAdopted,
+    OrderSent,
+    Reconciled,
+    StopSent,
+)
 from dyntrail.core.order_pricing import OrderSide
 from dyntrail.engine.book import Book
 from dyntrail.engine.context import Stamps
 from dyntrail.engine.orders import Orders
 from dyntrail.engine.ports import Sinks
 from dyntrail.engine.risk import RiskGate
-from dyntrail.execution.broker import Disconnected
+from dyntrail.execution.broker import BrokerOrder, Disconnected
 from dyntrail.execution.intents import OrderType
 from dyntrail.execution.orders import TERMINAL_STATES, Order, OrderIntent
 from dyntrail.execution.tags import day_code
@@ -41,23 +50,8 @@ class Recovery:
             return risk.flag_lines()
         for order in list(orders.live.values()):  # live orders of the restored state
             orders.sync(order, now)
-        known = set(orders.live) | set(orders.done) | set(orders.recovered)
-        today = day_code(now.date())
-        for row in book:
-            if not row.tag.startswith(today) and row.state in TERMINAL_STATES:
-                continue  # an earlier session's order, settled (the engine keeps a day's)
-            if row.tag not in known:
-                risk.flag(f"order {row.tag} on the broker's book was never journaled")
-                self.sinks.emit(
-                    OrderAdopted(
-                        ts=self.stamps.iso(now),
-                        tag=row.tag,
-                        state=row.state.value,
-                        filled=row.filled_qty,
-                        flagged=True,
-                    )
-                )
-        self._positions(now, held)
+        self._unknown_orders(book, now, risk.flag)
+        self._positions(now, held, risk.flag)
         self.sinks.emit(
             Reconciled(
                 ts=self.stamps.iso(now),
@@ -68,11 +62,69 @@ class Recovery:
         )
         return risk.flag_lines()
 
-    def _positions(self, now: dt.datetime, held: dict[str, int]) -> None:
-        """Flag each instrument whose position at the broker differs from the open trades'.
-        An expired contract may already be settled at the exchange (the engine books that
-        settlement when it replays the expiry's close), and an instrument with orders pending
-        settles through them: neither is compared."""
+    def reconcile_close(self, now: dt.datetime) -> list[str]:
+        """The session is over (flattened, its orders drained): the broker's book and positions
+        held against the journal's once more, as at a start, journaled as ``reconciled_close``
+        with both sides' positions; returns the flags this check raised (a problem a start
+        already flagged, with the same words, is not flagged twice)."""
+        risk = self.risk
+        standing = set(risk.flags.values())
+        raised: list[str] = []
+
+        def flag(problem: str) -> None:
+            if problem not in standing:
+                standing.add(problem)
+                raised.append(f"{risk.flag(problem)} {problem}")
+
+        held: dict[str, int] = {}
+        expected: dict[str, int] = {}
+        try:
+            book, held = self.orders.broker_view()
+        except Disconnected:
+            flag("broker unreachable at the close: positions not compared")
+        else:
+            self._unknown_orders(book, now, flag)
+            expected = self._positions(now, held, flag)
+        self.sinks.emit(
+            CloseReconciled(
+                ts=self.stamps.iso(now),
+                broker={k: v for k, v in sorted(held.items()) if v},
+                journal=dict(sorted(expected.items())),
+                flags=raised,
+            )
+        )
+        return raised
+
+    def _unknown_orders(
+        self, book: list[BrokerOrder], now: dt.datetime, flag: Callable[[str], object]
+    ) -> None:
+        """Flag (and journal as adopted) each order of ours on the broker's book of today that
+        the journal never knew."""
+        orders = self.orders
+        known = set(orders.live) | set(orders.done) | set(orders.recovered)
+        today = day_code(now.date())
+        for row in book:
+            if not row.tag.startswith(today) and row.state in TERMINAL_STATES:
+                continue  # an earlier session's order, settled (the engine keeps a day's)
+            if row.tag not in known:
+                flag(f"order {row.tag} on the broker's book was never journaled")
+                self.sinks.emit(
+                    OrderAdopted(
+                        ts=self.stamps.iso(now),
+                        tag=row.tag,
+                        state=row.state.value,
+                        filled=row.filled_qty,
+                        flagged=True,
+                    )
+                )
+
+    def _positions(
+        self, now: dt.datetime, held: dict[str, int], flag: Callable[[str], object]
+    ) -> dict[str, int]:
+        """Flag each instrument whose position at the broker differs from the open trades';
+        returns the open trades' positions. An expired contract may already be settled at the
+        exchange (the engine books that settlement when it replays the expiry's close), and an
+        instrument with orders pending settles through them: neither is compared."""
         expected: dict[str, int] = {}
         skip: set[str] = set()
         for tr in self.book.trades():
@@ -85,10 +137,10 @@ class Recovery:
         skip |= {o.intent.instrument for o in orders.live.values()}
         skip |= {r["order"]["intent"]["instrument"] for r in orders.recovered.values()}
         for inst in sorted(set(held) | set(expected)):
-            if inst not in skip and held.get(inst, 0) != expected.get(inst, 0):
-                self.risk.flag(
-                    f"position {inst}: broker {held.get(inst, 0)}, journal {expected.get(inst, 0)}"
-                )
+            broker, ours = held.get(inst, 0), expected.get(inst, 0)
+            if inst not in skip and broker != ours:
+                flag(f"position {inst}: broker {broker}, journal {ours}")
+        return expected
 
     def remember(self, ev: Event) -> None:
         """An order journaled after the last saved state (the process died before the state

@@ -14,8 +14,9 @@ A session is one trading day, in one run folder:
    ticks are the quotes orders are priced against. While no tick comes for ``stale_s`` the
    risk gate lets no entry out and says why.
 3. The end: after the session's close the engine finishes the day (the strategy flattened at
-   15:15), the orders are drained, the outputs are written as paper's are. A kill (a file
-   ``KILL`` in the run folder, SIGTERM, Ctrl-C) flattens first.
+   15:15), the orders are drained, the broker's book and positions are held against the
+   journal's once more (``reconciled_close``: what differs is flagged), the outputs are written
+   as paper's are. A kill (a file ``KILL`` in the run folder, SIGTERM, Ctrl-C) flattens first.
 """
 
 from __future__ import annotations
@@ -364,6 +365,7 @@ class Session:
         engine = self.engine
         engine.finish()
         self.drain()
+        self.reconcile_close()
         self.journal.emit(State(ts=None, i=self.i - 1, state=engine.state(), final=True))
 
     def flatten(self, reason: str) -> None:
@@ -373,7 +375,14 @@ class Session:
         engine.command(Kill(reason), source="kill-file" if reason == KILL_FILE else "signal")
         self.drain()
         engine.left_open("still open after the kill switch")
+        self.reconcile_close()
         self.journal.emit(State(ts=None, i=self.i - 1, state=engine.state(), final=True))
+
+    def reconcile_close(self) -> None:
+        """The broker's positions and book held against the journal's at the end (journaled
+        as ``reconciled_close``); what differs is flagged, logged and printed at the end."""
+        for line in self.engine.reconcile_close(self.now()):
+            log.warning("at the close: %s", line)
 
     def drain(self) -> None:
         """Poll the broker until no order is live, for up to ``_DRAIN_S`` wall seconds."""

@@ -5,6 +5,7 @@ against the local fake Kite (``tests/fakekite``): the same promises the paper br
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -128,7 +129,6 @@ def test_a_send_whose_answer_is_lost_is_found_on_the_book_not_sent_again(
         b.place(intent("B1"), clock.now)
     with pytest.raises(Disconnected, match="outcome is unknown"):  # too soon to tell
         b.place(intent("B1"), clock.tick())
-    import time
 
     time.sleep(0.6)
     with pytest.raises(DuplicateTag):  # the book has it: adopted, never a second order
@@ -185,7 +185,6 @@ def test_a_5xx_on_a_send_is_an_unknown_outcome_never_a_refusal(fake: FakeKite) -
     fake.faults.http_error(500, n=1, error_type="OrderException")
     with pytest.raises(Disconnected):
         b.place(intent("B1"), clock.now)
-    import time
 
     time.sleep(0.6)
     b.place(intent("B1"), clock.tick())  # not on the book: sent again, under its tag
@@ -229,11 +228,12 @@ def test_orders_placed_by_hand_on_the_account_are_not_ours(fake: FakeKite) -> No
 
 def test_order_updates_come_through_the_official_ticker_and_need_no_poll(fake: FakeKite) -> None:
     """The whole path an update takes in a session: the fake's WebSocket, the official
-    ``KiteTicker``, the feed (``KiteFeed``), ``take_update``. With no poll due, the fill is
-    heard from it alone: after the order is sent, the adapter never reads the order book."""
+    ``KiteTicker``, the feed (``KiteFeed``), ``take_update``. An update wakes the runner's wait
+    for ticks (it is applied when it comes), and with no poll due the fill is heard from it
+    alone: after the order is sent, the adapter never reads the order book."""
     inner = kite_broker(fake, poll_s=3600.0)
     ticker = KiteTicker(fake.api_key, fake.access_token, root=fake.ws_root)
-    KiteFeed(ticker, IST, on_order_update=inner.take_update)
+    feed = KiteFeed(ticker, IST, on_order_update=inner.take_update)
     connect_ticker(ticker)
     try:
         wait_until(lambda: len(fake.ws_subscriptions()) == 1)
@@ -241,6 +241,9 @@ def test_order_updates_come_through_the_official_ticker_and_need_no_poll(fake: F
         OnFakeExchange(fake, inner).place(intent("B1", limit=95.0), clock.now)  # rests
         sent = len(fake.requests)
         fake.set_quote(CE, 94.0, 95.0)  # the exchange fills it
+        began = time.monotonic()
+        assert feed.drain(60.0) == []  # no tick came, yet the update ended the runner's wait
+        assert time.monotonic() - began < 30.0
         heard: list[Any] = []
 
         def filled() -> bool:

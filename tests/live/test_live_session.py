@@ -205,7 +205,13 @@ def test_kill_9_mid_day_and_kite_faults_lose_nothing_and_double_nothing(
     armed = Counter({"http 429": 4, "timeout": 1, "reject": 1, "partial fill": 1,
                      "lost update": 3, "dropped ws": 1})  # fmt: skip
     assert f.fired >= armed, f.fired
-    assert "rate limited" in (run_dir / "journal.jsonl").read_text()  # the burst outlasted
+    rejected = [e["reason"] for e in events if e["kind"] == "order_rejected"]
+    assert any(r.startswith("rate limited") for r in rejected)  # the burst outlasted retries
+    assert "RMS: margin exceeds" in rejected
+    kpis = json.loads((run_dir / "kpis.json").read_text())
+    assert kpis["orders_rejected"] == len(rejected)
+    assert kpis["reject_ratio"] == pytest.approx(len(rejected) / kpis["orders_sent"])
+    assert kpis["broker_acks"] > 0 and kpis["p95_ack_ms"] is not None
     outputs_hold_no_secret(run_dir, out, err, secrets=secrets(fake))
 
 

@@ -5,7 +5,8 @@ instrument (``TickBook``) that the engine's option quotes read (``LiveQuotes``).
 The ticker runs on its own thread and reconnects by itself (with backoff); the feed counts the
 reconnects and remembers when the last tick came, so the runner can call the feed stale (no new
 entries while it is) and say so. Order updates that come on the same socket go to the broker
-(``on_order_update``)."""
+(``on_order_update``) and wake the runner's wait for ticks, so an update is applied (and an ack
+or fill stamped) when it comes, not at the next tick or the wait's end."""
 
 from __future__ import annotations
 
@@ -114,7 +115,7 @@ class KiteFeed:
         wall: Callable[[], float] = time.monotonic,
     ) -> None:
         self.ticker, self.tz, self._wall = ticker, tz, wall
-        self.ticks: queue.SimpleQueue[Tick] = queue.SimpleQueue()
+        self.ticks: queue.SimpleQueue[Tick | None] = queue.SimpleQueue()  # None: an update came
         self.tokens: set[int] = set()
         self.connected = threading.Event()
         self.reconnects = 0
@@ -127,7 +128,12 @@ class KiteFeed:
         ticker.on_reconnect = self._on_reconnect
         ticker.on_noreconnect = self._on_noreconnect
         if on_order_update is not None:
-            ticker.on_order_update = lambda ws, data: on_order_update(data)
+
+            def update(ws: Any, data: dict[str, Any]) -> None:
+                on_order_update(data)
+                self.ticks.put(None)  # the runner's wait ends: it applies the update now
+
+            ticker.on_order_update = update
 
     def start(self, tokens: Iterable[int]) -> None:
         self.tokens.update(int(t) for t in tokens)
@@ -158,12 +164,15 @@ class KiteFeed:
         reactor.callFromThread(fn)
 
     def drain(self, timeout: float) -> list[Tick]:
-        """The ticks that came since the last call, waiting up to ``timeout`` for the first."""
+        """The ticks that came since the last call, waiting up to ``timeout`` for the first
+        (or for an order update: the wait ends with what came, perhaps nothing)."""
         out: list[Tick] = []
         try:
-            out.append(self.ticks.get(timeout=timeout))
+            tick = self.ticks.get(timeout=timeout)
             while True:
-                out.append(self.ticks.get_nowait())
+                if tick is not None:
+                    out.append(tick)
+                tick = self.ticks.get_nowait()
         except queue.Empty:
             return out
 

@@ -79,6 +79,38 @@ def test_no_token_for_today_asks_for_a_login(fake: FakeKite, tmp_path: Path) -> 
     creds, cfg = files(tmp_path, fake)
     run = dyntrail(
         "live", "run", "--dry-run", "--credentials", str(creds), "--config", str(cfg),
-        "--out", str(tmp_path / "r"),
+        "--out", str(tmp_path / "r"), "--day", "2025-01-03",
     )  # fmt: skip
     assert run.returncode == 1 and "dyntrail live login" in run.stderr
+
+
+def test_the_config_switch_confirms_real_orders_as_the_flag_does(
+    fake: FakeKite, tmp_path: Path
+) -> None:
+    creds, cfg = files(tmp_path, fake)
+    cfg.write_text(cfg.read_text() + "confirm = true\n", encoding="utf-8")
+    run = dyntrail(
+        "live", "run", "--credentials", str(creds), "--config", str(cfg),
+        "--out", str(tmp_path / "r"), "--day", "2025-01-03",
+    )  # fmt: skip
+    assert run.returncode == 1 and "--confirm-live" not in run.stderr  # past the guard
+    assert "dyntrail live login" in run.stderr  # (no token today: the next guard)
+
+
+@pytest.mark.parametrize(
+    ("day", "why", "after"),
+    [("2025-01-04", "Saturday", "2025-01-06 (Monday)"),
+     ("2025-02-26", "Wednesday", "2025-02-27 (Thursday)")],  # Mahashivratri
+)  # fmt: skip
+def test_a_day_without_a_session_is_said_and_nothing_starts(
+    fake: FakeKite, tmp_path: Path, day: str, why: str, after: str
+) -> None:
+    creds, cfg = files(tmp_path, fake)
+    run = dyntrail(
+        "live", "run", "--dry-run", "--credentials", str(creds), "--config", str(cfg),
+        "--out", str(tmp_path / "r"), "--day", day,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert f"{day} ({why}) is not a trading day" in run.stderr
+    assert f"the next is {after}" in run.stderr
+    assert not (tmp_path / "r").exists() and fake.requests == []  # Kite never asked

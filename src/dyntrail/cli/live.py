@@ -105,12 +105,13 @@ def run(
     ticks. Real orders need --confirm-live; --dry-run uses the paper broker.
 
     A run folder of the same day is resumed. Stop with Ctrl-C, SIGTERM or a file KILL in the
-    run folder: it flattens first; steer it with `dyntrail ctl` or its dashboard. Exit 1 on a
-    bad config, credentials or journal."""
+    run folder: it flattens first; steer it with `dyntrail ctl` or its dashboard. On a day
+    without a session (a weekend or holiday) it says so and exits 0. Exit 1 on a bad config,
+    credentials or journal."""
     _need_client()
     from dyntrail.analytics.summary import kpi_table
     from dyntrail.live.credentials import load_credentials, redact
-    from dyntrail.runners.live import run_live
+    from dyntrail.runners.live import NoSession, run_live
     from dyntrail.runners.live_view import LiveView
 
     if dry_run and confirm_live:
@@ -132,6 +133,9 @@ def run(
                 cfg, run_dir, creds, day=the_day, dry_run=dry_run, confirm_live=confirm_live,
                 on_bar=screen.update, observers=observers, report=report, control=control,
             )  # fmt: skip
+    except NoSession as exc:  # a weekend or a holiday: nothing to do, and not a failure
+        say("no session", str(exc))
+        return
     except DyntrailError as exc:
         failed(redact(str(exc), creds.secrets() if creds else []))
     finally:

@@ -41,10 +41,11 @@ from dyntrail.core.contracts import InstrumentSpec, is_monthly_expiry, next_expi
 from dyntrail.core.events import LiveHeader, SessionEnd, State
 from dyntrail.core.features import StreamingFeatures
 from dyntrail.core.options import OptionRight
+from dyntrail.data.calendar import session_days
 from dyntrail.engine import Engine, Route, Sinks
 from dyntrail.engine.commands import Kill
 from dyntrail.engine.ports import Broker
-from dyntrail.errors import ConfigError, JournalError
+from dyntrail.errors import ConfigError, DyntrailError, JournalError
 from dyntrail.execution.paper import FaultProfile, PaperBroker
 from dyntrail.journal import SCHEMA_VERSION, Journal, config_hash, read_journal
 from dyntrail.live.bars import BarBuilder, ClosedBar
@@ -107,13 +108,14 @@ def run_live(
             "real orders need --confirm-live (or [live] confirm = true); --dry-run trades the "
             "live market against the paper broker"
         )
+    tz = ZoneInfo(cfg.session.timezone)
+    day = day or dt.datetime.now(tz).date()
+    no_session(cfg, day)
     if creds.access_token is None:
         raise ConfigError("no Kite access token for today: run `dyntrail live login` first")
     if len(cfg.traded) > 1:
         raise ConfigError("[[instruments]]: a live session trades one underlying for now")
     _guard_logs(creds.secrets())
-    tz = ZoneInfo(cfg.session.timezone)
-    day = day or dt.datetime.now(tz).date()
     c = clients or LiveClients.official()
     kite = c.rest(
         api_key=creds.api_key.reveal(),
@@ -201,6 +203,23 @@ def run_live(
     if not dry_run and not killed and live.logout_at_end:
         _logout(kite)
     return result
+
+
+class NoSession(DyntrailError):
+    """The day has no session on the exchange's calendar: nothing to trade (not a failure)."""
+
+
+def no_session(cfg: Config, day: dt.date) -> None:
+    """``NoSession`` when ``day`` is a weekend or a holiday of the calendar (the exchange's,
+    with the config's ``[calendar]`` holidays and sessions), naming the next session."""
+    days, _ = session_days(cfg.calendar, day, day + dt.timedelta(days=15))
+    if day not in days:
+        after = next((d for d in days if d > day), None)
+        then = f"; the next is {after.isoformat()} ({after:%A})" if after else ""
+        raise NoSession(
+            f"{day.isoformat()} ({day:%A}) is not a trading day on the calendar (a weekend or "
+            f"a holiday; `[calendar]` adds holidays and sessions): no session to trade{then}"
+        )
 
 
 def settle_heap() -> None:

@@ -23,6 +23,7 @@ from dyntrail.execution.broker import (
 from dyntrail.execution.orders import OrderIntent, OrderState
 from dyntrail.live.feed import KiteFeed
 from dyntrail.live.kite_broker import KiteBroker, KiteSettings, SessionExpired
+from dyntrail.live.throttle import TokenBucket
 from execution.broker_contract import CE, T0, TOUCH, BrokerContract, Clock, intent
 from fakekite import FakeKite, option_instruments
 from fakekite.kite_reactor import close_ticker, connect_ticker, wait_until
@@ -278,3 +279,31 @@ def test_place_modify_and_cancel_share_one_bucket_below_kites_rate(fake: FakeKit
     worst = max(sum(1 for u in times if t <= u < t + 1.0) for t in times)
     assert worst <= 10, worst
     assert times[-1] - times[0] >= (24 - 10) / 10  # paced, not let through at once
+
+
+def test_a_send_lost_again_and_again_waits_longer_each_time_and_is_never_doubled(
+    fake: FakeKite,
+) -> None:
+    """A network that keeps failing (503s: nothing placed): each resend of the tag comes only
+    after the order book says it is not there, and after twice the wait of the one before."""
+    wall = [0.0]
+    kite = KiteConnect(fake.api_key, access_token=fake.access_token, root=fake.rest_root, timeout=2)
+    settings = KiteSettings(resend_after_s=1.0, poll_s=0.0, tags=".")
+    b = KiteBroker(kite, settings, bucket=TokenBucket(8.0, 2), wall=lambda: wall[0])
+    clock = Clock()
+    fake.faults.http_error(503, n=3, paths="/orders/regular")
+
+    def sends() -> int:
+        return sum(1 for _, method, _, _ in fake.requests if method == "POST")
+
+    for lost, wait in enumerate((1.0, 2.0, 4.0), start=1):
+        with pytest.raises(Disconnected):
+            b.place(intent("B1"), clock.tick())  # sent: its answer lost
+        assert sends() == lost
+        wall[0] += wait - 0.5
+        with pytest.raises(Disconnected, match=f"decides after {wait:g} s"):
+            b.place(intent("B1"), clock.tick())  # too soon: not sent
+        assert sends() == lost
+        wall[0] += 0.5
+    b.place(intent("B1"), clock.tick())  # the book has no B1: sent, and taken this time
+    assert sends() == 4 and [r["tag"] for r in fake.orders()] == ["B1"]

@@ -6,8 +6,9 @@ does not:
 - **One order per tag.** Kite does not refuse a second order with a tag it holds, so we do: a
   tag placed, refused or seen on the day's book is never placed again (``DuplicateTag``). A send
   whose outcome is unknown (a timeout, a 5xx, a dropped connection) raises ``Disconnected`` and
-  its tag is *unsure*: it is not sent again before ``resend_after_s`` has passed and the day's
-  order book has been read without it; found there, it is adopted, never doubled.
+  its tag is *unsure*: it is not sent again before ``resend_after_s`` has passed (doubled for
+  each send of the tag lost in a row, up to 8 times: a network that stays down is not hammered)
+  and the day's order book has been read without it; found there, it is adopted, never doubled.
 - **Rate.** Every order call (place, modify, cancel) takes a token from one bucket kept below
   Kite's 10 a second; a 429 is retried after a pause (nothing was placed), then ``RateLimited``.
 - **Updates.** Order updates from the WebSocket (``take_update``) are applied as they come; the
@@ -124,6 +125,7 @@ class KiteBroker:
         self._told: dict[str, Told] = {}
         self._refused: dict[str, BrokerOrder] = {}  # refused by Kite before it took them
         self._unsure: dict[str, float] = {}  # tag -> wall time its send's outcome was lost
+        self._lost: dict[str, int] = {}  # tag -> its sends lost in a row
         self._triggered: set[str] = set()
         self._expired: set[str] = set()  # instruments the exchange settled
         self._expired_tags: set[str] = set()
@@ -149,11 +151,13 @@ class KiteBroker:
             order_id = self._call(self.kite.place_order, order_call=True, **params)
         except Disconnected:
             self._unsure[tag] = self._wall()
+            self._lost[tag] = self._lost.get(tag, 0) + 1
             raise
         except _Refused as exc:
             self._refuse(order, str(exc))
             return
         self._unsure.pop(tag, None)
+        self._lost.pop(tag, None)
         self._ids[tag] = str(order_id)
 
     def modify(
@@ -380,16 +384,20 @@ class KiteBroker:
 
     def _resolve_unsure(self, tag: str) -> None:
         """A resend of a tag whose last send's outcome was lost: not before ``resend_after_s``
-        (the order may still be on its way), and only if the book still does not have it."""
+        (the order may still be on its way; doubled for each lost send in a row, at most 8
+        times), and only if the book still does not have it."""
         waited = self._wall() - self._unsure[tag]
-        if waited < self.settings.resend_after_s:
+        lost = max(self._lost.get(tag, 1), 1)
+        wait = self.settings.resend_after_s * min(2 ** (lost - 1), 8)
+        if waited < wait:
             raise Disconnected(
                 f"place {tag}: the last send's outcome is unknown; the order book decides after "
-                f"{self.settings.resend_after_s:g} s ({waited:.1f} s so far)"
+                f"{wait:g} s ({waited:.1f} s so far)"
             )
         self._take_book()
         if tag in self._ids:
             self._unsure.pop(tag)
+            self._lost.pop(tag, None)
             raise DuplicateTag(f"place {tag}: the lost send reached the broker")
 
     def _refuse(self, order: Order, why: str) -> None:

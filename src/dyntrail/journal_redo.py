@@ -263,9 +263,12 @@ class GroupCommit:
             self._pending_at = self.end
 
     def sync(self) -> None:
+        """fsync the journal, if a line was written since the last fsync (nothing new: no
+        fsync, which costs the disk and the caches of the process for nothing)."""
         end = self.end
-        os.fsync(self.fd)
-        self.durable = max(self.durable, end)
+        if end > self.durable:
+            os.fsync(self.fd)
+            self.durable = max(self.durable, end)
 
     def _run(self) -> None:
         while True:
@@ -273,8 +276,7 @@ class GroupCommit:
             self._wake.clear()
             if self._done:
                 return
-            if self.end > self.durable:
-                self.sync()
+            self.sync()
 
     def stop(self) -> None:
         self._done = True

@@ -52,6 +52,7 @@ class FakeKite:
         self.sessions = Sessions(api_key, api_secret, self.now)
         self.hub = TickerHub(self.sessions.valid)
         self.faults = Faults(self.hub.drop_all)
+        self.hub.refuse = self.faults.take_refused_handshake
         self.exchange = Exchange(rows, self.now, self._notify, self.faults, self.freeze_limits)
         self.gtts = GttBook(rows, self.freeze_limits)
         self.candles: dict[tuple[int, str], list[Candle]] = {}

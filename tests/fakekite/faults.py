@@ -70,6 +70,7 @@ class Faults:
         self._rejects: deque[str] = deque()
         self._partials: deque[int] = deque()
         self._lost_updates = 0
+        self._refused_handshakes = 0
         self.fired: Counter[str] = Counter()  # "http 429", "timeout", "reject", ... -> times
 
     # -- arming ------------------------------------------------------------------------------------
@@ -117,6 +118,11 @@ class Faults:
         with self._lock:
             self._partials.append(qty)
 
+    def refuse_ws_handshakes(self, n: int = 1) -> None:
+        """The next ``n`` WebSocket handshakes are refused with 503 (Kite's gateway down)."""
+        with self._lock:
+            self._refused_handshakes += n
+
     def drop_ws(self) -> None:
         """Close every WebSocket connection abruptly (no close frame)."""
         with self._lock:
@@ -130,6 +136,7 @@ class Faults:
             self._rejects.clear()
             self._partials.clear()
             self._lost_updates = 0
+            self._refused_handshakes = 0
 
     # -- firing ------------------------------------------------------------------------------------
     def take_http_error(self, path: str, is_order_call: bool) -> KiteError | None:
@@ -160,6 +167,14 @@ class Faults:
             if self._lost_updates > 0:
                 self._lost_updates -= 1
                 self.fired["lost update"] += 1
+                return True
+            return False
+
+    def take_refused_handshake(self) -> bool:
+        with self._lock:
+            if self._refused_handshakes > 0:
+                self._refused_handshakes -= 1
+                self.fired["refused handshake"] += 1
                 return True
             return False
 

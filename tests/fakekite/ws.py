@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 class TickerHub:
     def __init__(self, authorize: Authorize) -> None:
         self._authorize = authorize
+        self.refuse: Callable[[], bool] = lambda: False  # a fault: refuse this handshake (503)
         self._lock = threading.Lock()  # guards _clients and serialises sends
         self._clients: dict[ServerConnection, dict[int, str]] = {}
         self._server: Server | None = None
@@ -106,6 +107,8 @@ class TickerHub:
         query = parse_qs(urlsplit(request.path).query)
         api_key = (query.get("api_key") or [""])[0]
         token = (query.get("access_token") or [""])[0]
+        if self.refuse():
+            return conn.respond(503, "Service Unavailable\n")
         if not self._authorize(api_key, token):
             return conn.respond(403, "Forbidden: invalid api_key or access_token\n")
         return None

@@ -69,8 +69,7 @@ class Faults:
         self._timeouts: deque[Withheld] = deque()
         self._rejects: deque[str] = deque()
         self._partials: deque[int] = deque()
-        self._lost_updates = 0
-        self._refused_handshakes = 0
+        self._counted: Counter[str] = Counter()  # faults armed as a count, by kind
         self.fired: Counter[str] = Counter()  # "http 429", "timeout", "reject", ... -> times
 
     # -- arming ------------------------------------------------------------------------------------
@@ -111,7 +110,7 @@ class Faults:
     def lose_order_updates(self, n: int = 1) -> None:
         """The next ``n`` WebSocket order updates are not sent."""
         with self._lock:
-            self._lost_updates += n
+            self._counted["lost update"] += n
 
     def partial_fill_next(self, qty: int) -> None:
         """The next fill is at most ``qty``; the rest keeps working."""
@@ -121,7 +120,7 @@ class Faults:
     def refuse_ws_handshakes(self, n: int = 1) -> None:
         """The next ``n`` WebSocket handshakes are refused with 503 (Kite's gateway down)."""
         with self._lock:
-            self._refused_handshakes += n
+            self._counted["refused handshake"] += n
 
     def drop_ws(self) -> None:
         """Close every WebSocket connection abruptly (no close frame)."""
@@ -135,8 +134,7 @@ class Faults:
             self._timeouts.clear()
             self._rejects.clear()
             self._partials.clear()
-            self._lost_updates = 0
-            self._refused_handshakes = 0
+            self._counted.clear()
 
     # -- firing ------------------------------------------------------------------------------------
     def take_http_error(self, path: str, is_order_call: bool) -> KiteError | None:
@@ -163,18 +161,17 @@ class Faults:
             return self._fire("partial fill", self._partials.popleft() if self._partials else None)
 
     def take_lost_update(self) -> bool:
-        with self._lock:
-            if self._lost_updates > 0:
-                self._lost_updates -= 1
-                self.fired["lost update"] += 1
-                return True
-            return False
+        return self._take_counted("lost update")
 
     def take_refused_handshake(self) -> bool:
+        return self._take_counted("refused handshake")
+
+    def _take_counted(self, kind: str) -> bool:
+        """One of the faults armed as a count (``_counted[kind]``) fires, if one is left."""
         with self._lock:
-            if self._refused_handshakes > 0:
-                self._refused_handshakes -= 1
-                self.fired["refused handshake"] += 1
+            if self._counted[kind] > 0:
+                self._counted[kind] -= 1
+                self.fired[kind] += 1
                 return True
             return False
 

@@ -21,6 +21,7 @@ from dyntrail.execution.broker import (
     RateLimited,
 )
 from dyntrail.execution.orders import OrderIntent, OrderState
+from dyntrail.execution.tags import OUR_TAGS
 from dyntrail.live.feed import KiteFeed
 from dyntrail.live.kite_broker import KiteBroker, KiteSettings, SessionExpired
 from dyntrail.live.throttle import TokenBucket
@@ -307,3 +308,29 @@ def test_a_send_lost_again_and_again_waits_longer_each_time_and_is_never_doubled
         wall[0] += 0.5
     b.place(intent("B1"), clock.tick())  # the book has no B1: sent, and taken this time
     assert sends() == 4 and [r["tag"] for r in fake.orders()] == ["B1"]
+
+
+def test_an_order_above_the_freeze_quantity_reaches_kite_in_parts_it_takes() -> None:
+    """The engine's order layer on the Kite adapter: an entry of two freeze quantities and a
+    lot goes to Kite as three orders (its own tags), each within the freeze limit Kite
+    enforces (a larger one it refuses), all taken and filled."""
+    from dyntrail.core.order_pricing import OrderSide
+    from engine.factories import FREEZE, LOT, at, make_orders, make_trade
+
+    chain = option_instruments(
+        expiry=dt.date(2025, 3, 27), strikes=[23500], lot=LOT, monthly=True, first_token=13_000_002
+    )
+    with FakeKite("kitekey", "kitesecret", chain) as fake:
+        fake.set_time(dt.datetime(2025, 3, 3, 9, 30, tzinfo=IST))
+        fake.set_quote("NIFTY25MAR23500CE", 99.5, 100.5)
+        p = make_orders(broker=kite_broker(fake, tags=OUR_TAGS))  # type: ignore[arg-type]
+        qty = 2 * FREEZE + LOT
+        tr = make_trade(3, run=p.run, filled=False, qty=qty)
+        p.orders.send(tr, "entry", OrderSide.BUY, qty, 100.0, 23500.0, at(0), 1, 99.5, 100.5)
+        rows = sorted(fake.orders(), key=lambda r: r["tag"])
+        assert [(r["tag"], r["quantity"], r["status"]) for r in rows] == [
+            ("D250303P03E1Q1", FREEZE, "COMPLETE"),
+            ("D250303P03E1Q2", FREEZE, "COMPLETE"),
+            ("D250303P03E1Q3", LOT, "COMPLETE"),
+        ]
+        assert fake.positions() == {"NIFTY25MAR23500CE": qty}

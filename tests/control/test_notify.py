@@ -15,6 +15,7 @@ from fakebot import FakeBotApi, WebhookReceiver, running
 from dyntrail.control.notify import NOTIFIED_KINDS, Notifier, NotifySettings
 from dyntrail.core.events import (
     BreakerTripped,
+    CloseReconciled,
     CommandApplied,
     EntrySignal,
     Event,
@@ -208,6 +209,13 @@ def test_each_told_event_arrives_as_its_line(api: FakeBotApi) -> None:
         TradingStateChanged(ts=TS, state="reducing", reasons=["feed stale: no tick for 31 s"]),
         TradingStateChanged(ts=TS, state="active", reasons=[]),
         TradingStateChanged(ts=TS, state="halted", reasons=["F1 broker unreachable at start"]),
+        CloseReconciled(ts=TS, broker={}, journal={}, flags=[]),
+        CloseReconciled(
+            ts=TS,
+            broker={"NIFTY25JAN24000CE": 75},
+            journal={},
+            flags=["F2 position NIFTY25JAN24000CE: broker 75, journal 0"],
+        ),
     ]
     for ev in events:
         sinks.emit(ev)
@@ -227,6 +235,8 @@ def test_each_told_event_arrives_as_its_line(api: FakeBotApi) -> None:
         "TRADING REDUCING: feed stale: no tick for 31 s",
         "TRADING ACTIVE: feed and broker OK again",
         "TRADING HALTED: F1 broker unreachable at start",
+        "CLOSE reconciled: the broker and the journal agree (flat)",
+        "CLOSE RECONCILE FLAGGED: F2 position NIFTY25JAN24000CE: broker 75, journal 0",
     ]
     assert {m["chat_id"] for m in api.messages} == {CHAT}
     assert notifier.failed == 0 and notifier.dropped == 0

@@ -9,6 +9,7 @@ from typing import Any
 
 from dyntrail.core.events import (
     BreakerTripped,
+    CloseReconciled,
     CommandApplied,
     Event,
     Fill,
@@ -80,6 +81,13 @@ def _command(ev: CommandApplied) -> str:
     return f"COMMAND {ev.command}{source}{detail}"
 
 
+def _close_reconciled(ev: CloseReconciled) -> str:
+    if ev.flags:
+        return f"CLOSE RECONCILE FLAGGED: {'; '.join(ev.flags)}"
+    held = ", ".join(f"{k} {v}" for k, v in ev.broker.items()) or "flat"
+    return f"CLOSE reconciled: the broker and the journal agree ({held})"
+
+
 # The events told the same way every time (the others need the notifier's state).
 FORMATS: dict[type[Event], Callable[[Any], str | None]] = {
     StopMoved: _stop_moved,
@@ -89,6 +97,7 @@ FORMATS: dict[type[Event], Callable[[Any], str | None]] = {
     FlattenFailed: _flatten_failed,
     OpenAtEnd: _open_at_end,
     CommandApplied: _command,
+    CloseReconciled: _close_reconciled,
 }
 
 
@@ -106,6 +115,7 @@ NOTIFIED: dict[str, type[Event]] = {
         FlattenFailed,
         OpenAtEnd,
         CommandApplied,
+        CloseReconciled,
     )
 }
 NOTIFIED_KINDS: frozenset[str] = frozenset(NOTIFIED)

@@ -92,6 +92,13 @@ def load_instrument(name: str, overrides: Overrides | None = None) -> Instrument
     return spec_from_mapping(key, {**packaged, **override}, source=source)
 
 
+def resolve_instrument(cfg: Config) -> InstrumentSpec:
+    """The spec of the instrument ``cfg`` trades (``[instrument]``: the packaged table's, with
+    its own ``[instrument.spec]`` on top)."""
+    name = cfg.instrument.name
+    return load_instrument(name, {name: cfg.instrument.spec} if cfg.instrument.spec else None)
+
+
 def load_instruments(overrides: Overrides | None = None) -> dict[str, InstrumentSpec]:
     """Every known instrument's spec (see ``load_instrument``)."""
     return {n: load_instrument(n, overrides) for n in known_instruments(overrides)}

@@ -13,7 +13,7 @@ from dyntrail.core.config import Config
 from dyntrail.core.config_load import parse_config
 from dyntrail.core.contracts import time_to_expiry_years
 from dyntrail.engine.context import Run
-from dyntrail.runners.plan import resolve_instrument
+from dyntrail.instruments import resolve_instrument
 
 
 @pytest.mark.parametrize("zone", ["Asia/Kolkata", "Europe/London"])

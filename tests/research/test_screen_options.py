@@ -24,9 +24,11 @@ from hypothesis import strategies as st
 from dyntrail.core import indicators as ind
 from dyntrail.core.config_load import config_from_mapping
 from dyntrail.core.costs import exercise_costs, order_costs, rate_on
+from dyntrail.core.events import Fill
 from dyntrail.data.options_synth import QuoteModelParams, SyntheticQuotes
 from dyntrail.data.synthetic import generate, weekdays
 from dyntrail.errors import ConfigError
+from dyntrail.journal import read_events
 from dyntrail.runners.backtest import run_signal_backtest
 
 pytest.importorskip("numba")
@@ -238,8 +240,27 @@ def test_what_it_does_not_support_is_refused() -> None:
     with pytest.raises(ConfigError, match="freeze quantity 1800"):
         OptionBars.of(_cfg(**{"account.lots_per_trade": 30, "limits.max_lots": 30}), *args)
     odd = _cfg(**{"instrument.spec": {"strike_step": 2.5, "tick_size": 0.1}})
-    with pytest.raises(ConfigError, match=r"strike_step.*tick_size"):
+    with pytest.raises(ConfigError, match=r"strike_step") as refused:
         OptionBars.of(odd, *args)
+    assert "tick_size" not in str(refused.value)  # another tick is the model's too
+
+
+@pytest.mark.parametrize("tick", [0.1, 0.5])
+def test_an_instrument_of_another_tick_is_quoted_and_traded_on_it(tick: float) -> None:
+    """The model quotes an instrument's options on its own tick (``[instrument.spec]
+    tick_size``), as its orders are priced: every fill on the grid, the kernel equal to the
+    engine."""
+    m, atr = _market(1, True)
+    vix = _vix(m, "raw")
+    sig = np.random.default_rng(1).random(m.close.size) < 0.04
+    cfg = _cfg(**{"instrument.spec": {"tick_size": tick}})
+    want, got, _ = _both(cfg, m, atr, vix, sig)
+    assert want and got == want
+    with tempfile.TemporaryDirectory() as d:
+        run_signal_backtest(cfg, m.timestamps, m.open, m.high, m.low, m.close, m.volume, vix,
+                            sig, Path(d) / "j.jsonl", atr=atr)  # fmt: skip
+        fills = [e for e in read_events(Path(d) / "j.jsonl") if isinstance(e, Fill)]
+    assert fills and all(abs(f.price / tick - round(f.price / tick)) < 1e-6 for f in fills)
 
 
 def test_pricing_rounding_and_costs_equal_the_python_code() -> None:

@@ -121,7 +121,7 @@ def load_choice(path: Path | None) -> tuple[Config, Path | None]:
     the instrument it names (its contract spec and any ``[instrument.spec]`` overrides); every
     problem on stderr and exit 1 otherwise. When no ``-c`` was given, one line on stderr says
     which config was used."""
-    from dyntrail.runners.plan import resolve_instrument
+    from dyntrail.instruments import resolve_instrument
 
     try:
         choice = find_config(path, Path.cwd(), os.environ)

@@ -101,7 +101,7 @@ def _option_exits(
     from dyntrail.core.exit_pricing import option_exit_price
     from dyntrail.core.options import DAYS_PER_YEAR, OptionRight, bsm_implied_vol
     from dyntrail.core.strikes import atm_strike
-    from dyntrail.runners.plan import resolve_instrument
+    from dyntrail.instruments import resolve_instrument
 
     spec = resolve_instrument(cfg)
     right = OptionRight.CE if side is Side.LONG else OptionRight.PE

@@ -43,8 +43,9 @@ number of lots per trade up to the freeze quantity; costs on or off; ``reenter_s
 gap-morning strikes; expiry-day exits without a bid, settlement and carried positions.
 **Refused** (``unsupported``): the entry gates, scale-outs and T2, other trails or per-tier
 trails, time stops, momentum, the time-left cap, protections, the backstop, several open
-positions, a strike step that is not a whole number, an instrument tick other than the model's
-0.05, and an order above the freeze quantity. These run in the engine (``dyntrail sweep``).
+positions, a strike step that is not a whole number, and an order above the freeze quantity.
+These run in the engine (``dyntrail sweep``). The model's quotes are on the instrument's tick,
+as the engine's are.
 
 The engine's own run of the same (``confirm`` re-runs sets through it) is
 ``runners.backtest.run_signal_backtest``."""
@@ -67,8 +68,8 @@ from dyntrail.core.order_pricing import _fraction
 from dyntrail.core.regime import BatchRegime, vix_tier
 from dyntrail.core.risk import RiskLimits, entry_lots
 from dyntrail.core.types import VixTier
-from dyntrail.data.options_synth import QuoteModelParams
 from dyntrail.errors import ConfigError
+from dyntrail.runners.drive import quote_model_params
 
 if TYPE_CHECKING:
     from dyntrail.research.screen import Screened
@@ -104,8 +105,8 @@ _EPOCH = dt.date(1970, 1, 1)
 def unsupported(cfg: Config) -> list[str]:
     """What in ``cfg`` (an options run) the kernel does not do (empty: it is trade-identical
     to the engine; the data can still refuse an order above the freeze quantity)."""
+    from dyntrail.instruments import resolve_instrument
     from dyntrail.research.screen import shape_refusals
-    from dyntrail.runners.plan import resolve_instrument
 
     why = shape_refusals(cfg)
     if cfg.limits.max_open_positions != 1:
@@ -113,21 +114,13 @@ def unsupported(cfg: Config) -> list[str]:
     spec = resolve_instrument(cfg)
     if spec.strike_step != int(spec.strike_step):
         why.append("[instrument.spec] strike_step: must be a whole number")
-    if spec.tick_size != _model_params(cfg).tick:
-        why.append(
-            f"[instrument.spec] tick_size: must be the quote model's {_model_params(cfg).tick}"
-        )
     return why
 
 
-def _model_params(cfg: Config) -> QuoteModelParams:
-    """The pricing model's parameters, as ``runners.drive.ModelQuotes`` makes them."""
-    return QuoteModelParams(r=cfg.options.risk_free_rate, q=cfg.options.dividend_yield)
-
-
 def quote_params(cfg: Config) -> FloatArray:
-    """The quote model's numbers in ``option_kernel``'s order (``Q_*``)."""
-    p = _model_params(cfg)
+    """The quote model's numbers in ``option_kernel``'s order (``Q_*``), as the engine's model
+    quotes have them (``runners.drive.quote_model_params``: the instrument's tick included)."""
+    p = quote_model_params(cfg)
     num, den, _ = _fraction(float(p.tick))
     return np.array(
         [p.r, p.q, p.tick, num, den, p.term_slope, p.term_ref_days / DAYS_PER_YEAR, p.term_min,
@@ -177,7 +170,8 @@ class OptionBars:
     ) -> OptionBars:
         """The kernel's view of an options run (``ConfigError`` naming what is not supported):
         ``ts`` the bars' start times, ``atr`` as the engine computes it."""
-        from dyntrail.runners.plan import bars_calendar, resolve_instrument
+        from dyntrail.instruments import resolve_instrument
+        from dyntrail.runners.plan import bars_calendar
 
         why = unsupported(cfg)
         if why:

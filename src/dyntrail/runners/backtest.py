@@ -26,6 +26,7 @@ from dyntrail.core.regime import BatchRegime
 from dyntrail.data.loaders import Bars
 from dyntrail.engine import Engine, Route, Sinks
 from dyntrail.execution.paper import FaultProfile, PaperBroker
+from dyntrail.instruments import resolve_instrument
 from dyntrail.journal import SCHEMA_VERSION, Journal, config_hash
 from dyntrail.runners.drive import (
     AfterBar,
@@ -40,7 +41,6 @@ from dyntrail.runners.plan import (
     bars_calendar,
     bars_frame,
     plan_run,
-    resolve_instrument,
 )
 from dyntrail.runners.several import backtest_engine, bars_frame_of, simulate_several
 from dyntrail.trade import Trade

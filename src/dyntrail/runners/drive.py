@@ -32,6 +32,7 @@ from dyntrail.data.options_synth import (
 from dyntrail.engine import Engine
 from dyntrail.engine.engine import Bar
 from dyntrail.engine.ports import Clock
+from dyntrail.instruments import resolve_instrument
 
 AfterBar = Callable[[int], bool]
 """Called with a bar's index after the engine has taken that bar; True stops the loop."""
@@ -225,14 +226,22 @@ def drive_steps(
 # ----------------------------------------------------------------------------- option quotes
 
 
+def quote_model_params(cfg: Config) -> QuoteModelParams:
+    """The pricing model's parameters for ``cfg``'s run: its rates (``[options]``), and the tick
+    of the instrument it trades, so that the model's quotes are on the grid its orders are."""
+    return QuoteModelParams(
+        r=cfg.options.risk_free_rate,
+        q=cfg.options.dividend_yield,
+        tick=resolve_instrument(cfg).tick_size,
+    )
+
+
 class ModelQuotes:
     """Option quotes from the pricing model (data without options), at the market the engine
-    assumes (``spot``, ``vix``, ``t_years``)."""
+    assumes (``spot``, ``vix``, ``t_years``), on the traded instrument's tick."""
 
     def __init__(self, cfg: Config) -> None:
-        self._model = SyntheticQuotes(
-            QuoteModelParams(r=cfg.options.risk_free_rate, q=cfg.options.dividend_yield)
-        )
+        self._model = SyntheticQuotes(quote_model_params(cfg))
 
     def quote(
         self, contract: Contract, now: dt.datetime, *, spot: float, vix: float, t_years: float

@@ -47,6 +47,7 @@ from dyntrail.engine.commands import Kill
 from dyntrail.engine.ports import Broker
 from dyntrail.errors import ConfigError, DyntrailError, JournalError
 from dyntrail.execution.paper import FaultProfile, PaperBroker
+from dyntrail.instruments import resolve_instrument
 from dyntrail.journal import SCHEMA_VERSION, Journal, config_hash, read_journal
 from dyntrail.live.bars import BarBuilder, ClosedBar
 from dyntrail.live.credentials import KiteCredentials, RedactingFilter
@@ -63,7 +64,7 @@ from dyntrail.runners.paper import (
     session_outputs,
     stale_kill_file,
 )
-from dyntrail.runners.plan import resolve_instrument, run_calendar
+from dyntrail.runners.plan import run_calendar
 
 log = logging.getLogger(__name__)
 _GRACE = dt.timedelta(seconds=2)  # a bar with no later tick closes this long after its end

@@ -49,6 +49,7 @@ from dyntrail.engine.ports import Clock
 from dyntrail.engine.venue import VenueSpec
 from dyntrail.errors import JournalError
 from dyntrail.execution.paper import FaultProfile, PaperBroker
+from dyntrail.instruments import resolve_instrument
 from dyntrail.journal import SCHEMA_VERSION, Journal, config_hash, read_journal
 from dyntrail.runners.drive import (
     BarFeed,
@@ -67,7 +68,7 @@ from dyntrail.runners.paper_market import (
     session_feed,
     session_markets,
 )
-from dyntrail.runners.plan import resolve_instrument, run_calendar
+from dyntrail.runners.plan import run_calendar
 
 log = logging.getLogger(__name__)
 KILL_FILE = "kill file"  # the stop reason of a file KILL in the run folder

@@ -18,13 +18,8 @@ from dyntrail.core.costs import check_cost_coverage
 from dyntrail.data.calendar import session_days
 from dyntrail.data.loaders import Bars, MarketData, load_folder
 from dyntrail.errors import DataError
-from dyntrail.instruments import check_config_coverage, load_instrument
+from dyntrail.instruments import check_config_coverage, resolve_instrument
 from dyntrail.runners.drive import DataQuotes, ModelQuotes, choose_quotes
-
-
-def resolve_instrument(cfg: Config) -> InstrumentSpec:
-    name = cfg.instrument.name
-    return load_instrument(name, {name: cfg.instrument.spec} if cfg.instrument.spec else None)
 
 
 def run_calendar(

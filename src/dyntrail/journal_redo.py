@@ -51,6 +51,7 @@ _HEADER = struct.Struct("<8sQ")  # magic, generation
 _HEAD = struct.Struct("<QQII")  # generation, journal offset, length, crc32
 _FIELDS = struct.Struct("<QQI")  # what the CRC covers besides the data
 SIZE = 1 << 22  # the file's size: 1023 one-block records, then a wrap (one journal fsync)
+_ZEROS = memoryview(bytes(BLOCK))  # a record's padding to its block's end
 NUDGE = 1 << 14  # journal bytes not yet fsynced beyond which the committer does not wait
 
 
@@ -153,6 +154,7 @@ class RedoLog:
             gen = 1
         self.size = path.stat().st_size
         self.direct = False  # whether writes bypass the page cache (``O_DIRECT``)
+        self._dsync = hasattr(os, "O_DSYNC")  # (else each write is fsynced)
         self._buf = mmap.mmap(-1, BLOCK)  # page-aligned, as ``O_DIRECT`` needs
         self._fd = self._open(direct=hasattr(os, "O_DIRECT"))
         self.gen = gen
@@ -199,7 +201,7 @@ class RedoLog:
             self._buf = mmap.mmap(-1, n)
         buf = self._buf
         buf[: len(data)] = data
-        buf[len(data) : n] = bytes(n - len(data))
+        buf[len(data) : n] = _ZEROS[: n - len(data)]  # (less than a block: no allocation)
         out = memoryview(buf)[:n]
         try:
             written = os.pwrite(self._fd, out, at)
@@ -213,7 +215,7 @@ class RedoLog:
             out.release()
         if written != n:
             raise JournalError(f"{self.path}: wrote {written} of {n} bytes")
-        if not hasattr(os, "O_DSYNC"):
+        if not self._dsync:
             os.fsync(self._fd)
         return n
 

@@ -25,7 +25,7 @@ class Catalog:
         key = (expiry, strike, str(right))
         contract = self._known.get(key)
         if contract is None:
-            monthly, lot = self._expiries.get(expiry) or self.expiry_facts(expiry)
+            monthly, lot = self.expiry_facts(expiry)
             underlying = self.run.spec.underlying
             contract = Contract(underlying, expiry, strike, OptionRight(right), lot, monthly)
             self._known[key] = contract

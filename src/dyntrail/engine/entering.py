@@ -118,7 +118,7 @@ class Entering:
         day = t.date()
         if run.options_mode:
             o = run.cfg.options
-            expiry = self._expiries.get(day) or self._expiry(day)
+            expiry = self._expiry(day)
             opt_right = OptionRight.CE if side is Side.LONG else OptionRight.PE
             t_years = run.tte(t, expiry)
             strike = self._choose_strike(t, expiry, opt_right, close, vix, t_years)
@@ -149,7 +149,7 @@ class Entering:
         to report, as before: a day without one does not need it."""
         if self.run.options_mode:
             try:
-                expiry = self._expiries.get(day) or self._expiry(day)
+                expiry = self._expiry(day)
                 self.catalog.expiry_facts(expiry)
                 self.run.tte(ts, expiry)
             except ValueError:  # (``MissingFact`` among them)
@@ -157,6 +157,9 @@ class Entering:
 
     def _expiry(self, day: dt.date) -> dt.date:
         """The expiry the entries of ``day`` take (worked out once a day)."""
+        expiry = self._expiries.get(day)
+        if expiry is not None:
+            return expiry
         run, o = self.run, self.run.cfg.options
         expiry = self._expiries[day] = next_expiry(
             run.spec,

@@ -69,6 +69,7 @@ from dyntrail.core.regime import BatchRegime, vix_tier
 from dyntrail.core.risk import RiskLimits, entry_lots
 from dyntrail.core.types import VixTier
 from dyntrail.errors import ConfigError
+from dyntrail.instruments import resolve_instrument
 from dyntrail.runners.drive import quote_model_params
 
 if TYPE_CHECKING:
@@ -105,7 +106,6 @@ _EPOCH = dt.date(1970, 1, 1)
 def unsupported(cfg: Config) -> list[str]:
     """What in ``cfg`` (an options run) the kernel does not do (empty: it is trade-identical
     to the engine; the data can still refuse an order above the freeze quantity)."""
-    from dyntrail.instruments import resolve_instrument
     from dyntrail.research.screen import shape_refusals
 
     why = shape_refusals(cfg)
@@ -170,7 +170,6 @@ class OptionBars:
     ) -> OptionBars:
         """The kernel's view of an options run (``ConfigError`` naming what is not supported):
         ``ts`` the bars' start times, ``atr`` as the engine computes it."""
-        from dyntrail.instruments import resolve_instrument
         from dyntrail.runners.plan import bars_calendar
 
         why = unsupported(cfg)
